@@ -1,0 +1,44 @@
+/*
+ * stream_private.h - shared inside libxg/stream: the zlib wrapper and the
+ * byte source the reader pulls from.
+ */
+#ifndef XG_STREAM_PRIVATE_H
+#define XG_STREAM_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "xg/diag.h"
+
+/* ---- gzip.c: the only file that includes zlib.h ---- */
+
+struct xg_gzr; /* inflating reader over an fd */
+struct xg_gzw; /* deflating writer over an fd */
+
+#define XG_GZIP_MAGIC0 0x1f
+#define XG_GZIP_MAGIC1 0x8b
+
+/*
+ * Start inflating from fd.  `prefix` holds bytes the caller already read
+ * from fd (the sniffed magic); they are fed to zlib first.
+ */
+int xg__gzr_open(int fd, const void *prefix, size_t prefix_len, xg_diag *d, struct xg_gzr **out);
+/*
+ * Read up to len uncompressed bytes; fewer only at the end of the data.
+ * Returns the count, or a negative XG_E_* (with d filled; `offset` is the
+ * uncompressed offset used in the message).
+ */
+ssize_t xg__gzr_read(struct xg_gzr *z, void *buf, size_t len, uint64_t offset, xg_diag *d);
+void xg__gzr_close(struct xg_gzr *z);
+
+int xg__gzw_open(int fd, int level, xg_diag *d, struct xg_gzw **out);
+int xg__gzw_writev(struct xg_gzw *z, const struct iovec *iov, unsigned n, xg_diag *d);
+/* Finish the gzip member and flush.  Returns 0 or XG_E_*. */
+int xg__gzw_finish(struct xg_gzw *z, xg_diag *d);
+void xg__gzw_close(struct xg_gzw *z);
+uint64_t xg__gzw_bytes_out(const struct xg_gzw *z);
+
+#endif
