@@ -640,6 +640,26 @@ static int check_padding(xg_stream_reader *r, const uint8_t *pad, size_t n, uint
     return 0;
 }
 
+/*
+ * gzip: once the last record is in, read on to the end of the compressed
+ * data.  zlib checks the CRC-32 and length of the gzip trailer only when
+ * it gets there, so a reader that stopped at END would accept a damaged
+ * file; and nothing may follow the stream inside the gzip data.
+ */
+static int gz_check_end(xg_stream_reader *r, const char *after)
+{
+    uint8_t extra;
+    uint64_t at = r->off;
+    ssize_t n = src_read(r, &extra, 1);
+    if (n < 0)
+        return (int)n;
+    if (n > 0) {
+        struct xg_loc loc = { XGF_OFFSET(at), XGF_FOUND(extra) };
+        return xg_diag_err(r->d, XG_E_CORRUPT, &loc, "data follows %s inside the gzip-compressed image", after);
+    }
+    return 0;
+}
+
 static struct xg_loc field_loc(struct xg_loc loc, uint64_t body_off, uint64_t at, const char *field,
                                uint64_t found, uint64_t expected)
 {
@@ -960,8 +980,12 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
             return rc;
     }
     rec->body = r->buf;
-    if (h.type == XG_REC_END)
+    if (h.type == XG_REC_END) {
         r->seen_end = true;
+        /* A wrapped stream goes on with the libxl trailer, checked there. */
+        if (r->gz && r->info.wrapper == XG_WRAP_NONE)
+            return gz_check_end(r, "the END record");
+    }
     return 0;
 }
 
@@ -996,6 +1020,8 @@ int xg_stream_read_trailer(xg_stream_reader *r)
                 return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l, "libxl END record must be empty"));
             }
             r->trailer_done = true;
+            if (r->gz)
+                return fail(r, gz_check_end(r, "the libxl END record"));
             return 0;
         }
         if (type > LIBXL_REC_CHECKPOINT_STATE || type == LIBXL_REC_LIBXC_CONTEXT)

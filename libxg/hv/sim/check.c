@@ -1,0 +1,424 @@
+/*
+ * check.c - two views from outside a host: a consistency checker that
+ * recounts every reference from first principles, and the comparison of
+ * two guests in PFN space (what a save and restore must preserve).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hv/sim/guest.h"
+#include "internal.h"
+#include "pv/abi.h"
+#include "pv/pte.h"
+
+static unsigned level_of(uint64_t type_info)
+{
+    uint64_t t = type_info & PGT_type_mask;
+    return (t >= PGT_l1_page_table && t <= PGT_l4_page_table) ? (unsigned)(t >> 61) : 0;
+}
+
+/* Does slot s of a table of this level hold a guest entry (not one of Xen's)? */
+static bool guest_slot(unsigned width, unsigned level, uint64_t type_info, unsigned s)
+{
+    if (level == 4)
+        return width == 4 ? s == 0 : !xg_l4_is_xen_slot(s);
+    if (level == 3 && width == 4)
+        return s < XG_PAE_L3_ENTRIES;
+    if (level == 2 && (type_info & PGT_pae_xen_l2))
+        return s < XG_COMPAT_L2_FIRST_XEN_SLOT;
+    return true;
+}
+
+int sim_check_consistency(struct sim_host *h, xg_diag *d)
+{
+    int rc = sim_lock(h, 0, d);
+    if (rc < 0)
+        return rc;
+    uint64_t n = h->hdr->nr_frames;
+    uint64_t *cnt = calloc(n, sizeof(*cnt)), *typ = calloc(n, sizeof(*typ));
+    int64_t *lin = calloc(n, sizeof(*lin));
+    size_t before = xg_diag_total(d, XG_SEV_ERROR);
+    if (!cnt || !typ || !lin) {
+        rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory checking the host");
+        goto out;
+    }
+    uint64_t nr_free = 0;
+    for (uint64_t mfn = 0; mfn < n; mfn++) {
+        const struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner == SIM_OWNER_FREE) {
+            nr_free++;
+            if (f->count || (f->type_info & PGT_count_mask) || h->m2p[mfn] != XG_INVALID_PFN) {
+                struct xg_loc l = { XGF_MFN(mfn), XGF_FOUND(f->count) };
+                xg_diag_err(d, XG_E_HV, &l, "free frame %#llx still has references or an M2P entry",
+                            (unsigned long long)mfn);
+            }
+            continue;
+        }
+        if (f->flags & SIM_PGC_ALLOCATED)
+            cnt[mfn]++;
+        if (f->flags & SIM_PGC_XEN_HEAP)
+            typ[mfn]++; /* Xen's own type reference on pages it shares */
+        if (f->type_info & PGT_pinned) {
+            cnt[mfn]++;
+            typ[mfn]++;
+        }
+        unsigned level = level_of(f->type_info);
+        if (!level || !(f->type_info & PGT_validated) || !(f->type_info & PGT_count_mask))
+            continue;
+        struct sim_domain *dom = sim_domain(h, f->owner);
+        unsigned width = dom ? dom->guest_width : 8;
+        const uint64_t *e = (const uint64_t *)sim_frame_data(h, mfn);
+        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+            if (!xg_pte_present(e[s]) || !guest_slot(width, level, f->type_info, s))
+                continue;
+            uint64_t t = xg_pte_frame(e[s]);
+            if (t >= n)
+                continue;
+            if (level == 1) {
+                cnt[t]++;
+                if (e[s] & XG_PTE_RW)
+                    typ[t]++;
+            } else if (t != mfn) {
+                cnt[t]++;
+                typ[t]++;
+                if (level_of(sim_frame(h, t)->type_info) == level) {
+                    lin[mfn]++;
+                    lin[t]--;
+                }
+            }
+        }
+    }
+    for (uint32_t i = 0; i < SIM_MAX_DOMAINS; i++) {
+        struct sim_domain *dom = &h->doms[i];
+        if (!dom->in_use)
+            continue;
+        uint64_t pages = 0;
+        for (uint64_t mfn = 0; mfn < n; mfn++)
+            if (h->frames[mfn].owner == dom->domid && !(h->frames[mfn].flags & SIM_PGC_XEN_HEAP))
+                pages++;
+        if (pages != dom->tot_pages) {
+            struct xg_loc l = { XGF_DOMID(dom->domid), XGF_FOUND(dom->tot_pages), XGF_EXPECTED(pages) };
+            xg_diag_err(d, XG_E_HV, &l, "domain %u counts %llu pages but owns %llu", dom->domid,
+                        (unsigned long long)dom->tot_pages, (unsigned long long)pages);
+        }
+        for (unsigned v = 0; v < dom->nr_vcpus; v++) {
+            const struct sim_vcpu *vc = &dom->vcpu[v];
+            if (vc->guest_table != XG_INVALID_MFN && vc->guest_table < n)
+                cnt[vc->guest_table]++, typ[vc->guest_table]++;
+            if (vc->guest_table_user != XG_INVALID_MFN && vc->guest_table_user < n)
+                cnt[vc->guest_table_user]++, typ[vc->guest_table_user]++;
+            for (unsigned g = 0; g < vc->nr_gdt; g++)
+                if (vc->gdt_mfn[g] < n)
+                    cnt[vc->gdt_mfn[g]]++, typ[vc->gdt_mfn[g]]++;
+        }
+    }
+    for (uint32_t i = 0; i < SIM_MAP_SLOTS; i++) {
+        const struct sim_map_ref *m = &h->maps[i];
+        if (m->proc && m->mfn < n) {
+            cnt[m->mfn] += m->count;
+            if (m->rw)
+                typ[m->mfn] += m->count;
+        }
+    }
+    for (uint64_t mfn = 0; mfn < n; mfn++) {
+        const struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner == SIM_OWNER_FREE)
+            continue;
+        struct xg_loc l = { XGF_MFN(mfn), XGF_OWNER(f->owner) };
+        if (f->count != cnt[mfn]) {
+            l.has_found = 1, l.found = f->count, l.has_expected = 1, l.expected = cnt[mfn];
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx has %u general references; its users account for %llu",
+                        (unsigned long long)mfn, f->count, (unsigned long long)cnt[mfn]);
+        }
+        if ((f->type_info & PGT_count_mask) != typ[mfn]) {
+            l.has_found = 1, l.found = f->type_info & PGT_count_mask, l.has_expected = 1, l.expected = typ[mfn];
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx (type %s) has %llu type references; its users account for %llu",
+                        (unsigned long long)mfn, sim_type_name(f->type_info),
+                        (unsigned long long)(f->type_info & PGT_count_mask), (unsigned long long)typ[mfn]);
+        }
+        if (f->linear != lin[mfn]) {
+            l.has_found = 1, l.found = (uint64_t)(int64_t)f->linear, l.has_expected = 1, l.expected = (uint64_t)lin[mfn];
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx has linear count %d; its entries account for %lld",
+                        (unsigned long long)mfn, f->linear, (long long)lin[mfn]);
+        }
+        if (level_of(f->type_info) && (f->type_info & PGT_validated) && !(f->type_info & PGT_count_mask))
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx is a validated %s table with no references",
+                        (unsigned long long)mfn, sim_type_name(f->type_info));
+        if (xg_diag_total(d, XG_SEV_ERROR) - before > 50)
+            break;
+    }
+    if (nr_free != h->hdr->nr_free) {
+        struct xg_loc l = { XGF_FOUND(h->hdr->nr_free), XGF_EXPECTED(nr_free) };
+        xg_diag_err(d, XG_E_HV, &l, "the host counts %llu free frames but %llu are free",
+                    (unsigned long long)h->hdr->nr_free, (unsigned long long)nr_free);
+    }
+    if (h->hdr->journal_used)
+        xg_diag_err(d, XG_E_HV, NULL, "the undo journal is not empty between operations");
+    rc = xg_diag_total(d, XG_SEV_ERROR) > before ? XG_E_HV : 0;
+out:
+    free(cnt);
+    free(typ);
+    free(lin);
+    sim_unlock(h);
+    return rc;
+}
+
+/* ------------------------------------------------------------ compare */
+
+struct side {
+    struct sim_host *h;
+    struct sim_domain *dom;
+    uint64_t *mfn_of;           /* pfn -> mfn, ~0 when absent */
+    uint64_t nr;                /* pfns covered */
+    bool have_gi;
+    struct sim_guest_info gi;
+    bool suspended;
+};
+
+static int load_side(struct side *s, struct sim_host *h, uint32_t domid, uint64_t cap, xg_diag *d)
+{
+    s->h = h;
+    s->dom = sim_domain(h, domid);
+    struct xg_loc l = { XGF_DOMID(domid) };
+    if (!s->dom)
+        return xg_diag_err(d, XG_E_NOTFOUND, &l, "no domain %u", domid);
+    s->nr = cap;
+    s->mfn_of = malloc(cap * sizeof(uint64_t));
+    if (!s->mfn_of)
+        return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+    memset(s->mfn_of, 0xff, cap * sizeof(uint64_t));
+    for (uint64_t mfn = 0; mfn < h->hdr->nr_frames; mfn++) {
+        const struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner != domid || !(f->flags & SIM_PGC_ALLOCATED) || (f->flags & SIM_PGC_XEN_HEAP))
+            continue;
+        uint64_t pfn = h->m2p[mfn];
+        if (pfn >= cap)
+            continue;
+        s->mfn_of[pfn] = mfn;
+    }
+    s->have_gi = sim_guest_info_get(h, s->dom, &s->gi, NULL) == 0;
+    s->suspended = s->dom->shutdown && s->dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
+    return 0;
+}
+
+static uint64_t max_owned_pfn(struct sim_host *h, uint32_t domid)
+{
+    uint64_t m = 0;
+    for (uint64_t mfn = 0; mfn < h->hdr->nr_frames; mfn++)
+        if (h->frames[mfn].owner == domid && (h->frames[mfn].flags & SIM_PGC_ALLOCATED) &&
+            !(h->frames[mfn].flags & SIM_PGC_XEN_HEAP) && h->m2p[mfn] != XG_INVALID_PFN && h->m2p[mfn] + 1 > m)
+            m = h->m2p[mfn] + 1;
+    return m;
+}
+
+/* The pfn an mfn stands for in this guest, or ~0 if it is not one of its frames. */
+static uint64_t to_pfn(const struct side *s, uint64_t mfn)
+{
+    if (!sim_mfn_valid(s->h, mfn) || sim_frame(s->h, mfn)->owner != s->dom->domid)
+        return ~0ULL;
+    uint64_t pfn = s->h->m2p[mfn];
+    return pfn < s->nr && s->mfn_of[pfn] == mfn ? pfn : ~0ULL;
+}
+
+static bool in_range(uint64_t pfn, uint64_t first, uint64_t nr)
+{
+    return pfn >= first && pfn < first + nr;
+}
+
+static void compare_table(const struct side *a, const struct side *b, uint64_t pfn, unsigned level, uint64_t ta,
+                          xg_diag *d)
+{
+    const uint64_t *ea = (const uint64_t *)sim_frame_data(a->h, a->mfn_of[pfn]);
+    const uint64_t *eb = (const uint64_t *)sim_frame_data(b->h, b->mfn_of[pfn]);
+    for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+        if (!guest_slot(a->dom->guest_width, level, ta, s))
+            continue;
+        uint64_t x = ea[s], y = eb[s];
+        bool same;
+        if (!xg_pte_present(x) || !xg_pte_present(y))
+            same = x == y;
+        else
+            same = xg_pte_flags(x) == xg_pte_flags(y) && to_pfn(a, xg_pte_frame(x)) == to_pfn(b, xg_pte_frame(y)) &&
+                   to_pfn(a, xg_pte_frame(x)) != ~0ULL;
+        if (!same) {
+            struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(x), XGF_FOUND(y) };
+            xg_diag_err(d, XG_E_GUEST, &l, "L%u table at pfn %#llx differs in slot %u (A %#llx -> pfn %#llx, B %#llx -> pfn %#llx)",
+                        level, (unsigned long long)pfn, s, (unsigned long long)x,
+                        (unsigned long long)to_pfn(a, xg_pte_frame(x)), (unsigned long long)y,
+                        (unsigned long long)to_pfn(b, xg_pte_frame(y)));
+            return;
+        }
+    }
+}
+
+/* Canonical copy of a page whose words name frames: mfns become pfns. */
+static void canonical_words(const struct side *s, uint64_t pfn, uint8_t *out)
+{
+    memcpy(out, sim_frame_data(s->h, s->mfn_of[pfn]), SIM_PAGE);
+    unsigned w = s->dom->guest_width;
+    if (!s->have_gi)
+        return;
+    const struct sim_guest_info *gi = &s->gi;
+    if (in_range(pfn, gi->p2m_first_pfn, gi->p2m_nr)) {
+        for (unsigned off = 0; off < SIM_PAGE; off += w) {
+            uint64_t v = xg_guest_word(out, off, w);
+            bool invalid = (w == 4 && v == 0xffffffffULL) || v == ~0ULL;
+            if (!invalid)
+                xg_guest_set_word(out, off, w, to_pfn(s, v));
+        }
+    } else if (pfn == gi->fll_pfn || in_range(pfn, gi->fl_first_pfn, gi->fl_nr)) {
+        memset(out, 0, SIM_PAGE); /* caches of mfns the guest rebuilds on resume */
+    } else if (pfn == gi->start_info_pfn) {
+        const struct xg_start_info_layout *L = xg_start_info_layout(w);
+        unsigned offs[2] = { L->store_mfn, L->console_mfn };
+        for (int i = 0; i < 2; i++)
+            if (!s->suspended)
+                xg_guest_set_word(out, offs[i], L->word, to_pfn(s, xg_guest_word(out, offs[i], L->word)));
+        xg_guest_set_word(out, L->shared_info, L->word, 0);
+    }
+}
+
+static void compare_vcpus(const struct side *a, const struct side *b, xg_diag *d)
+{
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(a->dom->guest_width);
+    for (unsigned v = 0; v < a->dom->nr_vcpus && v < b->dom->nr_vcpus; v++) {
+        struct xg_loc l = { XGF_VCPU(v) };
+        if (a->dom->vcpu[v].initialised != b->dom->vcpu[v].initialised) {
+            xg_diag_err(d, XG_E_GUEST, &l, "vcpu%u is set up in one guest only", v);
+            continue;
+        }
+        uint8_t ca[XG_VCPU_CTX64_SIZE], cb[XG_VCPU_CTX64_SIZE];
+        memcpy(ca, a->dom->vcpu[v].ctx, L->size);
+        memcpy(cb, b->dom->vcpu[v].ctx, L->size);
+        unsigned w = L->word, gw = a->dom->guest_width;
+        /* Frame fields become pfns. */
+        uint64_t cra = xg_cr3_to_frame(xg_guest_word(ca, L->ctrlreg + 3 * w, w), gw);
+        uint64_t crb = xg_cr3_to_frame(xg_guest_word(cb, L->ctrlreg + 3 * w, w), gw);
+        xg_guest_set_word(ca, L->ctrlreg + 3 * w, w, to_pfn(a, cra));
+        xg_guest_set_word(cb, L->ctrlreg + 3 * w, w, to_pfn(b, crb));
+        if (gw == 8) {
+            uint64_t ua = xg_guest_word(ca, L->ctrlreg + w, w), ub = xg_guest_word(cb, L->ctrlreg + w, w);
+            if (ua)
+                xg_guest_set_word(ca, L->ctrlreg + w, w, to_pfn(a, ua >> 12));
+            if (ub)
+                xg_guest_set_word(cb, L->ctrlreg + w, w, to_pfn(b, ub >> 12));
+        }
+        for (unsigned g = 0; g < XG_GDT_FRAMES; g++) {
+            uint64_t fa = xg_guest_word(ca, L->gdt_frames + g * w, w), fb = xg_guest_word(cb, L->gdt_frames + g * w, w);
+            if (fa)
+                xg_guest_set_word(ca, L->gdt_frames + g * w, w, to_pfn(a, fa));
+            if (fb)
+                xg_guest_set_word(cb, L->gdt_frames + g * w, w, to_pfn(b, fb));
+        }
+        if (v == 0) {
+            uint64_t ra = xg_guest_word(ca, L->user_regs_rdx, w), rb = xg_guest_word(cb, L->user_regs_rdx, w);
+            if (to_pfn(a, ra) != ~0ULL)
+                xg_guest_set_word(ca, L->user_regs_rdx, w, to_pfn(a, ra));
+            if (to_pfn(b, rb) != ~0ULL)
+                xg_guest_set_word(cb, L->user_regs_rdx, w, to_pfn(b, rb));
+        }
+        for (unsigned off = 0; off < L->size; off++) {
+            if (ca[off] != cb[off]) {
+                l.field = off >= L->ctrlreg && off < L->ctrlreg + 8 * w ? "ctrlreg"
+                          : off >= L->gdt_frames && off < L->gdt_frames + 16 * w ? "gdt_frames"
+                          : off >= L->user_regs_rdx && off < L->user_regs_rdx + w ? "user_regs.rdx"
+                                                                                 : "context";
+                l.has_offset = 1;
+                l.offset = off;
+                xg_diag_err(d, XG_E_GUEST, &l, "vcpu%u's context differs at byte %u (%s)", v, off, l.field);
+                break;
+            }
+        }
+    }
+}
+
+int sim_compare(struct sim_host *ha, uint32_t da, struct sim_host *hb, uint32_t db, xg_diag *d)
+{
+    int rc = sim_lock(ha, 0, d);
+    if (rc < 0)
+        return rc;
+    bool same_host = ha == hb;
+    if (!same_host && (rc = sim_lock(hb, 0, d)) < 0) {
+        sim_unlock(ha);
+        return rc;
+    }
+    size_t before = xg_diag_total(d, XG_SEV_ERROR);
+    struct side a = { 0 }, b = { 0 };
+    uint64_t cap = 0;
+    if (!sim_domain(ha, da) || !sim_domain(hb, db)) {
+        struct xg_loc l = { XGF_DOMID(!sim_domain(ha, da) ? da : db) };
+        rc = xg_diag_err(d, XG_E_NOTFOUND, &l, "no domain %u on %s host", l.domid, !sim_domain(ha, da) ? "the first" : "the second");
+        goto out;
+    }
+    cap = XG_MAX(max_owned_pfn(ha, da), max_owned_pfn(hb, db));
+    if ((rc = load_side(&a, ha, da, cap, d)) < 0 || (rc = load_side(&b, hb, db, cap, d)) < 0)
+        goto out;
+    if (a.dom->guest_width != b.dom->guest_width || a.dom->nr_vcpus != b.dom->nr_vcpus) {
+        xg_diag_err(d, XG_E_GUEST, NULL, "the guests differ in width (%u/%u bytes) or vcpus (%u/%u)",
+                    a.dom->guest_width, b.dom->guest_width, a.dom->nr_vcpus, b.dom->nr_vcpus);
+        goto done;
+    }
+    uint8_t *pa = malloc(SIM_PAGE), *pb = malloc(SIM_PAGE);
+    if (!pa || !pb) {
+        free(pa);
+        free(pb);
+        rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    for (uint64_t pfn = 0; pfn < cap; pfn++) {
+        uint64_t ma = a.mfn_of[pfn], mb = b.mfn_of[pfn];
+        struct xg_loc l = { XGF_PFN(pfn) };
+        if (ma == ~0ULL && mb == ~0ULL)
+            continue;
+        if (ma == ~0ULL || mb == ~0ULL) {
+            xg_diag_err(d, XG_E_GUEST, &l, "pfn %#llx exists only in the %s guest", (unsigned long long)pfn,
+                        ma == ~0ULL ? "second" : "first");
+            continue;
+        }
+        uint32_t tya = sim_pfinfo(ha, da, ma), tyb = sim_pfinfo(hb, db, mb);
+        if (tya != tyb) {
+            l.has_found = 1, l.found = tyb, l.has_expected = 1, l.expected = tya;
+            xg_diag_err(d, XG_E_GUEST, &l, "pfn %#llx is %s in the first guest but %s in the second",
+                        (unsigned long long)pfn, xg_pfinfo_name(tya), xg_pfinfo_name(tyb));
+            continue;
+        }
+        unsigned level = xg_pfinfo_level(tya);
+        if (level) {
+            compare_table(&a, &b, pfn, level, sim_frame(ha, ma)->type_info, d);
+        } else {
+            canonical_words(&a, pfn, pa);
+            canonical_words(&b, pfn, pb);
+            if (memcmp(pa, pb, SIM_PAGE) != 0) {
+                unsigned off = 0;
+                while (pa[off] == pb[off])
+                    off++;
+                l.has_offset = 1, l.offset = off;
+                xg_diag_err(d, XG_E_GUEST, &l, "contents of pfn %#llx differ (first at byte %u)",
+                            (unsigned long long)pfn, off);
+            }
+        }
+        if (xg_diag_total(d, XG_SEV_ERROR) - before > 100)
+            break;
+    }
+    free(pa);
+    free(pb);
+    compare_vcpus(&a, &b, d);
+    {
+        const struct xg_shinfo_layout *sl = xg_shinfo_layout(a.dom->guest_width);
+        if (sim_shinfo_word(ha, a.dom, sl->max_pfn) != sim_shinfo_word(hb, b.dom, sl->max_pfn))
+            xg_diag_err(d, XG_E_GUEST, NULL, "shared info max_pfn differs");
+        if (sim_shinfo_word(ha, a.dom, sl->p2m_vaddr) != sim_shinfo_word(hb, b.dom, sl->p2m_vaddr))
+            xg_diag_err(d, XG_E_GUEST, NULL, "shared info p2m_vaddr differs");
+    }
+done:
+    rc = xg_diag_total(d, XG_SEV_ERROR) > before ? XG_E_GUEST : 0;
+out:
+    free(a.mfn_of);
+    free(b.mfn_of);
+    if (!same_host)
+        sim_unlock(hb);
+    sim_unlock(ha);
+    return rc;
+}

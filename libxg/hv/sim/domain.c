@@ -1,0 +1,313 @@
+/*
+ * domain.c - domains of the simulated host: creation, memory, vcpu
+ * contexts (Xen's arch_set_info_guest rules), teardown.
+ * All functions run with the host lock held, inside an op.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hv/sim/sim.h"
+#include "internal.h"
+#include "pv/abi.h"
+
+#define DLOG(h, fmt, ...) sim_log((h), "(XEN) d%uv0 " fmt, (h)->caller, ##__VA_ARGS__)
+
+static int64_t alloc_frame(struct sim_host *h)
+{
+    uint64_t n = h->hdr->nr_frames;
+    if (h->hdr->nr_free == 0)
+        return -1;
+    uint64_t mfn = h->hdr->alloc_hint;
+    for (uint64_t i = 0; i < n; i++, mfn++) {
+        if (mfn >= n)
+            mfn = SIM_XEN_FRAMES;
+        struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner != SIM_OWNER_FREE)
+            continue;
+        if (f->flags & SIM_PGC_NEED_SCRUB)
+            memset(sim_frame_data(h, mfn), 0, SIM_PAGE); /* Xen scrubs freed memory */
+        SIM_SET(h, h->hdr->alloc_hint, mfn + 1);
+        SIM_SET(h, h->hdr->nr_free, h->hdr->nr_free - 1);
+        return (int64_t)mfn;
+    }
+    return -1;
+}
+
+static struct sim_domain *alloc_slot(struct sim_host *h)
+{
+    for (uint32_t i = 0; i < SIM_MAX_DOMAINS; i++)
+        if (!h->doms[i].in_use)
+            return &h->doms[i];
+    return NULL;
+}
+
+static bool domid_in_use(struct sim_host *h, uint32_t domid)
+{
+    return sim_domain(h, domid) != NULL;
+}
+
+int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus, uint64_t max_pages,
+                      uint32_t *domid)
+{
+    if (guest_width != 4 && guest_width != 8)
+        return -EINVAL;
+    if (nr_vcpus == 0 || nr_vcpus > SIM_MAX_VCPUS)
+        return -EINVAL;
+    struct sim_domain *dom = alloc_slot(h);
+    if (!dom)
+        return -ENOSPC;
+    uint32_t id = h->hdr->next_domid;
+    for (unsigned tries = 0; domid_in_use(h, id) || id == 0; tries++) {
+        if (++id >= XG_DOMID_SELF)
+            id = 1;
+        if (tries > XG_DOMID_SELF)
+            return -ENOSPC;
+    }
+    SIM_SET(h, h->hdr->next_domid, id + 1 >= XG_DOMID_SELF ? 1 : id + 1);
+
+    int64_t shinfo = alloc_frame(h);
+    if (shinfo < 0) {
+        DLOG(h, "Could not allocate the shared info page");
+        return -ENOMEM;
+    }
+    sim_journal(h, dom, sizeof(*dom));
+    memset(dom, 0, sizeof(*dom));
+    dom->in_use = 1;
+    dom->domid = id;
+    dom->guest_width = guest_width;
+    dom->pt_levels = guest_width == 8 ? 4 : 3;
+    dom->pause_count = 1; /* domains are created paused */
+    dom->nr_vcpus = nr_vcpus;
+    dom->max_pages = max_pages;
+    dom->store_evtchn = -1;
+    dom->console_evtchn = -1;
+    dom->next_port = 1;
+    dom->tsc_khz = 2000000;
+    dom->tsc_incarnation = 0;
+    for (unsigned v = 0; v < SIM_MAX_VCPUS; v++) {
+        dom->vcpu[v].guest_table = XG_INVALID_MFN;
+        dom->vcpu[v].guest_table_user = XG_INVALID_MFN;
+    }
+
+    /* The shared info page: Xen's own page, shared writable with the guest. */
+    struct sim_frame *f = sim_frame_w(h, (uint64_t)shinfo);
+    f->owner = id;
+    f->count = 1;
+    f->flags = SIM_PGC_ALLOCATED | SIM_PGC_XEN_HEAP;
+    f->type_info = PGT_writable_page | PGT_validated | 1;
+    f->linear = 0;
+    memset(sim_frame_data(h, (uint64_t)shinfo), 0, SIM_PAGE);
+    /* Xen starts with every event channel masked. */
+    const struct xg_shinfo_layout *sl = xg_shinfo_layout(guest_width);
+    memset(sim_frame_data(h, (uint64_t)shinfo) + sl->evtchn_mask, 0xff, (size_t)sl->evtchn_words * sl->word);
+    sim_m2p_set(h, (uint64_t)shinfo, XG_INVALID_PFN);
+    dom->shared_info_mfn = (uint64_t)shinfo;
+    *domid = id;
+    return 0;
+}
+
+int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t *mfn)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    if (!dom)
+        return -ESRCH;
+    if (dom->dying) {
+        DLOG(h, "Cannot assign page to domain%u -- dying.", domid);
+        return -EINVAL;
+    }
+    if (dom->tot_pages + 1 > dom->max_pages) {
+        DLOG(h, "Over-allocation for d%u: %llu > %llu", domid, (unsigned long long)dom->tot_pages + 1,
+             (unsigned long long)dom->max_pages);
+        return -ENOMEM;
+    }
+    int64_t m = alloc_frame(h);
+    if (m < 0) {
+        DLOG(h, "Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", domid);
+        return -ENOMEM;
+    }
+    struct sim_frame *f = sim_frame_w(h, (uint64_t)m);
+    f->owner = domid;
+    f->count = 1;
+    f->flags = SIM_PGC_ALLOCATED;
+    f->type_info = 0;
+    f->linear = 0;
+    sim_m2p_set(h, (uint64_t)m, pfn);
+    SIM_SET(h, dom->tot_pages, dom->tot_pages + 1);
+    *mfn = (uint64_t)m;
+    return 0;
+}
+
+int sim_release_frame(struct sim_host *h, uint32_t domid, uint64_t mfn)
+{
+    if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid || sim_frame(h, mfn)->count == 0 ||
+        (sim_frame(h, mfn)->flags & SIM_PGC_XEN_HEAP)) {
+        DLOG(h, "Bad page free for Dom%u GFN %llx", domid, (unsigned long long)(sim_mfn_valid(h, mfn) ? h->m2p[mfn] : mfn));
+        return -ENXIO;
+    }
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    if (!(f->flags & SIM_PGC_ALLOCATED))
+        return -EINVAL;
+    f->flags &= ~SIM_PGC_ALLOCATED;
+    sim_put_page(h, mfn);
+    return 0;
+}
+
+static void release_vcpu_refs(struct sim_host *h, struct sim_vcpu *v)
+{
+    if (v->guest_table != XG_INVALID_MFN)
+        sim_put_page_and_type(h, v->guest_table);
+    if (v->guest_table_user != XG_INVALID_MFN)
+        sim_put_page_and_type(h, v->guest_table_user);
+    for (unsigned i = 0; i < v->nr_gdt; i++)
+        sim_put_page_and_type(h, v->gdt_mfn[i]);
+    SIM_SET(h, v->guest_table, XG_INVALID_MFN);
+    SIM_SET(h, v->guest_table_user, XG_INVALID_MFN);
+    SIM_SET(h, v->nr_gdt, 0);
+    SIM_SET(h, v->initialised, 0);
+}
+
+int sim_domain_destroy(struct sim_host *h, uint32_t domid)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    if (!dom)
+        return -ESRCH;
+    if (dom->dying)
+        return 0;
+    SIM_SET(h, dom->dying, 1);
+    SIM_SET(h, dom->logdirty, 0);
+    for (unsigned v = 0; v < dom->nr_vcpus; v++)
+        release_vcpu_refs(h, &dom->vcpu[v]);
+    uint64_t n = h->hdr->nr_frames;
+    /* Unpin everything: the tables then let go of each other as their counts drop. */
+    for (uint64_t mfn = 0; mfn < n; mfn++) {
+        struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner == domid && (f->type_info & PGT_pinned)) {
+            sim_frame_w(h, mfn)->type_info &= ~PGT_pinned;
+            sim_put_page_and_type(h, mfn);
+        }
+    }
+    SIM_SET(h, dom->shared_info_mfn, 0);
+    /* Then drop every allocation reference; frames still mapped elsewhere linger. */
+    for (uint64_t mfn = 0; mfn < n; mfn++) {
+        struct sim_frame *f = sim_frame(h, mfn);
+        if (f->owner == domid && (f->flags & SIM_PGC_ALLOCATED)) {
+            sim_frame_w(h, mfn)->flags &= ~SIM_PGC_ALLOCATED;
+            sim_put_page(h, mfn);
+        }
+    }
+    if (dom->tot_pages == 0)
+        SIM_SET(h, dom->in_use, 0);
+    return 0;
+}
+
+uint64_t sim_shinfo_word(struct sim_host *h, struct sim_domain *dom, unsigned off)
+{
+    if (!dom->shared_info_mfn)
+        return 0;
+    const struct xg_shinfo_layout *sl = xg_shinfo_layout(dom->guest_width);
+    return xg_guest_word(sim_frame_data(h, dom->shared_info_mfn), off, sl->word);
+}
+
+uint64_t sim_domain_max_pfn(struct sim_host *h, struct sim_domain *dom)
+{
+    /* XENMEM_maximum_gpfn for PV: the guest's own shared_info arch.max_pfn, minus one. */
+    uint64_t m = sim_shinfo_word(h, dom, xg_shinfo_layout(dom->guest_width)->max_pfn);
+    return (m ? m : 1) - 1;
+}
+
+/* Xen's pv_set_gdt: a seg_desc reference on every frame, or none at all. */
+static int set_gdt(struct sim_host *h, struct sim_domain *dom, struct sim_vcpu *v, const uint64_t *frames,
+                   unsigned nr)
+{
+    for (unsigned i = 0; i < nr; i++) {
+        if (sim_get_page_and_type(h, frames[i], dom->domid, PGT_seg_desc_page) < 0) {
+            while (i-- > 0)
+                sim_put_page_and_type(h, frames[i]);
+            return -EINVAL;
+        }
+    }
+    for (unsigned i = 0; i < v->nr_gdt; i++)
+        sim_put_page_and_type(h, v->gdt_mfn[i]);
+    for (unsigned i = 0; i < nr; i++)
+        SIM_SET(h, v->gdt_mfn[i], frames[i]);
+    SIM_SET(h, v->nr_gdt, nr);
+    return 0;
+}
+
+int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *ctx, size_t size)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    if (!dom)
+        return -ESRCH;
+    if (vcpu >= dom->nr_vcpus)
+        return -ENOENT;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
+    if (size != L->size)
+        return -EINVAL;
+    struct sim_vcpu *v = &dom->vcpu[vcpu];
+    uint64_t flags = xg_guest_word(ctx, L->flags, L->word);
+    uint64_t gdt_ents = xg_guest_word(ctx, L->gdt_ents, L->word);
+    uint64_t ldt_base = xg_guest_word(ctx, L->ldt_base, L->word);
+    uint64_t ldt_ents = xg_guest_word(ctx, L->ldt_ents, L->word);
+    uint64_t cr3 = xg_guest_word(ctx, L->ctrlreg + 3 * L->word, L->word);
+    uint64_t cr1 = dom->guest_width == 8 ? xg_guest_word(ctx, L->ctrlreg + 1 * L->word, L->word) : 0;
+
+    if ((ldt_base & 0xfff) || ldt_ents > 8192)
+        return -EINVAL;
+    unsigned nr_gdt = (unsigned)((gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) / XG_GDT_ENTRIES_PER_FRAME);
+    if (gdt_ents > XG_FIRST_RESERVED_GDT_ENTRY || nr_gdt > 14)
+        return -EINVAL;
+    uint64_t gdt[XG_GDT_FRAMES];
+    for (unsigned i = 0; i < nr_gdt; i++)
+        gdt[i] = xg_guest_word(ctx, L->gdt_frames + i * L->word, L->word);
+    uint64_t cr3_mfn = xg_cr3_to_frame(cr3, dom->guest_width);
+    uint64_t cr1_mfn = cr1 >> 12;
+
+    if (v->initialised) {
+        /* Only registers may change on a running vcpu. */
+        bool same = v->guest_table == cr3_mfn && v->nr_gdt == nr_gdt &&
+                    (dom->guest_width == 4 || (cr1 ? v->guest_table_user == cr1_mfn
+                                                   : v->guest_table_user == XG_INVALID_MFN));
+        for (unsigned i = 0; same && i < nr_gdt; i++)
+            same = v->gdt_mfn[i] == gdt[i];
+        if (!same)
+            return -EOPNOTSUPP;
+        sim_journal(h, v->ctx, L->size);
+        memcpy(v->ctx, ctx, L->size);
+        return 0;
+    }
+    if (dom->guest_width == 8 && !(flags & XG_VGCF_IN_KERNEL) && cr1 == 0)
+        return -EINVAL;
+
+    int rc = set_gdt(h, dom, v, gdt, nr_gdt);
+    if (rc < 0)
+        return rc;
+    if (sim_get_page(h, cr3_mfn, domid) < 0) {
+        sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller, (unsigned long long)cr3_mfn);
+        set_gdt(h, dom, v, NULL, 0);
+        return -EINVAL;
+    }
+    rc = sim_get_page_type(h, cr3_mfn, sim_root_type(dom));
+    if (rc < 0) {
+        sim_put_page(h, cr3_mfn);
+        set_gdt(h, dom, v, NULL, 0);
+        return rc;
+    }
+    if (cr1) {
+        rc = sim_get_page_and_type(h, cr1_mfn, domid, PGT_l4_page_table);
+        if (rc < 0) {
+            sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller, (unsigned long long)cr1_mfn);
+            sim_put_page_and_type(h, cr3_mfn);
+            set_gdt(h, dom, v, NULL, 0);
+            return rc;
+        }
+        SIM_SET(h, v->guest_table_user, cr1_mfn);
+    }
+    SIM_SET(h, v->guest_table, cr3_mfn);
+    sim_journal(h, v->ctx, L->size);
+    memcpy(v->ctx, ctx, L->size);
+    SIM_SET(h, v->initialised, 1);
+    return 0;
+}

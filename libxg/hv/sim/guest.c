@@ -1,0 +1,390 @@
+/*
+ * guest.c - what the simulator does on a guest's behalf once it exists:
+ * walk its page tables, suspend and resume it as its kernel would, dirty
+ * its memory (the workload), and check it from the inside (self-check).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "hv/sim/guest.h"
+#include "internal.h"
+#include "pv/abi.h"
+#include "pv/pte.h"
+
+int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64_t va, uint64_t *mfn, uint64_t *pte)
+{
+    unsigned top = guest_width == 8 ? 4 : 3;
+    uint64_t t = root_mfn;
+    for (unsigned level = top; level >= 1; level--) {
+        if (!sim_mfn_valid(h, t))
+            return -EFAULT;
+        unsigned idx = (guest_width == 4 && level == 3) ? (unsigned)((va >> 30) & 3)
+                                                        : (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
+        uint64_t e = ((const uint64_t *)sim_frame_data(h, t))[idx];
+        if (!xg_pte_present(e))
+            return -ENOENT;
+        t = xg_pte_frame(e);
+        if (level == 1) {
+            if (!sim_mfn_valid(h, t))
+                return -EFAULT;
+            *mfn = t;
+            if (pte)
+                *pte = e;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static uint64_t vcpu_root(struct sim_domain *dom, unsigned v)
+{
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
+    uint64_t cr3 = xg_guest_word(dom->vcpu[v].ctx, L->ctrlreg + 3 * L->word, L->word);
+    return xg_cr3_to_frame(cr3, dom->guest_width);
+}
+
+int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out, uint64_t *mfn)
+{
+    if (!dom->vcpu[0].initialised)
+        return -ENOENT;
+    uint64_t kva = dom->guest_width == 8 ? 0xffffffff80000000ULL : 0xc0000000ULL;
+    uint64_t m;
+    if (sim_walk(h, dom->guest_width, vcpu_root(dom, 0), kva, &m, NULL) < 0)
+        return -ENOENT;
+    memcpy(out, sim_frame_data(h, m), sizeof(*out));
+    if (memcmp(out->magic, SIM_GUEST_MAGIC, 8) != 0)
+        return -ENOENT;
+    if (mfn)
+        *mfn = m;
+    return 0;
+}
+
+/* The mfn of a pfn, from the guest's own p2m list (its p2m frames, through the M2P-free path). */
+static int guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
+                     uint64_t *mfn)
+{
+    unsigned w = dom->guest_width;
+    if (pfn >= gi->nr_pages)
+        return -ERANGE;
+    uint64_t frame_pfn = gi->p2m_first_pfn + pfn * w / SIM_PAGE;
+    /* The p2m frames are mapped in the direct map; find the frame through it. */
+    uint64_t fm;
+    if (frame_pfn >= gi->directmap_nr ||
+        sim_walk(h, w, vcpu_root(dom, 0), gi->directmap_va + (frame_pfn << 12), &fm, NULL) < 0)
+        return -EFAULT;
+    uint64_t v = xg_guest_word(sim_frame_data(h, fm), (unsigned)(pfn * w % SIM_PAGE), w);
+    if ((w == 4 && v == 0xffffffffULL) || v == ~0ULL)
+        return -ENOENT;
+    *mfn = v;
+    return 0;
+}
+
+static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi,
+                                   bool to_pfn)
+{
+    uint64_t si_mfn;
+    if (guest_p2m(h, dom, gi, gi->start_info_pfn, &si_mfn) < 0)
+        return -EFAULT;
+    const struct xg_start_info_layout *L = xg_start_info_layout(dom->guest_width);
+    uint8_t *si = sim_frame_data(h, si_mfn);
+    unsigned offs[2] = { L->store_mfn, L->console_mfn };
+    for (int i = 0; i < 2; i++) {
+        uint64_t v = xg_guest_word(si, offs[i], L->word), nv;
+        if (to_pfn) {
+            if (!sim_mfn_valid(h, v))
+                return -EFAULT;
+            nv = h->m2p[v];
+        } else if (guest_p2m(h, dom, gi, v, &nv) < 0) {
+            return -EFAULT;
+        }
+        sim_journal(h, si + offs[i], L->word);
+        xg_guest_set_word(si, offs[i], L->word, nv);
+    }
+    sim_mark_dirty(h, si_mfn);
+    return 0;
+}
+
+static int set_shinfo_mapping(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, bool map)
+{
+    uint64_t l1;
+    if (guest_p2m(h, dom, gi, gi->shinfo_l1_pfn, &l1) < 0)
+        return -EFAULT;
+    uint64_t val = map ? xg_pte_make(dom->shared_info_mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D) : 0;
+    return sim_mmu_normal(h, dom->domid, dom->domid, (l1 << 12) | (gi->shinfo_l1_slot * 8), val);
+}
+
+int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    struct xg_loc loc = { XGF_DOMID(domid) };
+    if (!dom)
+        return xg_diag_err(d, XG_E_NOTFOUND, &loc, "no domain %u", domid);
+    struct sim_guest_info gi;
+    if (dom->shutdown || dom->pause_count || dom->dying || sim_guest_info_get(h, dom, &gi, NULL) < 0)
+        return xg_diag_err(d, XG_E_HV, &loc,
+                           "domain %u did not suspend: it is not a running guest that answers suspend requests (%s)",
+                           domid, dom->shutdown ? "already shut down" : dom->pause_count ? "paused" : "no guest kernel");
+    uint32_t saved = h->caller;
+    h->caller = domid;
+    /* xen_pv_pre_suspend: store/console mfns become pfns, shared info is unmapped. */
+    int e = write_start_info_frames(h, dom, &gi, true);
+    if (e == 0)
+        e = set_shinfo_mapping(h, dom, &gi, false);
+    h->caller = saved;
+    if (e < 0)
+        return xg_diag_syserr(d, XG_E_HV, -e, &loc, "domain %u failed to prepare for suspend", domid);
+    /* HYPERVISOR_suspend(start_info_mfn): the argument sits in vcpu0's rdx/edx. */
+    uint64_t si_mfn = 0;
+    guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn);
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
+    sim_journal(h, dom->vcpu[0].ctx + L->user_regs_rdx, L->word);
+    xg_guest_set_word(dom->vcpu[0].ctx, L->user_regs_rdx, L->word, si_mfn);
+    SIM_SET(h, dom->shutdown, 1);
+    SIM_SET(h, dom->shutdown_reason, XG_SHUTDOWN_SUSPEND);
+    sim_log(h, "(XEN) d%u: shutdown (suspend)", domid);
+    return 0;
+}
+
+static void rebuild_frame_lists(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi)
+{
+    /* xen_build_mfn_list_list + xen_setup_mfn_list_list on the new host. */
+    unsigned w = dom->guest_width;
+    uint64_t fpp = SIM_PAGE / w;
+    uint64_t fll_mfn, m;
+    if (guest_p2m(h, dom, gi, gi->fll_pfn, &fll_mfn) < 0)
+        return;
+    for (uint64_t i = 0; i < gi->fl_nr; i++) {
+        uint64_t fl_mfn;
+        if (guest_p2m(h, dom, gi, gi->fl_first_pfn + i, &fl_mfn) < 0)
+            return;
+        uint8_t *fll = sim_frame_data(h, fll_mfn);
+        sim_journal(h, fll + i * w, w);
+        xg_guest_set_word(fll, (unsigned)(i * w), w, fl_mfn);
+        for (uint64_t j = 0; j < fpp && i * fpp + j < gi->p2m_nr; j++) {
+            if (guest_p2m(h, dom, gi, gi->p2m_first_pfn + i * fpp + j, &m) < 0)
+                return;
+            uint8_t *fl = sim_frame_data(h, fl_mfn);
+            sim_journal(h, fl + j * w, w);
+            xg_guest_set_word(fl, (unsigned)(j * w), w, m);
+        }
+        sim_mark_dirty(h, fl_mfn);
+    }
+    sim_mark_dirty(h, fll_mfn);
+    const struct xg_shinfo_layout *sl = xg_shinfo_layout(w);
+    uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
+    sim_journal(h, si, SIM_PAGE);
+    xg_guest_set_word(si, sl->max_pfn, sl->word, gi->nr_pages);
+    xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, fll_mfn);
+    if (gi->p2m_va) {
+        xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(vcpu_root(dom, 0), w));
+        xg_guest_set_word(si, sl->p2m_vaddr, sl->word, gi->p2m_va);
+    }
+}
+
+int sim_guest_resume(struct sim_host *h, uint32_t domid, xg_diag *d)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    struct xg_loc loc = { XGF_DOMID(domid) };
+    if (!dom)
+        return xg_diag_err(d, XG_E_NOTFOUND, &loc, "no domain %u", domid);
+    struct sim_guest_info gi;
+    bool restored = dom->flags & SIM_DOM_RESTORED;
+    bool suspended = dom->shutdown && dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
+    if (!restored && !suspended)
+        return xg_diag_err(d, XG_E_INVAL, &loc, "domain %u is neither suspended nor freshly restored: nothing to resume",
+                           domid);
+    if (sim_guest_info_get(h, dom, &gi, NULL) < 0)
+        return xg_diag_err(d, XG_E_HV, &loc, "domain %u has no guest kernel the simulator knows: cannot resume it",
+                           domid);
+    uint32_t saved = h->caller;
+    h->caller = domid;
+    int e = 0;
+    if (restored) {
+        /* New host: the restorer wrote mfns into start info; the guest rebuilds its frame lists. */
+        rebuild_frame_lists(h, dom, &gi);
+    } else {
+        /* Suspend cancelled: back from pfns to mfns. */
+        e = write_start_info_frames(h, dom, &gi, false);
+    }
+    if (e == 0)
+        e = set_shinfo_mapping(h, dom, &gi, true);
+    h->caller = saved;
+    if (e < 0)
+        return xg_diag_syserr(d, XG_E_HV, -e, &loc, "domain %u failed to resume", domid);
+    SIM_SET(h, dom->shutdown, 0);
+    SIM_SET(h, dom->shutdown_reason, 0);
+    SIM_SET(h, dom->flags, dom->flags & ~SIM_DOM_RESTORED);
+    SIM_SET(h, dom->pause_count, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------ self-check */
+
+int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
+{
+    int rc = sim_lock(h, 0, d);
+    if (rc < 0)
+        return rc;
+    struct sim_domain *dom = sim_domain(h, domid);
+    struct xg_loc loc = { XGF_DOMID(domid) };
+    size_t errors_before = xg_diag_total(d, XG_SEV_ERROR);
+    struct sim_guest_info gi;
+    if (!dom) {
+        rc = xg_diag_err(d, XG_E_NOTFOUND, &loc, "no domain %u", domid);
+        goto out;
+    }
+    if (sim_guest_info_get(h, dom, &gi, NULL) < 0) {
+        rc = xg_diag_err(d, XG_E_GUEST, &loc,
+                         "vcpu0's page tables do not lead to the guest's kernel (no guest-info page at its kernel address)");
+        goto out;
+    }
+    for (unsigned v = 0; v < dom->nr_vcpus; v++) {
+        struct xg_loc vl = { XGF_DOMID(domid), XGF_VCPU(v) };
+        if (!dom->vcpu[v].initialised) {
+            xg_diag_err(d, XG_E_GUEST, &vl, "vcpu%u has no context", v);
+            continue;
+        }
+        uint64_t root = vcpu_root(dom, v);
+        for (unsigned i = 0; i < gi.nr_canaries && i < SIM_MAX_CANARIES; i++) {
+            const struct sim_canary *c = &gi.canary[i];
+            if (!(c->vcpu_mask & (1U << v)))
+                continue;
+            uint64_t m, got;
+            if (sim_walk(h, dom->guest_width, root, c->va, &m, NULL) < 0) {
+                xg_diag_err(d, XG_E_GUEST, &vl, "canary %u at %#llx is not mapped in vcpu%u's address space", i,
+                            (unsigned long long)c->va, v);
+                continue;
+            }
+            memcpy(&got, sim_frame_data(h, m) + (c->va & 0xfff), 8);
+            if (got != c->value) {
+                struct xg_loc cl = { XGF_DOMID(domid), XGF_VCPU(v), XGF_MFN(m), XGF_FOUND(got), XGF_EXPECTED(c->value) };
+                xg_diag_err(d, XG_E_GUEST, &cl, "canary %u at %#llx holds the wrong value", i, (unsigned long long)c->va);
+            }
+        }
+    }
+    /* The guest's p2m must name its own frames, and the M2P must agree. */
+    for (uint64_t pfn = 0; pfn < gi.nr_pages; pfn++) {
+        uint64_t m;
+        int e = guest_p2m(h, dom, &gi, pfn, &m);
+        if (e == -ENOENT)
+            continue; /* ballooned out */
+        struct xg_loc pl = { XGF_DOMID(domid), XGF_PFN(pfn) };
+        if (e < 0 || !sim_mfn_valid(h, m) || sim_frame(h, m)->owner != domid || h->m2p[m] != pfn) {
+            if (e == 0) {
+                pl.has_mfn = 1;
+                pl.mfn = m;
+            }
+            xg_diag_err(d, XG_E_GUEST, &pl, "the guest's p2m entry for pfn %#llx is wrong", (unsigned long long)pfn);
+            if (xg_diag_total(d, XG_SEV_ERROR) - errors_before > 20)
+                break;
+        }
+    }
+    /* Start info: store and console frames as the guest's state says they should be. */
+    uint64_t si_mfn;
+    if (guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn) == 0) {
+        const struct xg_start_info_layout *L = xg_start_info_layout(dom->guest_width);
+        const uint8_t *si = sim_frame_data(h, si_mfn);
+        bool suspended = dom->shutdown && dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
+        uint64_t want_store = gi.store_pfn, want_console = gi.console_pfn;
+        uint64_t store = xg_guest_word(si, L->store_mfn, L->word), console = xg_guest_word(si, L->console_mfn, L->word);
+        if (!suspended) {
+            store = sim_mfn_valid(h, store) ? h->m2p[store] : ~0ULL;
+            console = sim_mfn_valid(h, console) ? h->m2p[console] : ~0ULL;
+        }
+        if (strncmp((const char *)si, "xen-3.0-", 8) != 0)
+            xg_diag_err(d, XG_E_GUEST, &loc, "start info page has lost its magic");
+        if (store != want_store)
+            xg_diag_err(d, XG_E_GUEST, &loc, "start info names the wrong xenstore page (pfn %#llx, expected %#llx)",
+                        (unsigned long long)store, (unsigned long long)want_store);
+        if (console != want_console)
+            xg_diag_err(d, XG_E_GUEST, &loc, "start info names the wrong console page (pfn %#llx, expected %#llx)",
+                        (unsigned long long)console, (unsigned long long)want_console);
+    } else {
+        xg_diag_err(d, XG_E_GUEST, &loc, "the guest's p2m has no frame for its start info page");
+    }
+    rc = xg_diag_total(d, XG_SEV_ERROR) > errors_before ? XG_E_GUEST : 0;
+out:
+    sim_unlock(h);
+    return rc;
+}
+
+/* ------------------------------------------------------------ workload */
+
+static uint64_t mix(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int sim_workload(struct sim_host *h, uint32_t domid, double rate, double seconds, uint64_t seed,
+                 struct sim_workload_stats *st, xg_diag *d)
+{
+    memset(st, 0, sizeof(*st));
+    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 0xdeadbeef;
+    const double tick = 0.01;
+    double start = xg__now(), last = start, now, credit = 0;
+    struct xg_loc loc = { XGF_DOMID(domid) };
+    while ((now = xg__now()) - start < seconds) {
+        credit += rate * (now - last);
+        last = now;
+        unsigned batch = (unsigned)credit;
+        credit -= batch;
+        if (batch) {
+            int rc = sim_lock(h, domid, d);
+            if (rc < 0)
+                return rc;
+            struct sim_domain *dom = sim_domain(h, domid);
+            struct sim_guest_info gi;
+            uint64_t gi_mfn;
+            if (!dom || dom->dying) {
+                sim_unlock(h);
+                return xg_diag_err(d, XG_E_NOTFOUND, &loc, "domain %u went away", domid);
+            }
+            if (dom->pause_count || dom->shutdown || sim_guest_info_get(h, dom, &gi, &gi_mfn) < 0) {
+                /* A suspended or paused guest runs no code. */
+                st->skipped += batch;
+                sim_unlock(h);
+            } else {
+                uint64_t span = XG_MIN(gi.data_nr, gi.directmap_nr > gi.data_first_pfn ? gi.directmap_nr - gi.data_first_pfn : 0);
+                for (unsigned i = 0; i < batch && span; i++) {
+                    uint64_t pfn = gi.data_first_pfn + mix(&s) % span, m;
+                    if (guest_p2m(h, dom, &gi, pfn, &m) < 0 || !sim_mfn_valid(h, m))
+                        continue;
+                    const struct sim_frame *f = sim_frame(h, m);
+                    /* The guest writes only through its own writable mappings. */
+                    if (f->owner != domid || (f->type_info & PGT_type_mask) != PGT_writable_page ||
+                        !(f->type_info & PGT_count_mask))
+                        continue;
+                    uint64_t *p = (uint64_t *)sim_frame_data(h, m);
+                    uint64_t gen = ++gi.generation;
+                    p[3] = gen;
+                    for (unsigned k = 0; k < 8; k++)
+                        p[8 + (mix(&s) % (SIM_PAGE / 8 - 8))] = mix(&s);
+                    sim_mark_dirty(h, m);
+                    st->pages_written++;
+                }
+                /* The kernel's own counter of writes lives in its guest-info page. */
+                struct sim_guest_info *live = (struct sim_guest_info *)sim_frame_data(h, gi_mfn);
+                live->generation = gi.generation;
+                sim_mark_dirty(h, gi_mfn);
+                sim_unlock(h);
+            }
+        }
+        sleep_s(tick);
+    }
+    return 0;
+}

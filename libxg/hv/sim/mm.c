@@ -1,0 +1,749 @@
+/*
+ * mm.c - Xen 4.17's x86 PV memory-management rules, simulated.
+ *
+ * What follows mirrors xen/arch/x86/mm.c function by function (see
+ * docs/xen-mm-rules.md for the rules with their sources): general and
+ * type references, validation of page tables when their type count goes
+ * from 0 to 1 (promote_lN_table), devalidation when it drops back to 0
+ * (the type bits stay, PGT_validated goes), L1 entries and the writable
+ * type, L2..L4 entries and linear (recursive) page tables, the Xen slots,
+ * the 32-bit PAE (compat) L3 rules, pin/unpin, mmu_update, new_baseptr,
+ * and what getpageframeinfo3 reports.  Every refusal returns Xen's errno
+ * and logs the line a debug build of Xen logs.
+ *
+ * Differences from Xen, on purpose: validation is never preempted (no
+ * PGT_partial); a failed promotion is rolled back at once (Xen does it in
+ * a continuation before the guest sees the error, so nothing observable
+ * differs); segment descriptors get a simplified check_descriptor().
+ * All functions run with the host lock held, inside an op.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hv/sim/sim.h"
+#include "internal.h"
+#include "pv/pte.h"
+
+#define MMLOG(h, fmt, ...) sim_log((h), "(XEN) mm.c:d%uv0 " fmt, (h)->caller, ##__VA_ARGS__)
+
+static const uint64_t level_type[5] = {
+    0, PGT_l1_page_table, PGT_l2_page_table, PGT_l3_page_table, PGT_l4_page_table,
+};
+
+static unsigned type_level(uint64_t type_info)
+{
+    uint64_t t = type_info & PGT_type_mask;
+    if (t >= PGT_l1_page_table && t <= PGT_l4_page_table)
+        return (unsigned)(t >> 61);
+    return 0;
+}
+
+const char *sim_type_name(uint64_t type_info)
+{
+    static const char *const names[8] = { "none", "l1", "l2", "l3", "l4", "seg_desc", "shared", "writable" };
+    return names[(type_info & PGT_type_mask) >> 61];
+}
+
+uint64_t sim_root_type(const struct sim_domain *dom)
+{
+    return dom->guest_width == 4 ? PGT_l3_page_table : PGT_l4_page_table;
+}
+
+static unsigned long long m2p_of(struct sim_host *h, uint64_t mfn)
+{
+    return sim_mfn_valid(h, mfn) ? (unsigned long long)h->m2p[mfn] : ~0ULL;
+}
+
+static struct sim_domain *owner_dom(struct sim_host *h, uint64_t mfn)
+{
+    const struct sim_frame *f = sim_frame(h, mfn);
+    if (f->owner == SIM_OWNER_FREE || f->owner == XG_DOMID_XEN)
+        return NULL;
+    return sim_domain(h, f->owner);
+}
+
+void sim_mark_dirty(struct sim_host *h, uint64_t mfn)
+{
+    struct sim_domain *dom = owner_dom(h, mfn);
+    if (!dom || !dom->logdirty)
+        return;
+    uint64_t pfn = h->m2p[mfn];
+    if (pfn == XG_INVALID_PFN || pfn >= h->hdr->bitmap_bytes * 8)
+        return;
+    unsigned long *map = (unsigned long *)(h->bitmaps + (uint64_t)(dom - h->doms) * h->hdr->bitmap_bytes);
+    unsigned long *w = &map[pfn / XG_BITS_PER_LONG];
+    unsigned long bit = 1UL << (pfn % XG_BITS_PER_LONG);
+    if (!(*w & bit)) {
+        SIM_SET(h, *w, *w | bit);
+        SIM_SET(h, dom->dirty_count, dom->dirty_count + 1);
+    }
+}
+
+/* ------------------------------------------------------------ frees */
+
+static void free_frame(struct sim_host *h, uint64_t mfn)
+{
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    struct sim_domain *dom = owner_dom(h, mfn);
+    bool counted = !(f->flags & SIM_PGC_XEN_HEAP);
+    f->owner = SIM_OWNER_FREE;
+    f->type_info = 0;
+    f->linear = 0;
+    f->flags = SIM_PGC_NEED_SCRUB;
+    f->count = 0;
+    sim_m2p_set(h, mfn, XG_INVALID_PFN);
+    SIM_SET(h, h->hdr->nr_free, h->hdr->nr_free + 1);
+    if (dom) {
+        if (counted && dom->tot_pages)
+            SIM_SET(h, dom->tot_pages, dom->tot_pages - 1);
+        /* A dying domain goes away with its last page. */
+        if (dom->dying && dom->tot_pages == 0 && !dom->shared_info_mfn)
+            SIM_SET(h, dom->in_use, 0);
+    }
+}
+
+/* ------------------------------------------------------------ refs */
+
+int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
+{
+    if (!sim_mfn_valid(h, mfn))
+        return -EINVAL;
+    struct sim_frame *f = sim_frame(h, mfn);
+    if (f->count == 0 || f->owner != domid) {
+        if (f->count && f->owner != domid)
+            sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=d%u od=d%u caf=%08x taf=%016llx", h->caller,
+                    (unsigned long long)mfn, domid, f->owner, f->count, (unsigned long long)f->type_info);
+        return -EINVAL;
+    }
+    sim_frame_w(h, mfn)->count++;
+    return 0;
+}
+
+void sim_put_page(struct sim_host *h, uint64_t mfn)
+{
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    if (f->count == 0)
+        return; /* never happens when the counts are right; the checker would say */
+    if (--f->count == 0)
+        free_frame(h, mfn);
+}
+
+static int validate_page(struct sim_host *h, uint64_t mfn, uint64_t type);
+static void devalidate_page(struct sim_host *h, uint64_t mfn, uint64_t type_info);
+
+int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
+{
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    uint64_t x = f->type_info, nx;
+    uint64_t cmp_mask = PGT_type_mask | PGT_pae_xen_l2;
+
+    if ((x & PGT_count_mask) == 0) {
+        if ((x & cmp_mask) != type) {
+            /* Type change: the page loses its validation (and any linear bookkeeping). */
+            nx = type;
+            f->linear = 0;
+        } else {
+            nx = x;
+        }
+        nx += 1;
+    } else {
+        if ((x & cmp_mask) != type) {
+            uint64_t xt = x & PGT_type_mask, rt = type & PGT_type_mask;
+            bool looks_linear = (xt == PGT_l2_page_table && rt == PGT_l1_page_table && !(type & PGT_pae_xen_l2)) ||
+                                (xt == PGT_l3_page_table && rt == PGT_l2_page_table && !(type & PGT_pae_xen_l2)) ||
+                                (xt == PGT_l4_page_table && rt == PGT_l3_page_table);
+            if (!looks_linear)
+                MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
+                      (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+            return -EINVAL;
+        }
+        if (!(x & PGT_validated)) {
+            /* Being validated further up this very call chain: a loop of tables. */
+            MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
+                  (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+            return -EINVAL;
+        }
+        nx = x + 1;
+    }
+    f->type_info = nx;
+    if (nx & PGT_validated)
+        return 0;
+
+    uint64_t t = type & PGT_type_mask;
+    if (t == PGT_writable_page || t == PGT_shared_page || t == PGT_none) {
+        f->type_info |= PGT_validated;
+        return 0;
+    }
+    /* A page table (or descriptor page) dirties its frame when it is validated. */
+    sim_mark_dirty(h, mfn);
+    int rc = validate_page(h, mfn, type);
+    f = sim_frame_w(h, mfn);
+    if (rc < 0) {
+        MMLOG(h, "Error while validating mfn %05llx (pfn %05llx) for type %016llx: caf=%08x taf=%016llx",
+              (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)type, f->count,
+              (unsigned long long)f->type_info);
+        f->type_info = 0;
+        f->linear = 0;
+        return rc;
+    }
+    f->type_info |= PGT_validated;
+    return 0;
+}
+
+void sim_put_page_type(struct sim_host *h, uint64_t mfn)
+{
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    uint64_t x = f->type_info;
+    if ((x & PGT_count_mask) == 0)
+        return;
+    if ((x & PGT_count_mask) == 1 && type_level(x) && (x & PGT_validated)) {
+        /* Last reference to a page table: it is unvalidated and lets go of what its entries held. */
+        f->type_info = x & ~(PGT_validated | PGT_partial);
+        devalidate_page(h, mfn, x);
+        f = sim_frame_w(h, mfn);
+        f->type_info = (f->type_info & ~PGT_pae_xen_l2) - 1;
+        f->linear = 0;
+        sim_mark_dirty(h, mfn);
+        return;
+    }
+    f->type_info = x - 1;
+}
+
+int sim_get_page_and_type(struct sim_host *h, uint64_t mfn, uint32_t domid, uint64_t type)
+{
+    int rc = sim_get_page(h, mfn, domid);
+    if (rc < 0)
+        return rc;
+    rc = sim_get_page_type(h, mfn, type);
+    if (rc < 0)
+        sim_put_page(h, mfn);
+    return rc;
+}
+
+void sim_put_page_and_type(struct sim_host *h, uint64_t mfn)
+{
+    sim_put_page_type(h, mfn);
+    sim_put_page(h, mfn);
+}
+
+/* ------------------------------------------------------------ L1 */
+
+static uint64_t l1_disallow(void)
+{
+    /* A domU without I/O privileges: no cache attributes (PWT, PCD, PAT). */
+    return XG_L1_DISALLOW;
+}
+
+int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t pg_owner)
+{
+    uint64_t bad = l1e & l1_disallow();
+    if (bad) {
+        MMLOG(h, "Bad L1 flags %x", xg_pte_xen_flags(bad));
+        return -EINVAL;
+    }
+    uint64_t mfn = xg_pte_frame(l1e);
+    if (!sim_mfn_valid(h, mfn)) {
+        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", l1e_owner, (unsigned long long)mfn);
+        return -EPERM;
+    }
+    struct sim_frame *f = sim_frame(h, mfn);
+    bool allocated = f->count != 0 && f->owner != SIM_OWNER_FREE;
+    uint32_t real_owner = allocated ? f->owner : SIM_OWNER_FREE;
+    if (real_owner != pg_owner) {
+        if (!allocated || pg_owner == l1e_owner || l1e_owner != 0) {
+            MMLOG(h, "pg_owner d%u l1e_owner d%u, but real_pg_owner d%d", pg_owner, l1e_owner,
+                  allocated ? (int)real_owner : -1);
+            goto could_not_pin;
+        }
+        pg_owner = real_owner; /* a privileged foreign mapping */
+    }
+    sim_frame_w(h, mfn)->count++;
+    if ((l1e & XG_PTE_RW) && sim_get_page_type(h, mfn, PGT_writable_page) < 0) {
+        MMLOG(h, "Could not get page type PGT_writable_page");
+        sim_put_page(h, mfn);
+        goto could_not_pin;
+    }
+    return 0;
+
+could_not_pin:
+    MMLOG(h, "Error getting mfn %05llx (pfn %05llx) from L1 entry %016llx for l1e_owner d%u, pg_owner d%u",
+          (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)l1e, l1e_owner, pg_owner);
+    return -EBUSY;
+}
+
+void sim_put_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner)
+{
+    (void)l1e_owner;
+    if (!xg_pte_present(l1e))
+        return;
+    uint64_t mfn = xg_pte_frame(l1e);
+    if (!sim_mfn_valid(h, mfn))
+        return;
+    if (l1e & XG_PTE_RW)
+        sim_put_page_and_type(h, mfn);
+    else
+        sim_put_page(h, mfn);
+}
+
+/* ------------------------------------------------------------ linear tables */
+
+/*
+ * An Ln entry that names a table of level n (not n-1): Xen's
+ * get_lN_linear_pagetable.  Returns true when allowed (refs taken).
+ */
+static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level)
+{
+    if (e & XG_PTE_RW) {
+        MMLOG(h, "Attempt to create linear p.t. with write perms");
+        return false;
+    }
+    uint64_t target = xg_pte_frame(e);
+    if (target == table)
+        return true; /* a self-map holds no references */
+    if (sim_get_page(h, target, domid) < 0)
+        return false;
+    struct sim_frame *tf = sim_frame(h, target), *cf = sim_frame(h, table);
+    uint64_t want = level_type[level] | PGT_validated;
+    bool ok = cf->linear >= 0 &&      /* the holder is not itself a linear target */
+              tf->linear <= 0 &&      /* the target holds no linear entries */
+              (tf->type_info & (PGT_type_mask | PGT_validated)) == want &&
+              (tf->type_info & PGT_count_mask) != 0;
+    if (!ok) {
+        sim_put_page(h, target);
+        return false;
+    }
+    sim_frame_w(h, table)->linear++;
+    tf = sim_frame_w(h, target);
+    tf->linear--;
+    tf->type_info++;
+    return true;
+}
+
+/* Release what an L2..L4 entry holds (put_page_from_lNe). */
+static void put_upper(struct sim_host *h, uint64_t e, uint64_t table, unsigned level)
+{
+    if (!xg_pte_present(e))
+        return;
+    uint64_t target = xg_pte_frame(e);
+    if (target == table || !sim_mfn_valid(h, target))
+        return;
+    if (type_level(sim_frame(h, target)->type_info) == level) {
+        /* A linear entry: undo the bookkeeping, then drop its references. */
+        sim_frame_w(h, target)->linear++;
+        sim_frame_w(h, table)->linear--;
+    }
+    sim_put_page_and_type(h, target);
+}
+
+static int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level,
+                     uint64_t disallow, bool linear_ok, uint64_t extra_type)
+{
+    uint64_t bad = e & disallow;
+    if (bad) {
+        MMLOG(h, "Bad L%u flags %x", level, xg_pte_xen_flags(bad));
+        return -EINVAL;
+    }
+    uint64_t target = xg_pte_frame(e);
+    int rc;
+    if (!sim_mfn_valid(h, target) || sim_frame(h, target)->owner != domid ||
+        sim_frame(h, target)->count == 0) {
+        MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)target);
+        rc = -EINVAL;
+    } else {
+        rc = sim_get_page_and_type(h, target, domid, level_type[level - 1] | extra_type);
+    }
+    if (rc == -EINVAL && linear_ok && get_linear(h, e, table, domid, level))
+        rc = 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------ promote / demote */
+
+static uint64_t *table_entries(struct sim_host *h, uint64_t mfn)
+{
+    return (uint64_t *)sim_frame_data(h, mfn);
+}
+
+static bool guest_l4_slot(const struct sim_domain *dom, unsigned s)
+{
+    if (dom->guest_width == 4)
+        return s == 0;
+    return !xg_l4_is_xen_slot(s);
+}
+
+static bool guest_l2_slot(uint64_t type, unsigned s)
+{
+    return !(type & PGT_pae_xen_l2) || s < XG_COMPAT_L2_FIRST_XEN_SLOT;
+}
+
+static int promote_l1(struct sim_host *h, uint64_t mfn, uint32_t owner)
+{
+    uint64_t *e = table_entries(h, mfn);
+    for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
+        if (!xg_pte_present(e[i]))
+            continue;
+        int rc = sim_get_l1e(h, e[i], owner, owner);
+        if (rc < 0) {
+            MMLOG(h, "Failure %d in promote_l1_table: slot %#x", rc, i);
+            while (i-- > 0)
+                sim_put_l1e(h, e[i], owner);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Xen fills its slots of a compat guest's slot-3 L2 with the compat M2P. */
+static void init_xen_pae_l2_slots(struct sim_host *h, uint64_t mfn)
+{
+    for (unsigned s = XG_COMPAT_L2_FIRST_XEN_SLOT; s < XG_PTES_PER_TABLE; s++) {
+        uint64_t frame = h->hdr->compat_m2p_mfn0 + (s - XG_COMPAT_L2_FIRST_XEN_SLOT);
+        sim_write_u64(h, mfn, s, xg_pte_make(frame, XG_PTE_P | XG_PTE_A | XG_PTE_US));
+    }
+}
+
+/* Xen overwrites a 64-bit L4's slots 256..271 with its own mappings. */
+static void init_xen_l4_slots(struct sim_host *h, uint64_t mfn)
+{
+    for (unsigned s = XG_L4_FIRST_XEN_SLOT; s <= XG_L4_LAST_XEN_SLOT; s++) {
+        uint64_t v;
+        if (s == 258)
+            v = xg_pte_make(mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D); /* linear map of itself */
+        else if (s == 259)
+            v = 0;
+        else
+            v = xg_pte_make(h->hdr->xen_l4_mfn0 + (s - XG_L4_FIRST_XEN_SLOT), XG_PTE_P | XG_PTE_A | XG_PTE_US);
+        sim_write_u64(h, mfn, s, v);
+    }
+}
+
+static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32_t owner)
+{
+    struct sim_domain *dom = sim_domain(h, owner);
+    unsigned level = type_level(type);
+    bool compat = dom && dom->guest_width == 4;
+    uint64_t *e = table_entries(h, mfn);
+    unsigned nslots = XG_PTES_PER_TABLE;
+
+    if (level == 3 && compat) {
+        /* A PAE guest's L3 has 4 entries; Xen clears the rest. */
+        for (unsigned s = XG_PAE_L3_ENTRIES; s < XG_PTES_PER_TABLE; s++)
+            if (e[s])
+                sim_write_u64(h, mfn, s, 0);
+        nslots = XG_PAE_L3_ENTRIES;
+    }
+    for (unsigned i = 0; i < nslots; i++) {
+        int rc = 0;
+        if (level == 4 && !guest_l4_slot(dom, i))
+            continue;
+        if (level == 2 && !guest_l2_slot(type, i))
+            continue;
+        if (level == 3 && compat && i == XG_PAE_XEN_L2_SLOT) {
+            if (!xg_pte_present(e[i])) {
+                rc = -EINVAL;
+            } else {
+                rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false, PGT_pae_xen_l2);
+                if (rc == 0 && (sim_frame(h, xg_pte_frame(e[i]))->type_info & PGT_count_mask) != 1) {
+                    MMLOG(h, "PAE L3 3rd slot is shared");
+                    put_upper(h, e[i], mfn, 3);
+                    rc = -EINVAL;
+                }
+            }
+        } else if (xg_pte_present(e[i])) {
+            uint64_t disallow = (level == 3 && compat) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
+            bool linear_ok = !(level == 3 && compat);
+            rc = get_upper(h, e[i], mfn, owner, level, disallow, linear_ok, 0);
+        }
+        if (rc < 0) {
+            MMLOG(h, "Failure %d in promote_l%u_table: slot %#x", rc, level, i);
+            while (i-- > 0) {
+                if (level == 4 && !guest_l4_slot(dom, i))
+                    continue;
+                if (level == 2 && !guest_l2_slot(type, i))
+                    continue;
+                put_upper(h, e[i], mfn, level);
+            }
+            return rc;
+        }
+    }
+    if (level == 2 && (type & PGT_pae_xen_l2))
+        init_xen_pae_l2_slots(h, mfn);
+    if (level == 4 && !compat)
+        init_xen_l4_slots(h, mfn);
+    return 0;
+}
+
+/* check_descriptor, simplified: absent descriptors, or present ones not for ring 0. */
+static int validate_segdesc(struct sim_host *h, uint64_t mfn)
+{
+    const uint64_t *desc = table_entries(h, mfn);
+    for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
+        uint64_t dsc = desc[i];
+        bool present = dsc & (1ULL << 47);
+        unsigned dpl = (unsigned)(dsc >> 45) & 3;
+        if (present && dpl == 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static int validate_page(struct sim_host *h, uint64_t mfn, uint64_t type)
+{
+    uint32_t owner = sim_frame(h, mfn)->owner;
+    switch (type & PGT_type_mask) {
+    case PGT_l1_page_table:
+        return promote_l1(h, mfn, owner);
+    case PGT_l2_page_table:
+    case PGT_l3_page_table:
+    case PGT_l4_page_table:
+        return promote_upper(h, mfn, type, owner);
+    case PGT_seg_desc_page:
+        return validate_segdesc(h, mfn);
+    default:
+        return 0;
+    }
+}
+
+static void devalidate_page(struct sim_host *h, uint64_t mfn, uint64_t type_info)
+{
+    unsigned level = type_level(type_info);
+    uint32_t owner = sim_frame(h, mfn)->owner;
+    struct sim_domain *dom = sim_domain(h, owner);
+    bool compat = dom && dom->guest_width == 4;
+    uint64_t *e = table_entries(h, mfn);
+
+    if (level == 1) {
+        for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++)
+            sim_put_l1e(h, e[i], owner);
+        return;
+    }
+    unsigned nslots = (level == 3 && compat) ? XG_PAE_L3_ENTRIES : XG_PTES_PER_TABLE;
+    for (unsigned i = 0; i < nslots; i++) {
+        if (level == 4 && !guest_l4_slot(dom, i))
+            continue;
+        if (level == 2 && !guest_l2_slot(type_info, i))
+            continue;
+        put_upper(h, e[i], mfn, level);
+    }
+}
+
+/* ------------------------------------------------------------ pins */
+
+int sim_pin(struct sim_host *h, uint32_t pg_owner, unsigned level, uint64_t mfn)
+{
+    struct sim_domain *dom = sim_domain(h, pg_owner);
+    if (!dom)
+        return -ESRCH;
+    if (level == 4 && dom->guest_width == 4)
+        return 0; /* PIN_L4 is a no-op for 32-bit guests */
+    if (level < 1 || level > 4)
+        return -ENOSYS;
+    if (sim_get_page(h, mfn, pg_owner) < 0)
+        return -EINVAL;
+    int rc = sim_get_page_type(h, mfn, level_type[level]);
+    if (rc < 0) {
+        MMLOG(h, "Error %d while pinning mfn %05llx", rc, (unsigned long long)mfn);
+        sim_put_page(h, mfn);
+        return rc;
+    }
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    if (f->type_info & PGT_pinned) {
+        MMLOG(h, "mfn %05llx already pinned", (unsigned long long)mfn);
+        sim_put_page_and_type(h, mfn);
+        return -EINVAL;
+    }
+    f->type_info |= PGT_pinned;
+    sim_mark_dirty(h, mfn);
+    return 0;
+}
+
+int sim_unpin(struct sim_host *h, uint32_t pg_owner, uint64_t mfn)
+{
+    if (sim_get_page(h, mfn, pg_owner) < 0) {
+        MMLOG(h, "mfn %05llx bad, or bad owner d%u", (unsigned long long)mfn, pg_owner);
+        return -EINVAL;
+    }
+    struct sim_frame *f = sim_frame_w(h, mfn);
+    if (!(f->type_info & PGT_pinned)) {
+        MMLOG(h, "mfn %05llx not pinned", (unsigned long long)mfn);
+        sim_put_page(h, mfn);
+        return -EINVAL;
+    }
+    f->type_info &= ~PGT_pinned;
+    sim_mark_dirty(h, mfn);
+    sim_put_page_and_type(h, mfn);
+    sim_put_page(h, mfn);
+    return 0;
+}
+
+/* ------------------------------------------------------------ mmu_update */
+
+#define FASTPATH_FLAGS (XG_PTE_NX | XG_PTE_HIGH_AVAIL | XG_PTE_AVAIL | XG_PTE_G | XG_PTE_D | XG_PTE_A | XG_PTE_US)
+
+static bool fast_path(uint64_t old, uint64_t new)
+{
+    return xg_pte_present(old) && xg_pte_frame(old) == xg_pte_frame(new) &&
+           !((old ^ new) & ~(FASTPATH_FLAGS | XG_PTE_FRAME_MASK));
+}
+
+static int mod_l1(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t new, uint32_t pt_owner,
+                  uint32_t pg_owner)
+{
+    uint64_t old = table_entries(h, mfn)[slot];
+    if (xg_pte_present(new)) {
+        uint64_t bad = new & l1_disallow();
+        if (bad) {
+            MMLOG(h, "Bad L1 flags %x", xg_pte_xen_flags(bad));
+            return -EINVAL;
+        }
+        if (fast_path(old, new)) {
+            sim_write_u64(h, mfn, slot, new);
+            return 0;
+        }
+        int rc = sim_get_l1e(h, new, pt_owner, pg_owner);
+        if (rc < 0)
+            return rc;
+    }
+    sim_write_u64(h, mfn, slot, new);
+    sim_put_l1e(h, old, pt_owner);
+    return 0;
+}
+
+static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned slot, uint64_t new, uint32_t owner)
+{
+    struct sim_frame *f = sim_frame(h, mfn);
+    struct sim_domain *dom = sim_domain(h, owner);
+    bool compat = dom && dom->guest_width == 4;
+    uint64_t old = table_entries(h, mfn)[slot];
+
+    if (level == 2 && !guest_l2_slot(f->type_info, slot)) {
+        MMLOG(h, "L2 update in Xen-private area, slot %#x", slot);
+        return -EPERM;
+    }
+    if (level == 3 && compat && slot >= XG_PAE_XEN_L2_SLOT)
+        return -EINVAL;
+    if (level == 4 && !guest_l4_slot(dom, slot)) {
+        MMLOG(h, "L4 update in Xen-private area, slot %#x", slot);
+        return -EINVAL;
+    }
+    if (xg_pte_present(new)) {
+        uint64_t disallow = (level == 3 && compat) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
+        uint64_t bad = new & disallow;
+        if (bad) {
+            MMLOG(h, "Bad L%u flags %x", level, xg_pte_xen_flags(bad));
+            return -EINVAL;
+        }
+        /* RW is not a fast-path flag while linear page tables are allowed. */
+        if (fast_path(old, new) && !((old ^ new) & XG_PTE_RW)) {
+            sim_write_u64(h, mfn, slot, new);
+            return 0;
+        }
+        int rc = get_upper(h, new, mfn, owner, level, disallow, !(level == 3 && compat), 0);
+        if (rc < 0)
+            return rc;
+    }
+    sim_write_u64(h, mfn, slot, new);
+    put_upper(h, old, mfn, level);
+    return 0;
+}
+
+int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr, uint64_t val)
+{
+    uint64_t mfn = ptr >> 12;
+    unsigned slot = (unsigned)((ptr & 0xfff) >> 3);
+    if (sim_get_page(h, mfn, pt_owner) < 0) {
+        MMLOG(h, "Could not get page for normal update");
+        return -EINVAL;
+    }
+    struct sim_frame *f = sim_frame(h, mfn);
+    uint64_t t = f->type_info;
+    int rc = -EINVAL;
+    if ((t & PGT_count_mask) && (t & PGT_validated)) {
+        unsigned level = type_level(t);
+        if (level == 1)
+            rc = mod_l1(h, mfn, slot, val, pt_owner, pg_owner);
+        else if (level > 1)
+            rc = pg_owner == pt_owner ? mod_upper(h, mfn, level, slot, val, pt_owner) : -EINVAL;
+        else if ((t & PGT_type_mask) == PGT_writable_page) {
+            sim_write_u64(h, mfn, slot, val);
+            rc = 0;
+        }
+    } else if (sim_get_page_type(h, mfn, PGT_writable_page) == 0) {
+        /* Not a live table: any frame with no type references becomes writable. */
+        sim_write_u64(h, mfn, slot, val);
+        sim_put_page_type(h, mfn);
+        rc = 0;
+    }
+    if (rc == 0)
+        sim_mark_dirty(h, mfn);
+    sim_put_page(h, mfn);
+    return rc;
+}
+
+int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn)
+{
+    if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != pg_owner || sim_frame(h, mfn)->count == 0) {
+        MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);
+        MMLOG(h, "Could not get page for mach->phys update");
+        return -EINVAL;
+    }
+    sim_m2p_set(h, mfn, pfn);
+    sim_mark_dirty(h, mfn);
+    return 0;
+}
+
+int sim_new_baseptr(struct sim_host *h, uint32_t domid, unsigned vcpu, uint64_t mfn, bool user)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    if (!dom || vcpu >= dom->nr_vcpus)
+        return -EINVAL;
+    struct sim_vcpu *v = &dom->vcpu[vcpu];
+    uint64_t *slot = user ? &v->guest_table_user : &v->guest_table;
+    if (*slot == mfn)
+        return 0;
+    if (user && mfn == 0) {
+        if (*slot != XG_INVALID_MFN)
+            sim_put_page_and_type(h, *slot);
+        SIM_SET(h, *slot, XG_INVALID_MFN);
+        return 0;
+    }
+    int rc = sim_get_page_and_type(h, mfn, domid, sim_root_type(dom));
+    if (rc < 0) {
+        if (user)
+            MMLOG(h, "Error %d installing new mfn %05llx", rc, (unsigned long long)mfn);
+        else if (dom->guest_width == 4)
+            MMLOG(h, "Error while installing new compat baseptr %05llx", (unsigned long long)mfn);
+        else
+            MMLOG(h, "Error while installing new baseptr %05llx", (unsigned long long)mfn);
+        return rc;
+    }
+    uint64_t old = *slot;
+    SIM_SET(h, *slot, mfn);
+    if (old != XG_INVALID_MFN)
+        sim_put_page_and_type(h, old);
+    return 0;
+}
+
+/* ------------------------------------------------------------ getpageframeinfo3 */
+
+uint32_t sim_pfinfo(struct sim_host *h, uint32_t domid, uint64_t mfn)
+{
+    if (!sim_mfn_valid(h, mfn))
+        return XG_PFINFO_XTAB;
+    const struct sim_frame *f = sim_frame(h, mfn);
+    if (f->owner != domid || f->count == 0 || (f->flags & SIM_PGC_XEN_HEAP))
+        return XG_PFINFO_XTAB;
+    uint32_t t = XG_PFINFO_NOTAB;
+    unsigned level = type_level(f->type_info);
+    if (level)
+        t = (uint32_t)level << XG_PFINFO_SHIFT;
+    if (f->type_info & PGT_pinned)
+        t |= XG_PFINFO_LPINTAB;
+    else if (!(f->type_info & PGT_validated))
+        t = XG_PFINFO_NOTAB;
+    if (f->flags & SIM_PGC_BROKEN)
+        t = XG_PFINFO_BROKEN;
+    return t;
+}
