@@ -314,7 +314,7 @@ size_t xg_loc_format(char *buf, size_t len, const struct xg_loc *l)
     if (l->has_ref_pfn)
         append(buf, len, &pos, "%sreferences pfn %#llx", SEP, (unsigned long long)l->ref_pfn);
     if (l->has_ref_type)
-        append(buf, len, &pos, "%s(recorded as %s)", pos ? " " : "", xg_pfinfo_name(l->ref_type));
+        append(buf, len, &pos, "%s(type %s)", pos ? " " : "", xg_pfinfo_name(l->ref_type));
 #undef SEP
     return pos;
 }

@@ -281,6 +281,12 @@ int xg_stream_write_hvm_params(xg_stream_writer *w, const struct xg_hvm_param *p
 int xg_stream_write_end(xg_stream_writer *w);
 
 /*
+ * Finish the stream: flush, and write the gzip trailer when compressing.
+ * Nothing may be written after it.  Idempotent; close calls it.
+ */
+int xg_stream_writer_finish(xg_stream_writer *w);
+
+/*
  * Flush (and finish gzip) and free.  Returns the first error of the
  * flush; the writer is freed either way.  NULL is fine.
  */

@@ -195,6 +195,13 @@ static int read_xl_header(xg_stream_reader *r, const uint8_t first8[8], bool *st
             return rc;
         r->info.xl_config_len = xg__le32(len4);
         left -= 4;
+        if (r->info.xl_config_len > left) {
+            struct xg_loc l = { XGF_OFFSET(start + 48), XGF_FIELD("config length"),
+                                XGF_FOUND(r->info.xl_config_len), XGF_EXPECTED(left) };
+            return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                               "xl config of %u bytes does not fit in the %u bytes of optional data left",
+                               r->info.xl_config_len, left);
+        }
     }
     rc = skip_bytes(r, left, "the xl domain configuration", NULL);
     if (rc < 0)

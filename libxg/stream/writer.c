@@ -23,7 +23,7 @@ struct xg_stream_writer {
     struct xg_gzw *gz;
     uint64_t bytes;          /* raw bytes written (before compression) */
     uint64_t nr_records;
-    bool headers_done, ended, failed;
+    bool headers_done, ended, failed, finished;
     struct iovec *iov;       /* scratch gather list */
     unsigned iov_cap;
 };
@@ -233,16 +233,24 @@ int xg_stream_write_end(xg_stream_writer *w)
     return xg_stream_write_record(w, XG_REC_END, NULL, 0);
 }
 
+int xg_stream_writer_finish(xg_stream_writer *w)
+{
+    if (w->finished || w->failed)
+        return 0;
+    w->finished = true;
+    int rc = 0;
+    if (w->gz && (rc = xg__gzw_finish(w->gz, w->d)) < 0)
+        w->failed = true;
+    return rc;
+}
+
 int xg_stream_writer_close(xg_stream_writer *w)
 {
     if (!w)
         return 0;
-    int rc = 0;
-    if (w->gz) {
-        if (!w->failed)
-            rc = xg__gzw_finish(w->gz, w->d);
+    int rc = xg_stream_writer_finish(w);
+    if (w->gz)
         xg__gzw_close(w->gz);
-    }
     free(w->iov);
     free(w);
     return rc;

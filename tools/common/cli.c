@@ -62,3 +62,54 @@ bool cli_parse_size(const char *s, uint64_t *out)
     *out = (uint64_t)v << shift;
     return true;
 }
+
+#include <string.h>
+
+#include "internal.h"
+
+void cli_ui_progress(void *arg, const struct xg_progress *p)
+{
+    struct cli_ui *ui = arg;
+    if (!ui || !ui->progress)
+        return;
+    double now = xg__now();
+    if (p->done < p->total && now - ui->last < 0.1)
+        return;
+    ui->last = now;
+    double gib = 0;
+    if (p->seconds > 0)
+        gib = (double)(p->bytes ? p->bytes : p->done * 4096) / p->seconds / (1 << 30);
+    fprintf(stderr, "\r%-10s pass %-3u %10llu / %-10llu  %6.2f GiB/s ", p->phase, p->iteration,
+            (unsigned long long)p->done, (unsigned long long)p->total, gib);
+    ui->drawn = true;
+    fflush(stderr);
+}
+
+void cli_ui_done(struct cli_ui *ui)
+{
+    if (ui && ui->drawn) {
+        fputc('\n', stderr);
+        ui->drawn = false;
+    }
+}
+
+void cli_ui_log(void *arg, const char *line)
+{
+    struct cli_ui *ui = arg;
+    if (!ui->verbose)
+        return;
+    cli_ui_done(ui);
+    fprintf(stderr, "%s: %s\n", ui->prog, line);
+}
+
+xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d)
+{
+    xg_hv *hv = NULL;
+    if (xg_hv_open(spec, d, &hv) == 0)
+        return hv;
+    xg_diag_print(stderr, d, false);
+    if (!spec && !getenv("XG_BACKEND"))
+        fprintf(stderr, "%s: no Xen here; to run on a simulated host: xg-sim init HOST, then --backend sim:HOST\n",
+                prog);
+    return NULL;
+}

@@ -21,4 +21,34 @@ bool cli_parse_size(const char *s, uint64_t *out);
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 bool cli_parse_double(const char *s, double min, double max, double *out);
 
+#include <stdio.h>
+
+#include "xg/xg.h"
+#include "xg/save.h"
+
+/*
+ * What a tool shows while the engine works: a progress bar on stderr
+ * (when enabled) and, when verbose, the engine's log lines.  One struct,
+ * passed as the callbacks' arg.
+ */
+struct cli_ui {
+    const char *prog;
+    bool progress;       /* draw the bar */
+    bool verbose;        /* print log lines */
+    double last;         /* time of the last redraw */
+    bool drawn;          /* a partial line is on screen */
+};
+/* xg_save_callbacks / xg_restore_callbacks members; arg is a struct cli_ui. */
+void cli_ui_progress(void *arg, const struct xg_progress *p);
+void cli_ui_log(void *arg, const char *line);
+/* End the bar's line, if one was drawn. */
+void cli_ui_done(struct cli_ui *ui);
+
+/*
+ * Open the backend named by spec (or XG_BACKEND, or real Xen).  On
+ * failure prints the diagnostics and, when no backend was asked for and
+ * there is no Xen, how to use the simulated host.
+ */
+xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d);
+
 #endif

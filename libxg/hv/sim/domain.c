@@ -113,18 +113,28 @@ int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t 
     struct sim_domain *dom = sim_domain(h, domid);
     if (!dom)
         return -ESRCH;
+    /*
+     * assign_pages refuses, then populate_physmap reports the extent it
+     * could not allocate (fix: that second line was missing after the
+     * dying and over-allocation refusals).
+     */
     if (dom->dying) {
-        DLOG(h, "Cannot assign page to domain%u -- dying.", domid);
+        sim_log(h, "(XEN) page_alloc.c:d%uv0 Cannot assign page to domain%u -- dying.", h->caller, domid);
+        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
+                domid);
         return -EINVAL;
     }
     if (dom->tot_pages + 1 > dom->max_pages) {
         DLOG(h, "Over-allocation for d%u: %llu > %llu", domid, (unsigned long long)dom->tot_pages + 1,
              (unsigned long long)dom->max_pages);
+        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
+                domid);
         return -ENOMEM;
     }
     int64_t m = alloc_frame(h);
     if (m < 0) {
-        DLOG(h, "Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", domid);
+        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
+                domid);
         return -ENOMEM;
     }
     struct sim_frame *f = sim_frame_w(h, (uint64_t)m);
@@ -143,7 +153,8 @@ int sim_release_frame(struct sim_host *h, uint32_t domid, uint64_t mfn)
 {
     if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid || sim_frame(h, mfn)->count == 0 ||
         (sim_frame(h, mfn)->flags & SIM_PGC_XEN_HEAP)) {
-        DLOG(h, "Bad page free for Dom%u GFN %llx", domid, (unsigned long long)(sim_mfn_valid(h, mfn) ? h->m2p[mfn] : mfn));
+        /* For a PV guest the GFN Xen prints is the frame it was given (fix: it printed the M2P entry). */
+        sim_log(h, "(XEN) memory.c:d%uv0 Bad page free for Dom%u GFN %llx", h->caller, domid, (unsigned long long)mfn);
         return -ENXIO;
     }
     struct sim_frame *f = sim_frame_w(h, mfn);
@@ -257,6 +268,12 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     if ((ldt_base & 0xfff) || ldt_ents > 8192)
         return -EINVAL;
     unsigned nr_gdt = (unsigned)((gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) / XG_GDT_ENTRIES_PER_FRAME);
+    /*
+     * More than FIRST_RESERVED_GDT_PAGE (14) frames, i.e. more than 7168
+     * entries (pv_set_gdt's FIRST_RESERVED_GDT_ENTRY = 14 * 4096 / 8).
+     * NB: pv/abi.h's XG_FIRST_RESERVED_GDT_ENTRY says 7680, which is 15
+     * frames; the frame test below is what enforces Xen's limit.
+     */
     if (gdt_ents > XG_FIRST_RESERVED_GDT_ENTRY || nr_gdt > 14)
         return -EINVAL;
     uint64_t gdt[XG_GDT_FRAMES];
@@ -266,10 +283,24 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     uint64_t cr1_mfn = cr1 >> 12;
 
     if (v->initialised) {
-        /* Only registers may change on a running vcpu. */
-        bool same = v->guest_table == cr3_mfn && v->nr_gdt == nr_gdt &&
-                    (dom->guest_width == 4 || (cr1 ? v->guest_table_user == cr1_mfn
-                                                   : v->guest_table_user == XG_INVALID_MFN));
+        /*
+         * Only registers may change on a running vcpu.  Xen compares the
+         * cr3 values as written, gdt_ents (not just the frame count) and
+         * the LDT, and with no user table installed refuses a user cr3 or
+         * a context that is not in kernel mode (fix: the simulator
+         * compared frame numbers and the GDT frame count only).
+         */
+        uint64_t old_gdt_ents = xg_guest_word(v->ctx, L->gdt_ents, L->word);
+        uint64_t old_ldt_base = xg_guest_word(v->ctx, L->ldt_base, L->word);
+        uint64_t old_ldt_ents = xg_guest_word(v->ctx, L->ldt_ents, L->word);
+        bool same = xg_frame_to_cr3(v->guest_table, dom->guest_width) == cr3 && old_gdt_ents == gdt_ents &&
+                    old_ldt_ents == ldt_ents && (!ldt_ents || old_ldt_base == ldt_base);
+        if (dom->guest_width == 8) {
+            if (v->guest_table_user == XG_INVALID_MFN)
+                same = same && !cr1 && (flags & XG_VGCF_IN_KERNEL);
+            else
+                same = same && (v->guest_table_user << 12) == cr1;
+        }
         for (unsigned i = 0; same && i < nr_gdt; i++)
             same = v->gdt_mfn[i] == gdt[i];
         if (!same)
@@ -296,9 +327,13 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
         return rc;
     }
     if (cr1) {
-        rc = sim_get_page_and_type(h, cr1_mfn, domid, PGT_l4_page_table);
-        if (rc < 0) {
+        /* get_page_from_mfn logs when the frame is not ours; a type refusal has only its own messages (fix). */
+        rc = sim_get_page(h, cr1_mfn, domid);
+        if (rc < 0)
             sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller, (unsigned long long)cr1_mfn);
+        else if ((rc = sim_get_page_type(h, cr1_mfn, PGT_l4_page_table)) < 0)
+            sim_put_page(h, cr1_mfn);
+        if (rc < 0) {
             sim_put_page_and_type(h, cr3_mfn);
             set_gdt(h, dom, v, NULL, 0);
             return rc;

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hv/sim/sim.h"
@@ -54,6 +55,36 @@ uint64_t sim_root_type(const struct sim_domain *dom)
 static unsigned long long m2p_of(struct sim_host *h, uint64_t mfn)
 {
     return sim_mfn_valid(h, mfn) ? (unsigned long long)h->m2p[mfn] : ~0ULL;
+}
+
+/*
+ * count_info as Xen prints it ("caf=%08lx"): the PGC_* bits above the
+ * count (asm/mm.h: allocated 63, xen_heap 62, broken 60, state 59-58,
+ * need_scrub = allocated on free pages) and the general count.
+ */
+static unsigned long long caf_of(const struct sim_frame *f)
+{
+    unsigned long long c = f->count;
+    if (f->owner == SIM_OWNER_FREE)
+        return c | (3ULL << 58) | ((f->flags & SIM_PGC_NEED_SCRUB) ? 1ULL << 63 : 0);
+    if (f->flags & SIM_PGC_ALLOCATED)
+        c |= 1ULL << 63;
+    if (f->flags & SIM_PGC_XEN_HEAP)
+        c |= 1ULL << 62;
+    if (f->flags & SIM_PGC_BROKEN)
+        c |= 1ULL << 60;
+    return c;
+}
+
+/* A domain as Xen's %pd prints it: d1, d[XEN], or NULL for no owner. */
+static const char *dom_name(uint32_t domid, char buf[16])
+{
+    if (domid == SIM_OWNER_FREE)
+        return "NULL";
+    if (domid == XG_DOMID_XEN)
+        return "d[XEN]";
+    snprintf(buf, 16, "d%u", domid);
+    return buf;
 }
 
 static struct sim_domain *owner_dom(struct sim_host *h, uint64_t mfn)
@@ -112,13 +143,33 @@ int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
         return -EINVAL;
     struct sim_frame *f = sim_frame(h, mfn);
     if (f->count == 0 || f->owner != domid) {
-        if (f->count && f->owner != domid)
-            sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=d%u od=d%u caf=%08x taf=%016llx", h->caller,
-                    (unsigned long long)mfn, domid, f->owner, f->count, (unsigned long long)f->type_info);
+        /*
+         * Xen's get_page() logs every refusal, a free frame too (its owner
+         * prints as NULL), unless the requesting domain is dying; caf is
+         * the whole count_info (fix: it used to be the bare count, and
+         * free frames were refused silently).
+         */
+        struct sim_domain *rd = sim_domain(h, domid);
+        if (!rd || !rd->dying) {
+            char b1[16], b2[16];
+            uint32_t od = f->count ? f->owner : SIM_OWNER_FREE;
+            sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller,
+                    (unsigned long long)mfn, dom_name(domid, b1), dom_name(od, b2), caf_of(f),
+                    (unsigned long long)f->type_info);
+        }
         return -EINVAL;
     }
     sim_frame_w(h, mfn)->count++;
     return 0;
+}
+
+/* get_page_from_mfn (asm/mm.h): get_page, with its own message on failure. */
+static int get_page_from_mfn(struct sim_host *h, uint64_t mfn, uint32_t domid)
+{
+    int rc = sim_get_page(h, mfn, domid);
+    if (rc < 0)
+        MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);
+    return rc;
 }
 
 void sim_put_page(struct sim_host *h, uint64_t mfn)
@@ -181,8 +232,8 @@ int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
     int rc = validate_page(h, mfn, type);
     f = sim_frame_w(h, mfn);
     if (rc < 0) {
-        MMLOG(h, "Error while validating mfn %05llx (pfn %05llx) for type %016llx: caf=%08x taf=%016llx",
-              (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)type, f->count,
+        MMLOG(h, "Error while validating mfn %05llx (pfn %05llx) for type %016llx: caf=%08llx taf=%016llx",
+              (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)type, caf_of(f),
               (unsigned long long)f->type_info);
         f->type_info = 0;
         f->linear = 0;
@@ -245,14 +296,28 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
     }
     uint64_t mfn = xg_pte_frame(l1e);
     if (!sim_mfn_valid(h, mfn)) {
-        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", l1e_owner, (unsigned long long)mfn);
+        /*
+         * MMIO: no domain here has I/O memory rights.  Xen names pg_owner
+         * (fix: it was l1e_owner, which differs for dom0's foreign maps),
+         * and stays silent for the all-ones frame (INVALID_MFN).
+         */
+        if (mfn == (XG_PTE_FRAME_MASK >> XG_PTE_FRAME_SHIFT))
+            return -EINVAL;
+        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", pg_owner, (unsigned long long)mfn);
         return -EPERM;
     }
     struct sim_frame *f = sim_frame(h, mfn);
     bool allocated = f->count != 0 && f->owner != SIM_OWNER_FREE;
     uint32_t real_owner = allocated ? f->owner : SIM_OWNER_FREE;
     if (real_owner != pg_owner) {
-        if (!allocated || pg_owner == l1e_owner || l1e_owner != 0) {
+        /*
+         * Xen lets the mapping through to the real owner only when
+         * pg_owner != l1e_owner and xsm_priv_mapping(pg_owner, real owner)
+         * allows it, i.e. pg_owner is the control domain (dom0).  Fix: the
+         * test was on l1e_owner, which let dom0 map a third domain's
+         * frame while naming the guest as pg_owner.
+         */
+        if (!allocated || pg_owner == l1e_owner || pg_owner != 0) {
             MMLOG(h, "pg_owner d%u l1e_owner d%u, but real_pg_owner d%d", pg_owner, l1e_owner,
                   allocated ? (int)real_owner : -1);
             goto could_not_pin;
@@ -302,7 +367,7 @@ static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t 
     uint64_t target = xg_pte_frame(e);
     if (target == table)
         return true; /* a self-map holds no references */
-    if (sim_get_page(h, target, domid) < 0)
+    if (get_page_from_mfn(h, target, domid) < 0) /* logs, as Xen's get_page_from_mfn does */
         return false;
     struct sim_frame *tf = sim_frame(h, target), *cf = sim_frame(h, table);
     uint64_t want = level_type[level] | PGT_validated;
@@ -346,13 +411,12 @@ static int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t do
         return -EINVAL;
     }
     uint64_t target = xg_pte_frame(e);
-    int rc;
-    if (!sim_mfn_valid(h, target) || sim_frame(h, target)->owner != domid ||
-        sim_frame(h, target)->count == 0) {
-        MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)target);
-        rc = -EINVAL;
-    } else {
-        rc = sim_get_page_and_type(h, target, domid, level_type[level - 1] | extra_type);
+    /* get_page_and_type_from_mfn: get_page_from_mfn (logs "Error mfn" and "Could not get page ref"), then the type. */
+    int rc = get_page_from_mfn(h, target, domid);
+    if (rc == 0) {
+        rc = sim_get_page_type(h, target, level_type[level - 1] | extra_type);
+        if (rc < 0)
+            sim_put_page(h, target);
     }
     if (rc == -EINVAL && linear_ok && get_linear(h, e, table, domid, level))
         rc = 0;
@@ -378,19 +442,76 @@ static bool guest_l2_slot(uint64_t type, unsigned s)
     return !(type & PGT_pae_xen_l2) || s < XG_COMPAT_L2_FIRST_XEN_SLOT;
 }
 
+static bool is_compat(struct sim_host *h, uint32_t domid)
+{
+    struct sim_domain *dom = sim_domain(h, domid);
+    return dom && dom->guest_width == 4;
+}
+
+/*
+ * adjust_guest_l1e..l4e (pv/mm.h): Xen rewrites every present entry it
+ * accepts, and the guest reads the rewritten value back.  Fix: the
+ * simulator stored entries as given, so no saver ever met the bits real
+ * Xen adds (_PAGE_GUEST_KERNEL is PTE bit 52, above the frame field).
+ */
+#define SIM_PTE_GUEST_KERNEL (1ULL << 52)
+
+static uint64_t adjust_l1e(struct sim_host *h, uint64_t e, bool compat)
+{
+    if (!xg_pte_present(e) || compat)
+        return e;
+    if ((e & (SIM_PTE_GUEST_KERNEL | XG_PTE_G)) == (SIM_PTE_GUEST_KERNEL | XG_PTE_G))
+        MMLOG(h, "Global bit is set in kernel page %llx", (unsigned long long)xg_pte_frame(e));
+    if (!(e & XG_PTE_US))
+        e |= SIM_PTE_GUEST_KERNEL | XG_PTE_US;
+    if (!(e & SIM_PTE_GUEST_KERNEL))
+        e |= XG_PTE_G | XG_PTE_US;
+    return e;
+}
+
+static uint64_t adjust_upper(uint64_t e, unsigned level, bool compat)
+{
+    if (!xg_pte_present(e))
+        return e;
+    switch (level) {
+    case 2: return compat ? e : e | XG_PTE_US;
+    case 3: return e | (compat ? XG_PTE_US | XG_PTE_RW : XG_PTE_US);
+    case 4: return e | XG_PTE_A | (compat ? 0 : XG_PTE_US);
+    default: return e;
+    }
+}
+
+/* unadjust_guest_l3e: what a compat L3 entry loses again when its table is devalidated. */
+static uint64_t unadjust_l3e(uint64_t e, bool compat)
+{
+    if (compat && xg_pte_present(e))
+        e &= ~(XG_PTE_US | XG_PTE_RW | XG_PTE_A);
+    return e;
+}
+
+/* Store an entry if it changed (journaled). */
+static void store_entry(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t e)
+{
+    if (table_entries(h, mfn)[slot] != e)
+        sim_write_u64(h, mfn, slot, e);
+}
+
 static int promote_l1(struct sim_host *h, uint64_t mfn, uint32_t owner)
 {
     uint64_t *e = table_entries(h, mfn);
+    bool compat = is_compat(h, owner);
     for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
         if (!xg_pte_present(e[i]))
             continue;
         int rc = sim_get_l1e(h, e[i], owner, owner);
         if (rc < 0) {
             MMLOG(h, "Failure %d in promote_l1_table: slot %#x", rc, i);
+            /* The references go; the entries already adjusted stay so, as in Xen. */
             while (i-- > 0)
                 sim_put_l1e(h, e[i], owner);
             return rc;
         }
+        store_entry(h, mfn, i, adjust_l1e(h, e[i], compat));
     }
     return 0;
 }
@@ -441,7 +562,12 @@ static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32
         if (level == 2 && !guest_l2_slot(type, i))
             continue;
         if (level == 3 && compat && i == XG_PAE_XEN_L2_SLOT) {
-            if (!xg_pte_present(e[i])) {
+            /*
+             * Slot 3 must be present with acceptable flags; Xen says
+             * nothing of its own here (fix: bad flags used to log "Bad L3
+             * flags", which promote_l3_table does not).
+             */
+            if (!xg_pte_present(e[i]) || (e[i] & XG_COMPAT_L3_DISALLOW)) {
                 rc = -EINVAL;
             } else {
                 rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false, PGT_pae_xen_l2);
@@ -464,9 +590,12 @@ static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32
                 if (level == 2 && !guest_l2_slot(type, i))
                     continue;
                 put_upper(h, e[i], mfn, level);
+                if (level == 3)
+                    store_entry(h, mfn, i, unadjust_l3e(e[i], compat));
             }
             return rc;
         }
+        store_entry(h, mfn, i, adjust_upper(e[i], level, compat));
     }
     if (level == 2 && (type & PGT_pae_xen_l2))
         init_xen_pae_l2_slots(h, mfn);
@@ -475,16 +604,76 @@ static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32
     return 0;
 }
 
-/* check_descriptor, simplified: absent descriptors, or present ones not for ring 0. */
+/*
+ * check_descriptor (pv/descriptor-tables.c) for one 8-byte descriptor.
+ * Fix: the simulator refused every present descriptor of DPL 0 and took
+ * anything else.  Xen raises a too-low DPL to the guest kernel's ring,
+ * takes any code or data segment (a compat one without the L bit, and
+ * widens a flat 4 GiB one), ignores type 0, and refuses every other
+ * system descriptor except a call gate whose target selector is the
+ * guest's own and whose reserved bits are zero.  Fix-ups are written
+ * back into the page, as Xen writes them.
+ */
+#define SEG_TYPE (15U << 8)
+#define SEG_S (1U << 12)
+#define SEG_DPL (3U << 13)
+#define SEG_P (1U << 15)
+#define SEG_L (1U << 21)
+#define SEG_G (1U << 23)
+#define COMPAT_VIRT_START 0xf5800000ULL /* __HYPERVISOR_COMPAT_VIRT_START */
+#define FIRST_RESERVED_GDT_ENTRY 7168U  /* FIRST_RESERVED_GDT_PAGE 14 * 4096 / 8 */
+
+static bool check_descriptor(bool compat, uint64_t *desc)
+{
+    uint32_t a = (uint32_t)*desc, b = (uint32_t)(*desc >> 32);
+    if (!(b & SEG_P))
+        return true; /* a not-present descriptor always faults */
+    unsigned rpl = compat ? 1 : 3; /* GUEST_KERNEL_RPL */
+    unsigned dpl = (b >> 13) & 3;
+    if (dpl < rpl)
+        dpl = rpl; /* __fixup_guest_selector */
+    b = (b & ~SEG_DPL) | (dpl << 13);
+    if (b & SEG_S) {
+        if (compat) {
+            if (b & SEG_L)
+                return false;
+            uint64_t base = (b & 0xff000000U) | ((b & 0xffU) << 16) | (a >> 16);
+            uint64_t limit = ((b & 0xf0000U) | (a & 0xffffU)) + 1;
+            if (b & SEG_G)
+                limit <<= 12;
+            if (base == 0 && limit > COMPAT_VIRT_START) {
+                a |= 0x0000ffffU;
+                b |= 0x000f0000U;
+            }
+        }
+    } else {
+        if ((b & SEG_TYPE) == 0)
+            return true; /* type 0: the second half of a 64-bit gate */
+        if ((b & SEG_TYPE) != 0xc00)
+            return false; /* only call gates */
+        uint32_t cs = a >> 16;
+        bool ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == (compat ? 0xe019U : 0xe033U) || (cs & 4);
+        if (!ok)
+            return false;
+        b &= ~SEG_DPL;
+        cs = (cs & ~3U) | dpl;
+        a = (a & 0xffffU) | (cs << 16);
+        if (b & (compat ? 0xe0U : 0xffU))
+            return false;
+    }
+    *desc = (uint64_t)b << 32 | a;
+    return true;
+}
+
 static int validate_segdesc(struct sim_host *h, uint64_t mfn)
 {
     const uint64_t *desc = table_entries(h, mfn);
+    bool compat = is_compat(h, sim_frame(h, mfn)->owner);
     for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
         uint64_t dsc = desc[i];
-        bool present = dsc & (1ULL << 47);
-        unsigned dpl = (unsigned)(dsc >> 45) & 3;
-        if (present && dpl == 0)
+        if (!check_descriptor(compat, &dsc))
             return -EINVAL;
+        store_entry(h, mfn, i, dsc);
     }
     return 0;
 }
@@ -526,11 +715,10 @@ static void devalidate_page(struct sim_host *h, uint64_t mfn, uint64_t type_info
         if (level == 2 && !guest_l2_slot(type_info, i))
             continue;
         put_upper(h, e[i], mfn, level);
+        if (level == 3 && xg_pte_frame(e[i]) != mfn) /* demote_l3_table unadjusts what it released */
+            store_entry(h, mfn, i, unadjust_l3e(e[i], compat));
     }
 }
-
-/* ------------------------------------------------------------ pins */
-
 int sim_pin(struct sim_host *h, uint32_t pg_owner, unsigned level, uint64_t mfn)
 {
     struct sim_domain *dom = sim_domain(h, pg_owner);
@@ -598,6 +786,7 @@ static int mod_l1(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t new,
             MMLOG(h, "Bad L1 flags %x", xg_pte_xen_flags(bad));
             return -EINVAL;
         }
+        new = adjust_l1e(h, new, is_compat(h, pt_owner)); /* before the fast-path comparison, as Xen does */
         if (fast_path(old, new)) {
             sim_write_u64(h, mfn, slot, new);
             return 0;
@@ -635,6 +824,7 @@ static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned 
             MMLOG(h, "Bad L%u flags %x", level, xg_pte_xen_flags(bad));
             return -EINVAL;
         }
+        new = adjust_upper(new, level, compat);
         /* RW is not a fast-path flag while linear page tables are allowed. */
         if (fast_path(old, new) && !((old ^ new) & XG_PTE_RW)) {
             sim_write_u64(h, mfn, slot, new);
@@ -661,6 +851,14 @@ int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uin
     uint64_t t = f->type_info;
     int rc = -EINVAL;
     if ((t & PGT_count_mask) && (t & PGT_validated)) {
+        /*
+         * page_lock(): while the entry is changed the frame carries
+         * PGT_locked and one more type reference, which shows in the
+         * "saw" of any Bad type message about the frame itself (an L1
+         * mapping itself writable reports 34000000000000xx).  Fix: the
+         * simulator did not take the lock.
+         */
+        sim_frame_w(h, mfn)->type_info += PGT_locked + 1;
         unsigned level = type_level(t);
         if (level == 1)
             rc = mod_l1(h, mfn, slot, val, pt_owner, pg_owner);
@@ -670,6 +868,7 @@ int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uin
             sim_write_u64(h, mfn, slot, val);
             rc = 0;
         }
+        sim_frame_w(h, mfn)->type_info -= PGT_locked + 1; /* page_unlock */
     } else if (sim_get_page_type(h, mfn, PGT_writable_page) == 0) {
         /* Not a live table: any frame with no type references becomes writable. */
         sim_write_u64(h, mfn, slot, val);
@@ -684,13 +883,16 @@ int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uin
 
 int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn)
 {
-    if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != pg_owner || sim_frame(h, mfn)->count == 0) {
-        MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);
+    /* get_page_from_mfn(mfn, pg_owner): its messages ("Error mfn", "Could not get page ref"), then the caller's. */
+    if (!sim_mfn_valid(h, mfn) || get_page_from_mfn(h, mfn, pg_owner) < 0) {
+        if (!sim_mfn_valid(h, mfn))
+            MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);
         MMLOG(h, "Could not get page for mach->phys update");
         return -EINVAL;
     }
     sim_m2p_set(h, mfn, pfn);
     sim_mark_dirty(h, mfn);
+    sim_put_page(h, mfn);
     return 0;
 }
 

@@ -1,0 +1,140 @@
+/*
+ * pv.h - x86 PV knowledge shared by save, restore and the inspector.
+ * Pure functions over buffers: nothing here calls a hypervisor.
+ */
+#ifndef XG_PV_PV_H
+#define XG_PV_PV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pv/abi.h"
+#include "pv/pte.h"
+#include "xg/diag.h"
+#include "xg/pagetype.h"
+
+/* ---------------------------------------------------------------- p2m */
+
+/* Entries of the guest's p2m per 4 KiB frame: 512 (64-bit) or 1024 (32-bit). */
+static inline unsigned xg_pv_fpp(unsigned width) { return 4096U / width; }
+
+/* The guest-width "no frame" value of a p2m entry, widened. */
+static inline bool xg_pv_p2m_invalid(uint64_t e, unsigned width)
+{
+    return width == 4 ? (uint32_t)e == 0xffffffffU : e == ~0ULL;
+}
+
+/*
+ * The translation a save needs: the M2P of the host and the guest's own
+ * p2m (read from its frames, possibly still changing in a live save).
+ */
+struct xg_pv_physmap {
+    unsigned width;
+    uint64_t max_pfn;          /* highest pfn of the guest */
+    const uint64_t *m2p;       /* machine -> phys, nr_mfns entries */
+    uint64_t nr_mfns;
+    const uint8_t *const *p2m_pages; /* the guest's p2m frames, mapped */
+    uint64_t compat_m2p_mfn0;  /* Xen's compat M2P, marks a PAE guest's Xen L2 */
+};
+
+static inline uint64_t xg_pv_p2m_get(const struct xg_pv_physmap *m, uint64_t pfn)
+{
+    unsigned fpp = xg_pv_fpp(m->width);
+    const uint8_t *page = m->p2m_pages[pfn / fpp];
+    uint64_t e = xg_guest_word(page, (unsigned)(pfn % fpp) * m->width, m->width);
+    return xg_pv_p2m_invalid(e, m->width) ? ~0ULL : e;
+}
+
+/*
+ * Is mfn one of the guest's frames, by the rule Xen's saver uses:
+ * mfn < nr_mfns, m2p[mfn] <= max_pfn, p2m[m2p[mfn]] == mfn.  *pfn gets
+ * m2p[mfn] when mfn is in range (even when the test fails).
+ */
+bool xg_pv_mfn_in_physmap(const struct xg_pv_physmap *m, uint64_t mfn, uint64_t *pfn);
+
+/* ---------------------------------------------------------------- tables */
+
+enum xg_pv_bad_kind {
+    XG_PV_OK = 0,
+    XG_PV_BAD_MFN,        /* entry names a frame that is not the guest's */
+    XG_PV_BAD_SUPERPAGE,  /* PSE in an L2/L3 entry */
+    XG_PV_BAD_PFN,        /* (localise) entry names a pfn with no frame */
+};
+
+struct xg_pv_bad {
+    enum xg_pv_bad_kind kind;
+    unsigned slot;
+    uint64_t entry;
+    uint64_t mfn, pfn;    /* what the frame field said, and its M2P value */
+};
+
+/* Is slot a guest entry of a table of this level (not one Xen owns)? `xen_l2`: a PAE L2 holding Xen's slots. */
+bool xg_pv_guest_slot(unsigned width, unsigned level, bool xen_l2, unsigned slot);
+
+/*
+ * Does this PAE L2 hold Xen's mappings?  Xen's saver recognises it by the
+ * entry at slot 428 naming the compat M2P's first frame.
+ */
+bool xg_pv_is_xen_l2(const uint64_t *table, uint64_t compat_m2p_mfn0);
+
+/*
+ * Save: copy a page table from src to dst with every present entry's
+ * frame turned from mfn to pfn and Xen's slots cleared (64-bit L4 slots
+ * 256..271; PAE L3 entries 4..511; a PAE L2's Xen slots).  On a bad entry
+ * returns -1 with *bad describing the first one (dst is then partial).
+ */
+int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const uint64_t *src, uint64_t *dst,
+                          struct xg_pv_bad *bad);
+
+/*
+ * Restore: turn a normalised table (frames are pfns) into a live one, in
+ * place, with pfn_to_mfn[] (~0 for pfns without a frame).  Entries whose
+ * pfn has no frame are a failure (-1, *bad) when strict; when not strict
+ * they are cleared (counted in *cleared) so a stale table keeps what can
+ * be kept.
+ */
+int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *pfn_to_mfn,
+                         uint64_t nr_pfns, bool strict, struct xg_pv_bad *bad, unsigned *cleared);
+
+/* ---------------------------------------------------------------- vcpus */
+
+/* The frames a vcpu context names, decoded (values as found: mfns or pfns). */
+struct xg_pv_vcpu_frames {
+    uint64_t cr3;          /* frame of ctrlreg[3] */
+    bool has_user;
+    uint64_t user;         /* 64-bit: frame of ctrlreg[1] */
+    unsigned nr_gdt;
+    uint64_t gdt[XG_GDT_FRAMES];
+    uint64_t gdt_ents;
+    uint64_t start_info;   /* vcpu0: user_regs.rdx, the suspend record */
+    uint64_t flags;
+};
+
+/*
+ * Decode a context, live (`from_image` false: ctrlreg[1] = mfn << 12) or
+ * from an image (ctrlreg[1] = 1 | pfn << 12).  Returns -1 (*why set) when
+ * gdt_ents is beyond what Xen allows.
+ */
+int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_image,
+                      struct xg_pv_vcpu_frames *out, const char **why);
+
+/*
+ * Rewrite the frame fields of a vcpu context.  The frames are given in
+ * the same order xg_pv_vcpu_frames decodes them.  In the image, the user
+ * cr3 (64-bit ctrlreg[1]) is stored as 1 | pfn << 12, as Xen's saver
+ * writes it; `to_image` chooses that form, else the live form mfn << 12.
+ */
+void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu, const struct xg_pv_vcpu_frames *f,
+                           bool to_image);
+
+/* Decode the image form of ctrlreg[1]: 1 | pfn << 12 (0 = none). */
+static inline bool xg_pv_image_cr1(uint64_t cr1, uint64_t *pfn)
+{
+    if (!(cr1 & 1))
+        return false;
+    *pfn = cr1 >> 12;
+    return true;
+}
+
+#endif

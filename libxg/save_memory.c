@@ -1,0 +1,409 @@
+/*
+ * save_memory.c - the passes over guest memory.
+ *
+ * Each batch of up to 1024 pfns: their mfns from the guest's p2m, their
+ * types from Xen, the data-bearing frames mapped read-only, page tables
+ * normalised into scratch pages, one PAGE_DATA record written with
+ * writev() straight from the mappings.
+ *
+ * A live save makes passes while the guest runs and must expect races: a
+ * page changing type, a table holding an entry being rewritten, a frame
+ * ballooned out.  Such pages are deferred and sent again after the guest
+ * is suspended; only the final pass is held to the strict rules, and a
+ * violation there fails the save with the page, slot and entry.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "save_private.h"
+
+static const char *level_name(unsigned level)
+{
+    static const char *const n[] = { "ordinary page", "L1 table", "L2 table", "L3 table", "L4 table" };
+    return level <= 4 ? n[level] : "?";
+}
+
+void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,
+                                enum xg_severity sev)
+{
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn), XGF_REF_TYPE(type) };
+    unsigned level = xg_pfinfo_level(type);
+    xg_diag_add(c->d, sev, XG_E_GUEST, err, &l, __FILE__, __LINE__,
+                "cannot map pfn %#llx (mfn %#llx, %s%s) read-only", (unsigned long long)pfn, (unsigned long long)mfn,
+                level_name(level), xg_pfinfo_pinned(type) ? ", pinned" : "");
+    if (level && err == EBUSY) {
+        xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
+                         (unsigned long long)(((uint64_t)level << 61) | (1ULL << 58) |
+                                              (xg_pfinfo_pinned(type) ? 1ULL << 59 : 0) | 1),
+                         (unsigned long long)mfn, (unsigned long long)pfn);
+        xg_diag_hint(c->d,
+                     "Xen refused a writable mapping of a page table: this dom0 maps foreign pages writable even when "
+                     "read-only is asked (the 2008 NetBSD privcmd bug); fix dom0's privcmd, the guest is fine");
+    } else if (err == EBUSY) {
+        xg_diag_hint(c->d, "the frame is in use with a type that forbids this mapping (Xen's Bad type)");
+    }
+}
+
+static unsigned slot_of(const struct xg_pv_bad *bad)
+{
+    return bad->slot;
+}
+
+void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level, const struct xg_pv_bad *bad,
+                                enum xg_severity sev)
+{
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(bad->slot),
+                        XGF_ENTRY(bad->entry), XGF_MFN(bad->mfn) };
+    if (bad->kind == XG_PV_BAD_SUPERPAGE) {
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "L%u table at pfn %#llx maps a superpage in slot %u", level, (unsigned long long)pfn, bad->slot);
+        xg_diag_hint(c->d, "Xen 4.17 gives PV guests no superpages; such an entry cannot be migrated");
+        return;
+    }
+    uint32_t owner;
+    bool known = bad->mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, bad->mfn, &owner) == 0;
+    if (known) {
+        l.has_owner = 1;
+        l.owner = owner;
+    }
+    if (bad->mfn == c->info.shared_info_mfn) {
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "L%u table at pfn %#llx, slot %u, still maps the shared info page (mfn %#llx)", level,
+                    (unsigned long long)pfn, slot_of(bad), (unsigned long long)bad->mfn);
+        xg_diag_hint(c->d, "a PV guest must unmap shared info before it suspends (Linux: xen_pv_pre_suspend); "
+                           "its page is Xen's and gets a new frame on the other side");
+        return;
+    }
+    if (known && owner != c->domid) {
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "L%u table at pfn %#llx, slot %u, maps mfn %#llx, a frame of domain %u", level,
+                    (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn, owner);
+        xg_diag_hint(c->d, "a foreign or grant mapping left in place at suspend; the guest must unmap it before it suspends");
+    } else {
+        char m2p[64];
+        if (bad->mfn >= c->nr_mfns)
+            snprintf(m2p, sizeof(m2p), "beyond the host's memory");
+        else if (bad->pfn == ~0ULL)
+            snprintf(m2p, sizeof(m2p), "the M2P has no pfn for it");
+        else
+            snprintf(m2p, sizeof(m2p), "the M2P says pfn %#llx", (unsigned long long)bad->pfn);
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "L%u table at pfn %#llx, slot %u, maps mfn %#llx, which is not one of the guest's frames (%s)",
+                    level, (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn, m2p);
+        xg_diag_hint(c->d, "the entry names a frame outside the guest's p2m (shared info, a foreign or I/O frame, or "
+                           "one it gave back); the guest must drop such mappings before it suspends");
+    }
+}
+
+static void progress_batch(struct save_ctx *c, unsigned n, const char *phase)
+{
+    c->pass_done += n;
+    xg__save_progress(c, phase);
+}
+
+/*
+ * Send pfns [0..n) of c->b_pfns.  In a live pass a page that cannot be
+ * sent now is deferred; in the final pass it fails the save.
+ */
+static int send_batch(struct save_ctx *c, unsigned n, bool final)
+{
+    unsigned nmap = 0, nout = 0, npages = 0, nscratch = 0;
+    int rc = 0;
+    xg_hv_mapping *map = NULL;
+
+    /* mfns and types */
+    unsigned nvalid = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t mfn = xg_pv_p2m_get(&c->pm, c->b_pfns[i]);
+        c->b_mfns[i] = mfn;
+        if (mfn != ~0ULL && mfn < c->nr_mfns)
+            c->b_map_mfns[nvalid++] = mfn;
+    }
+    if (nvalid && (rc = xg_hv_page_types(c->hv, c->domid, nvalid, c->b_map_mfns, c->b_types, c->d)) < 0)
+        return rc;
+    /* Spread the types back over the batch, XTAB for pfns without a frame. */
+    for (unsigned i = n, k = nvalid; i-- > 0;) {
+        uint64_t mfn = c->b_mfns[i];
+        c->b_types[i] = (mfn != ~0ULL && mfn < c->nr_mfns) ? c->b_types[--k] : XG_PFINFO_XTAB;
+    }
+
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
+        uint32_t t = c->b_types[i];
+        if (mfn == ~0ULL) {
+            continue; /* ballooned out: XTAB, no data */
+        }
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
+        if (mfn >= c->nr_mfns || c->m2p[mfn] != pfn || t == XG_PFINFO_XTAB) {
+            if (!final) {
+                xg__set_bit(c->deferred, pfn);
+                c->b_types[i] = XG_PFINFO_XTAB | 1; /* marker: skip, not sent now */
+                continue;
+            }
+            uint32_t owner;
+            if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
+                l.has_owner = 1;
+                l.owner = owner;
+            }
+            if (t == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
+                return xg_diag_err(c->d, XG_E_GUEST, &l,
+                                   "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB): the frame is not the guest's to save",
+                                   (unsigned long long)pfn, (unsigned long long)mfn);
+            return xg_diag_err(c->d, XG_E_GUEST, &l,
+                               "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
+                               (unsigned long long)pfn, (unsigned long long)mfn);
+        }
+        if (xg_pfinfo_has_data(t))
+            c->b_map_mfns[nmap++] = mfn;
+    }
+
+    if (nmap) {
+        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs, &map, c->d);
+        if (rc < 0)
+            return rc;
+    }
+
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
+        uint32_t t = c->b_types[i];
+        if (t == (XG_PFINFO_XTAB | 1))
+            continue;
+        if (mfn == ~0ULL) {
+            c->b_entries[nout++] = xg_pd_entry(pfn, XG_PFINFO_XTAB);
+            c->last_type[pfn] = XG_PFINFO_XTAB >> XG_PFINFO_SHIFT;
+            continue;
+        }
+        if (!xg_pfinfo_has_data(t)) {
+            c->b_entries[nout++] = xg_pd_entry(pfn, t);
+            c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
+            continue;
+        }
+        const void *page = c->b_maps[k];
+        int err = c->b_errs[k];
+        k++;
+        if (!page) {
+            if (!final) {
+                xg__set_bit(c->deferred, pfn);
+                continue;
+            }
+            xg__save_explain_map_error(c, pfn, mfn, t, err, XG_SEV_ERROR);
+            rc = XG_E_GUEST;
+            goto out;
+        }
+        unsigned level = xg_pfinfo_level(t);
+        if (level) {
+            uint64_t *dst = (uint64_t *)(c->scratch + (size_t)nscratch * XG_PAGE_SIZE);
+            struct xg_pv_bad bad;
+            if (xg_pv_normalise_table(&c->pm, level, page, dst, &bad) < 0) {
+                if (!final) {
+                    xg__set_bit(c->deferred, pfn);
+                    continue;
+                }
+                xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
+                rc = XG_E_GUEST;
+                goto out;
+            }
+            page = dst;
+            nscratch++;
+        }
+        c->b_entries[nout++] = xg_pd_entry(pfn, t);
+        c->b_pages[npages++] = page;
+        c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
+        xg__clear_bit(c->deferred, pfn);
+    }
+    if (nout) {
+        rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages);
+        if (rc < 0)
+            goto out;
+    }
+    c->st->pages_sent += npages;
+    if (final)
+        c->st->pages_final += npages;
+    c->st->iter[c->iteration < XG_SAVE_MAX_ITERS ? c->iteration : XG_SAVE_MAX_ITERS - 1].sent += npages;
+out:
+    xg_hv_unmap(c->hv, map);
+    return rc;
+}
+
+/* Send every pfn whose bit is set in `set` (all pfns when set is NULL). */
+static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, const char *phase)
+{
+    unsigned n = 0;
+    c->pass_done = 0;
+    c->pass_total = 0;
+    for (uint64_t pfn = 0; pfn < c->nr_pfns; pfn++)
+        if (!set || xg__test_bit(set, pfn))
+            c->pass_total++;
+    for (uint64_t pfn = 0; pfn < c->nr_pfns; pfn++) {
+        if (set && !xg__test_bit(set, pfn))
+            continue;
+        c->b_pfns[n++] = pfn;
+        if (n == XG_MAX_BATCH) {
+            int rc = send_batch(c, n, final);
+            if (rc < 0)
+                return rc;
+            progress_batch(c, n, phase);
+            n = 0;
+        }
+    }
+    if (n) {
+        int rc = send_batch(c, n, final);
+        if (rc < 0)
+            return rc;
+        progress_batch(c, n, phase);
+    }
+    return 0;
+}
+
+static int suspend_guest(struct save_ctx *c)
+{
+    int rc;
+    xg__save_log(c, "suspending domain %u", c->domid);
+    if (c->cb && c->cb->suspend)
+        rc = c->cb->suspend(c->cb->arg, c->d);
+    else
+        rc = xg_hv_suspend(c->hv, c->domid, c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
+    if (rc < 0)
+        return rc;
+    struct xg_domain_info info;
+    if ((rc = xg_hv_domain_info(c->hv, c->domid, &info, c->d)) < 0)
+        return rc;
+    if (!info.shutdown || info.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
+        struct xg_loc l = { XGF_DOMID(c->domid) };
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "domain %u has not suspended (shutdown %d, reason %u): it did not answer the suspend request",
+                           c->domid, info.shutdown, info.shutdown_reason);
+    }
+    c->suspended = true;
+    return 0;
+}
+
+static uint64_t count_bits(const unsigned long *map, uint64_t nbits)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < XG_BITMAP_LONGS(nbits); i++)
+        n += (uint64_t)__builtin_popcountl(map[i]);
+    return n;
+}
+
+static int live_passes(struct save_ctx *c)
+{
+    unsigned max_iters = c->p->max_iters ? c->p->max_iters : 29;
+    double max_factor = c->p->max_factor > 0 ? c->p->max_factor : 3.0;
+    unsigned min_dirty = c->p->min_dirty ? c->p->min_dirty : 50;
+    if (max_iters > XG_SAVE_MAX_ITERS - 1)
+        max_iters = XG_SAVE_MAX_ITERS - 1;
+    /* Xen refuses to enable log-dirty twice: clear whatever an earlier toolstack left on. */
+    xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, NULL);
+    int rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_ENABLE, NULL, 0, NULL, c->d);
+    if (rc < 0)
+        return rc;
+    c->logdirty_on = true;
+    const unsigned long *set = NULL; /* first pass: everything */
+    for (c->iteration = 0;; c->iteration++) {
+        double t = xg__now();
+        if ((rc = send_pass(c, set, false, "memory")) < 0)
+            return rc;
+        if ((rc = xg__save_check_p2m_generation(c)) < 0)
+            return rc;
+        uint64_t dirty = 0;
+        if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, &dirty, c->d)) < 0)
+            return rc;
+        struct xg_save_iteration *it = &c->st->iter[c->iteration];
+        it->dirty = dirty;
+        it->seconds = xg__now() - t;
+        c->st->iterations = c->iteration + 1;
+        xg__save_log(c, "pass %u: sent %llu pages in %.3f s, %llu dirtied meanwhile", c->iteration + 1,
+                     (unsigned long long)it->sent, it->seconds, (unsigned long long)dirty);
+        set = c->dirty;
+        bool enough = (double)c->st->pages_sent >= max_factor * (double)c->nr_pfns;
+        if (dirty < min_dirty || c->iteration + 1 >= max_iters || enough) {
+            xg__save_log(c, "stopping pre-copy after %u passes: %s", c->iteration + 1,
+                         dirty < min_dirty ? "few pages dirty"
+                         : enough          ? "sent enough (max factor)"
+                                           : "iteration limit");
+            break;
+        }
+    }
+    c->iteration++;
+    if ((rc = suspend_guest(c)) < 0)
+        return rc;
+    /* Pages dirtied since the last clean, plus those deferred. */
+    if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, NULL, c->d)) < 0)
+        return rc;
+    for (size_t i = 0; i < XG_BITMAP_LONGS(c->nr_pfns); i++)
+        c->dirty[i] |= c->deferred[i];
+    uint64_t last = count_bits(c->dirty, c->nr_pfns);
+    double t = xg__now();
+    if (xg__save_check_p2m(c, XG_SEV_ERROR))
+        return XG_E_GUEST;
+    if ((rc = send_pass(c, c->dirty, true, "final pass")) < 0)
+        return rc;
+    struct xg_save_iteration *it = &c->st->iter[c->iteration];
+    it->seconds = xg__now() - t;
+    c->st->iterations = c->iteration + 1;
+    xg__save_log(c, "final pass with the guest suspended: %llu pages (%llu dirty or deferred) in %.3f s",
+                 (unsigned long long)it->sent, (unsigned long long)last, it->seconds);
+    return 0;
+}
+
+int xg__save_memory(struct save_ctx *c)
+{
+    c->b_pfns = calloc(XG_MAX_BATCH, sizeof(uint64_t));
+    c->b_mfns = calloc(XG_MAX_BATCH, sizeof(uint64_t));
+    c->b_entries = calloc(XG_MAX_BATCH, sizeof(uint64_t));
+    c->b_map_mfns = calloc(XG_MAX_BATCH, sizeof(uint64_t));
+    c->b_types = calloc(XG_MAX_BATCH, sizeof(uint32_t));
+    c->b_pages = calloc(XG_MAX_BATCH, sizeof(void *));
+    c->b_maps = calloc(XG_MAX_BATCH, sizeof(void *));
+    c->b_errs = calloc(XG_MAX_BATCH, sizeof(int));
+    c->scratch = malloc((size_t)XG_MAX_BATCH * XG_PAGE_SIZE);
+    c->dirty = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
+    c->deferred = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
+    c->last_type = malloc(c->nr_pfns);
+    if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages || !c->b_maps ||
+        !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type)
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for the save buffers");
+    memset(c->last_type, 0xff, c->nr_pfns);
+
+    int rc;
+    if (c->p->live) {
+        rc = live_passes(c);
+    } else {
+        if ((rc = suspend_guest(c)) < 0)
+            return rc;
+        if (xg__save_check_p2m(c, XG_SEV_ERROR))
+            return XG_E_GUEST;
+        double t = xg__now();
+        c->iteration = 0;
+        rc = send_pass(c, NULL, true, "memory");
+        c->st->iter[0].seconds = xg__now() - t;
+        c->st->iterations = 1;
+    }
+    if (rc == 0 && c->p->debug) {
+        /* XCFLAGS_DEBUG: the receiver compares a second copy of everything. */
+        if ((rc = xg_stream_write_record(c->w, XG_REC_VERIFY, NULL, 0)) == 0)
+            rc = send_pass(c, NULL, true, "verify");
+    }
+    if (rc < 0)
+        return rc;
+    for (uint64_t pfn = 0; pfn < c->nr_pfns; pfn++) {
+        uint8_t t = c->last_type[pfn];
+        if (t == 0xff)
+            continue;
+        c->st->by_type[t & 0xf]++;
+        if (t >= 9 && t <= 0xc)
+            c->st->pinned++;
+        if (t == 0xf)
+            c->st->invalid++;
+    }
+    if (c->st->invalid)
+        xg__save_log(c, "%llu pfns have no memory behind them (ballooned out); they are recorded as XTAB",
+                     (unsigned long long)c->st->invalid);
+    return 0;
+}
