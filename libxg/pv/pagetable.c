@@ -64,8 +64,8 @@ int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const u
     return 0;
 }
 
-int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *pfn_to_mfn,
-                         uint64_t nr_pfns, bool strict, struct xg_pv_bad *bad, unsigned *cleared)
+int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1, uint64_t nr_pfns,
+                         bool strict, struct xg_pv_bad *bad, unsigned *cleared)
 {
     for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
         uint64_t pte = table[i];
@@ -77,7 +77,7 @@ int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const 
         if (!xg_pte_present(pte))
             continue;
         uint64_t pfn = xg_pte_frame(pte);
-        uint64_t mfn = pfn < nr_pfns ? pfn_to_mfn[pfn] : ~0ULL;
+        uint64_t mfn = pfn < nr_pfns && mfn1[pfn] ? mfn1[pfn] - 1 : ~0ULL;
         if (mfn == ~0ULL) {
             if (strict) {
                 *bad = (struct xg_pv_bad){ XG_PV_BAD_PFN, i, pte, ~0ULL, pfn };

@@ -89,13 +89,13 @@ int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const u
 
 /*
  * Restore: turn a normalised table (frames are pfns) into a live one, in
- * place, with pfn_to_mfn[] (~0 for pfns without a frame).  Entries whose
- * pfn has no frame are a failure (-1, *bad) when strict; when not strict
- * they are cleared (counted in *cleared) so a stale table keeps what can
- * be kept.
+ * place.  mfn1[pfn] holds the new frame + 1 (0: the pfn has no frame), for
+ * pfn < nr_pfns.  Entries whose pfn has no frame are a failure (-1, *bad)
+ * when strict; when not strict they are cleared (counted in *cleared), so
+ * a stale table keeps what can be kept.
  */
-int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *pfn_to_mfn,
-                         uint64_t nr_pfns, bool strict, struct xg_pv_bad *bad, unsigned *cleared);
+int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1, uint64_t nr_pfns,
+                         bool strict, struct xg_pv_bad *bad, unsigned *cleared);
 
 /* ---------------------------------------------------------------- vcpus */
 
@@ -138,3 +138,46 @@ static inline bool xg_pv_image_cr1(uint64_t cr1, uint64_t *pfn)
 }
 
 #endif
+
+/* ---------------------------------------------------------------- validation */
+
+/*
+ * An image seen in PFN space, for validation: what the stream recorded,
+ * read through callbacks so the restore can keep tables in guest frames
+ * and the inspector in memory.
+ */
+struct xg_pv_image_view {
+    unsigned width, levels;
+    uint64_t nr_pfns;             /* max_pfn + 1 */
+    const uint32_t *types;        /* per pfn; XTAB for pfns never sent */
+    /* A table's 512 entries in normalised form, or NULL if unavailable. */
+    const uint64_t *(*table)(void *arg, uint64_t pfn);
+    /* An ordinary page's contents, or NULL (the start info check is then skipped). */
+    const uint8_t *(*page)(void *arg, uint64_t pfn);
+    void *arg;
+    unsigned nr_vcpus;            /* vcpus with a BASIC record (indices < this) */
+    const bool *vcpu_present;
+    const struct xg_pv_vcpu_frames *vcpu; /* decoded from the image: frames are pfns */
+    const uint64_t *p2m_pfns;     /* X86_PV_P2M_FRAMES */
+    unsigned nr_p2m;
+    bool have_shared_info;
+};
+
+/* What the restore must do, in order, once validation has passed. */
+struct xg_pv_plan {
+    uint64_t *pin_pfn;            /* pins, in an order Xen accepts */
+    unsigned *pin_level;
+    size_t nr_pins;
+    unsigned long *live;          /* tables Xen will validate (reachable from a pin or cr3) */
+    uint64_t nr_tables, nr_live, nr_stale;
+    uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
+};
+
+/*
+ * Check the image exactly as Xen will when its tables are pinned and its
+ * vcpus set, and plan the pins.  Every violation is a finding in d (errors
+ * for what Xen would refuse, warnings for stale tables Xen never looks at).
+ * Returns 0, XG_E_IMAGE when any error was found, or XG_E_NOMEM.
+ */
+int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg_diag *d);
+void xg_pv_plan_free(struct xg_pv_plan *plan);

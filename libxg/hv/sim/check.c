@@ -283,9 +283,15 @@ static void canonical_words(const struct side *s, uint64_t pfn, uint8_t *out)
 static void compare_vcpus(const struct side *a, const struct side *b, xg_diag *d)
 {
     const struct xg_vcpu_layout *L = xg_vcpu_layout(a->dom->guest_width);
-    for (unsigned v = 0; v < a->dom->nr_vcpus && v < b->dom->nr_vcpus; v++) {
+    /* Domains may differ in how many vcpus they could have; the vcpus the guests run must match. */
+    unsigned nv = XG_MAX(a->dom->nr_vcpus, b->dom->nr_vcpus);
+    for (unsigned v = 0; v < nv; v++) {
         struct xg_loc l = { XGF_VCPU(v) };
-        if (a->dom->vcpu[v].initialised != b->dom->vcpu[v].initialised) {
+        bool ia = v < a->dom->nr_vcpus && a->dom->vcpu[v].initialised;
+        bool ib = v < b->dom->nr_vcpus && b->dom->vcpu[v].initialised;
+        if (!ia && !ib)
+            continue;
+        if (ia != ib) {
             xg_diag_err(d, XG_E_GUEST, &l, "vcpu%u is set up in one guest only", v);
             continue;
         }
@@ -355,9 +361,9 @@ int sim_compare(struct sim_host *ha, uint32_t da, struct sim_host *hb, uint32_t 
     cap = XG_MAX(max_owned_pfn(ha, da), max_owned_pfn(hb, db));
     if ((rc = load_side(&a, ha, da, cap, d)) < 0 || (rc = load_side(&b, hb, db, cap, d)) < 0)
         goto out;
-    if (a.dom->guest_width != b.dom->guest_width || a.dom->nr_vcpus != b.dom->nr_vcpus) {
-        xg_diag_err(d, XG_E_GUEST, NULL, "the guests differ in width (%u/%u bytes) or vcpus (%u/%u)",
-                    a.dom->guest_width, b.dom->guest_width, a.dom->nr_vcpus, b.dom->nr_vcpus);
+    if (a.dom->guest_width != b.dom->guest_width) {
+        xg_diag_err(d, XG_E_GUEST, NULL, "the guests differ in width (%u/%u bytes)", a.dom->guest_width,
+                    b.dom->guest_width);
         goto done;
     }
     uint8_t *pa = malloc(SIM_PAGE), *pb = malloc(SIM_PAGE);

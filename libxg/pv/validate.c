@@ -1,0 +1,633 @@
+/*
+ * validate.c - check an image's page tables in PFN space, as Xen will
+ * check them when the restore pins them and sets the vcpus, and plan the
+ * pins so that Xen accepts them.
+ *
+ * 1. Roots: tables the image records as pinned, and each vcpu's cr3
+ *    (and 64-bit user cr3).  What a root reaches through ordinary entries
+ *    is "live": Xen validates it.  Other tables are stale: Xen never looks
+ *    at them, so their problems are warnings.
+ * 2. Every entry of every table, against Xen's rules (docs/xen-mm-rules.md):
+ *    targets present in the image, one level down or a read-only linear
+ *    entry to the same level, no superpages, no forbidden flags, no
+ *    writable mapping of a live table or descriptor page, PAE L3 slot 3
+ *    rules.  Each violation is a finding with the page, slot, entry, the
+ *    page it references, what Xen would log and a hint.
+ * 3. Order: Xen accepts a linear entry only to a table already validated,
+ *    so pins are simulated in candidate order (lower levels first) and a
+ *    pin that needs a table not yet validated waits for it; what can never
+ *    be pinned is a cycle, named as such.
+ * 4. The frames Xen's own restore checks: start info, GDT, p2m frames.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pv/pv.h"
+
+#define F_LIVE 0x01
+#define F_LIN_SRC 0x02   /* holds a linear entry to another table */
+#define F_LIN_DST 0x04   /* is the target of another table's linear entry */
+#define F_GDT 0x08
+#define F_PAE_L2 0x10    /* under slot 3 of a PAE L3: Xen's slots are in it */
+#define F_VALID 0x20     /* (simulation) validated */
+#define F_REPORTED 0x40  /* stale table: first problem already reported */
+
+struct vctx {
+    const struct xg_pv_image_view *v;
+    xg_diag *d;
+    uint8_t *f;
+    uint16_t *pae_refs;  /* PAE: references to an L2 from live L3 slots */
+    uint64_t *stack;
+    size_t nstack;
+    uint64_t *undo;
+    size_t nundo;
+    uint64_t blocked_on; /* (simulation) linear target that was not validated */
+};
+
+static unsigned level_of(const struct vctx *c, uint64_t pfn)
+{
+    return pfn < c->v->nr_pfns ? xg_pfinfo_level(c->v->types[pfn]) : 0;
+}
+
+static uint32_t type_of(const struct vctx *c, uint64_t pfn)
+{
+    return pfn < c->v->nr_pfns ? c->v->types[pfn] : XG_PFINFO_XTAB;
+}
+
+static bool present_in_image(const struct vctx *c, uint64_t pfn)
+{
+    return pfn < c->v->nr_pfns && xg_pfinfo_populate(c->v->types[pfn]);
+}
+
+static const uint64_t *table(const struct vctx *c, uint64_t pfn)
+{
+    return c->v->table(c->v->arg, pfn);
+}
+
+/* Xen's type_info of a live table of this recorded type, as its messages would show it. */
+static uint64_t nominal(uint32_t t)
+{
+    unsigned l = xg_pfinfo_level(t);
+    return ((uint64_t)l << 61) | (1ULL << 58) | (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
+}
+
+static bool guest_slot(const struct vctx *c, uint64_t pfn, unsigned level, unsigned s)
+{
+    return xg_pv_guest_slot(c->v->width, level, (c->f[pfn] & F_PAE_L2) != 0, s);
+}
+
+/* ------------------------------------------------------------ liveness */
+
+static void mark_pae_l2(struct vctx *c)
+{
+    if (c->v->width != 4)
+        return;
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        if (level_of(c, p) != 3)
+            continue;
+        const uint64_t *t = table(c, p);
+        if (!t || !xg_pte_present(t[XG_PAE_XEN_L2_SLOT]))
+            continue;
+        uint64_t l2 = xg_pte_frame(t[XG_PAE_XEN_L2_SLOT]);
+        if (l2 < c->v->nr_pfns)
+            c->f[l2] |= F_PAE_L2;
+    }
+}
+
+static void push(struct vctx *c, uint64_t pfn)
+{
+    if (pfn >= c->v->nr_pfns || (c->f[pfn] & F_LIVE) || !level_of(c, pfn))
+        return;
+    c->f[pfn] |= F_LIVE;
+    c->stack[c->nstack++] = pfn;
+}
+
+static void mark_live(struct vctx *c, uint64_t *roots, size_t nroots)
+{
+    for (size_t i = 0; i < nroots; i++)
+        push(c, roots[i]);
+    while (c->nstack) {
+        uint64_t p = c->stack[--c->nstack];
+        unsigned level = level_of(c, p);
+        const uint64_t *t = table(c, p);
+        if (!t || level < 2)
+            continue;
+        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+            uint64_t e = t[s];
+            if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
+                continue;
+            uint64_t tp = xg_pte_frame(e);
+            if (level_of(c, tp) == level - 1)
+                push(c, tp);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ entries */
+
+/* One finding about an entry: an error in a live table, a warning (once per table) in a stale one. */
+static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e, uint64_t ref,
+                          const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e, uint64_t ref,
+                          const char *fmt, ...)
+{
+    bool live = c->f[pfn] & F_LIVE;
+    if (!live && (c->f[pfn] & F_REPORTED))
+        return false;
+    struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(slot), XGF_ENTRY(e) };
+    if (ref != ~0ULL) {
+        l.has_ref_pfn = 1;
+        l.ref_pfn = ref;
+        l.has_ref_type = 1;
+        l.ref_type = type_of(c, ref);
+    }
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (live) {
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__, "%s", msg);
+    } else {
+        c->f[pfn] |= F_REPORTED;
+        xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
+                    "%s (in a stale table no pin and no cr3 reaches: Xen never validates it, so it is restored as it is)",
+                    msg);
+    }
+    return true;
+}
+
+static const char *kind_of(uint32_t t)
+{
+    switch (xg_pfinfo_level(t)) {
+    case 1: return "an L1 table";
+    case 2: return "an L2 table";
+    case 3: return "an L3 table";
+    case 4: return "an L4 table";
+    default:
+        if ((t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB)
+            return "not in the image";
+        return "an ordinary page";
+    }
+}
+
+static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
+{
+    uint64_t tp = xg_pte_frame(e);
+    if (e & XG_L1_DISALLOW) {
+        if (entry_finding(c, p, 1, s, e, ~0ULL, "L1 table at pfn %#llx, slot %u, has cache-attribute flags %#x a PV guest may not use",
+                          (unsigned long long)p, s, xg_pte_xen_flags(e & XG_L1_DISALLOW)))
+            xg_diag_xen_says(c->d, "Bad L1 flags %x", xg_pte_xen_flags(e & XG_L1_DISALLOW));
+        return;
+    }
+    if (!present_in_image(c, tp)) {
+        if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx, which is not in the image",
+                          (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_hint(c->d, "the saving side sent no frame for that pfn (ballooned out, or it could not map it); "
+                               "the guest still maps it");
+        return;
+    }
+    if (!(e & XG_PTE_RW))
+        return;
+    bool live_table = (c->f[tp] & F_LIVE) != 0;
+    if (live_table) {
+        if (entry_finding(c, p, 1, s, e, tp,
+                          "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but that page is %s that Xen will validate",
+                          (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)))) {
+            xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn <new frame of pfn %llx> (pfn %llx)",
+                             (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)tp,
+                             (unsigned long long)tp);
+            xg_diag_hint(c->d, "a page table must be mapped read-only; the image records pfn %#llx both as a table and as "
+                               "writable data, so one of the two records is stale (a race the save did not resend)",
+                         (unsigned long long)tp);
+        }
+    } else if (c->f[tp] & F_GDT) {
+        if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but it is a GDT frame",
+                          (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_xen_says(c->d, "Bad type (saw e400000000000001 != exp a000000000000000) for mfn <new frame of pfn %llx> (pfn %llx)",
+                             (unsigned long long)tp, (unsigned long long)tp);
+    }
+}
+
+static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e)
+{
+    bool compat = c->v->width == 4;
+    uint64_t tp = xg_pte_frame(e);
+    uint64_t disallow = (compat && level == 3) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
+    if (e & XG_PTE_PSE) {
+        if (entry_finding(c, p, level, s, e, ~0ULL, "L%u table at pfn %#llx, slot %u, maps a superpage", level,
+                          (unsigned long long)p, s)) {
+            xg_diag_xen_says(c->d, "Bad L%u flags 80", level);
+            xg_diag_hint(c->d, "Xen 4.17 gives PV guests no superpages");
+        }
+        return;
+    }
+    if (e & disallow) {
+        if (entry_finding(c, p, level, s, e, ~0ULL, "L%u table at pfn %#llx, slot %u, has flags %#x Xen refuses at this level",
+                          level, (unsigned long long)p, s, xg_pte_xen_flags(e & disallow)))
+            xg_diag_xen_says(c->d, "Bad L%u flags %x", level, xg_pte_xen_flags(e & disallow));
+        return;
+    }
+    if (!present_in_image(c, tp)) {
+        if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
+                          level, (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_xen_says(c->d, "Could not get page ref for mfn <none: pfn %llx has no frame>", (unsigned long long)tp);
+        return;
+    }
+    unsigned tl = level_of(c, tp);
+    if (tl == level - 1)
+        return;
+    if (tl == level) {
+        if (compat && level == 3) {
+            entry_finding(c, p, level, s, e, tp, "PAE L3 table at pfn %#llx, slot %u, points to another L3 (pfn %#llx); "
+                          "32-bit guests get no linear L3 entries", (unsigned long long)p, s, (unsigned long long)tp);
+            return;
+        }
+        if (e & XG_PTE_RW) {
+            if (entry_finding(c, p, level, s, e, tp,
+                              "L%u table at pfn %#llx, slot %u, is a writable linear (recursive) entry to pfn %#llx",
+                              level, (unsigned long long)p, s, (unsigned long long)tp)) {
+                xg_diag_xen_says(c->d, "Attempt to create linear p.t. with write perms");
+                xg_diag_hint(c->d, "Xen accepts linear page-table entries only read-only");
+            }
+            return;
+        }
+        if (tp != p) {
+            c->f[p] |= F_LIN_SRC;
+            c->f[tp] |= F_LIN_DST;
+        }
+        return;
+    }
+    if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
+                      level, (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)), level - 1)) {
+        if (tl)
+            xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of pfn %llx> (pfn %llx)",
+                             (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)((uint64_t)(level - 1) << 61),
+                             (unsigned long long)tp, (unsigned long long)tp);
+        else
+            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
+                               "data, still holding the old host's machine frames; the save was wrong (as when a dom0 "
+                               "cannot map the guest's tables read-only), not the guest",
+                         (unsigned long long)tp);
+    }
+}
+
+static void check_tables(struct vctx *c)
+{
+    bool compat = c->v->width == 4;
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        unsigned level = level_of(c, p);
+        if (!level)
+            continue;
+        const uint64_t *t = table(c, p);
+        if (!t)
+            continue;
+        if (compat && level == 4) {
+            entry_finding(c, p, 4, 0, 0, ~0ULL, "the image of a 32-bit guest records pfn %#llx as an L4 table",
+                          (unsigned long long)p);
+            continue;
+        }
+        if (compat && level == 3 && (c->f[p] & F_LIVE)) {
+            if (!xg_pte_present(t[XG_PAE_XEN_L2_SLOT])) {
+                entry_finding(c, p, 3, XG_PAE_XEN_L2_SLOT, t[XG_PAE_XEN_L2_SLOT], ~0ULL,
+                              "PAE L3 table at pfn %#llx has no entry in slot 3, which Xen requires", (unsigned long long)p);
+            } else {
+                uint64_t l2 = xg_pte_frame(t[XG_PAE_XEN_L2_SLOT]);
+                if (l2 < c->v->nr_pfns)
+                    c->pae_refs[l2]++;
+            }
+        }
+        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+            uint64_t e = t[s];
+            if (!xg_pte_present(e) || !guest_slot(c, p, level, s))
+                continue;
+            if (level == 1)
+                check_l1_entry(c, p, s, e);
+            else
+                check_upper_entry(c, p, level, s, e);
+            if (compat && level == 3 && s != XG_PAE_XEN_L2_SLOT && (c->f[p] & F_LIVE)) {
+                uint64_t l2 = xg_pte_frame(e);
+                if (l2 < c->v->nr_pfns && (c->f[l2] & F_PAE_L2))
+                    c->pae_refs[l2]++;
+            }
+        }
+    }
+    if (compat) {
+        for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+            if ((c->f[p] & F_PAE_L2) && c->pae_refs[p] > 1) {
+                struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(2) };
+                xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                            "the L2 at pfn %#llx holds Xen's mappings for a PAE L3 (slot 3) but is referenced %u times",
+                            (unsigned long long)p, c->pae_refs[p]);
+                xg_diag_xen_says(c->d, "PAE L3 3rd slot is shared");
+            }
+            if ((c->f[p] & F_PAE_L2) && xg_pfinfo_pinned(c->v->types[p])) {
+                struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(2), XGF_REF_TYPE(c->v->types[p]) };
+                xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                            "the L2 at pfn %#llx is pinned as an ordinary L2 but serves as a PAE L3's slot-3 table",
+                            (unsigned long long)p);
+                xg_diag_xen_says(c->d, "Bad type (saw 4600000000000001 != exp 4000000000000000) for mfn <new frame of pfn %llx>",
+                                 (unsigned long long)p);
+            }
+        }
+    }
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        if ((c->f[p] & F_LIN_SRC) && (c->f[p] & F_LIN_DST) && (c->f[p] & F_LIVE)) {
+            struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level_of(c, p)) };
+            xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                        "the L%u table at pfn %#llx holds linear entries to other tables and is itself the target of one; "
+                        "Xen allows a table to be one or the other", level_of(c, p), (unsigned long long)p);
+            xg_diag_hint(c->d, "guests such as NetBSD clear their alternate recursive slots before suspending");
+        }
+    }
+}
+
+/* ------------------------------------------------------------ pin order */
+
+/* Validate p as Xen would (depth first, slot order); on failure nothing stays marked. */
+static bool sim_validate(struct vctx *c, uint64_t p)
+{
+    if (c->f[p] & F_VALID)
+        return true;
+    unsigned level = level_of(c, p);
+    const uint64_t *t = table(c, p);
+    if (t && level >= 2) {
+        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+            uint64_t e = t[s];
+            if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
+                continue;
+            uint64_t tp = xg_pte_frame(e);
+            unsigned tl = level_of(c, tp);
+            if (tl == level - 1) {
+                if (!sim_validate(c, tp))
+                    return false;
+            } else if (tl == level && tp != p && !(c->f[tp] & F_VALID)) {
+                c->blocked_on = tp;
+                return false;
+            }
+        }
+    }
+    c->f[p] |= F_VALID;
+    c->undo[c->nundo++] = p;
+    return true;
+}
+
+static bool attempt(struct vctx *c, uint64_t p)
+{
+    size_t mark = c->nundo;
+    c->blocked_on = ~0ULL;
+    if (sim_validate(c, p))
+        return true;
+    while (c->nundo > mark)
+        c->f[c->undo[--c->nundo]] &= (uint8_t)~F_VALID;
+    return false;
+}
+
+static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
+{
+    size_t n = 0;
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
+        if (xg_pfinfo_pinned(c->v->types[p]) && !(c->v->width == 4 && level_of(c, p) == 4))
+            n++;
+    plan->pin_pfn = malloc((n ? n : 1) * sizeof(uint64_t));
+    plan->pin_level = malloc((n ? n : 1) * sizeof(unsigned));
+    uint64_t *pending = malloc((n ? n : 1) * sizeof(uint64_t));
+    if (!plan->pin_pfn || !plan->pin_level || !pending) {
+        free(pending);
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory planning the pins");
+    }
+    /* Candidates: lower levels first, then pfn order. */
+    size_t np = 0;
+    for (unsigned level = 1; level <= 4; level++)
+        for (uint64_t p = 0; p < c->v->nr_pfns; p++)
+            if (xg_pfinfo_pinned(c->v->types[p]) && level_of(c, p) == level && !(c->v->width == 4 && level == 4))
+                pending[np++] = p;
+    bool progress = true;
+    while (np && progress) {
+        progress = false;
+        size_t keep = 0;
+        for (size_t i = 0; i < np; i++) {
+            uint64_t p = pending[i];
+            if (attempt(c, p)) {
+                plan->pin_pfn[plan->nr_pins] = p;
+                plan->pin_level[plan->nr_pins++] = level_of(c, p);
+                progress = true;
+            } else {
+                pending[keep++] = p;
+            }
+        }
+        np = keep;
+    }
+    for (size_t i = 0; i < np; i++) {
+        uint64_t p = pending[i];
+        attempt(c, p);
+        struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level_of(c, p)), XGF_REF_PFN(c->blocked_on),
+                            XGF_REF_TYPE(type_of(c, c->blocked_on)) };
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                    "the pinned L%u table at pfn %#llx can never be pinned: a linear entry under it needs the table at pfn "
+                    "%#llx validated first, and that table can only be validated after it (a cycle of linear entries)",
+                    level_of(c, p), (unsigned long long)p, (unsigned long long)c->blocked_on);
+        xg_diag_xen_says(c->d, "Failure -22 in promote_l%u_table (a linear entry to a table not yet validated)",
+                         level_of(c, p));
+    }
+    /* The vcpus' own tables come last (setvcpucontext after the pins). */
+    for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
+        if (!c->v->vcpu_present[vc])
+            continue;
+        const struct xg_pv_vcpu_frames *f = &c->v->vcpu[vc];
+        uint64_t roots[2] = { f->cr3, f->has_user ? f->user : ~0ULL };
+        for (int r = 0; r < 2; r++) {
+            uint64_t p = roots[r];
+            if (p == ~0ULL || level_of(c, p) != c->v->levels || attempt(c, p))
+                continue;
+            struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_PFN(c->blocked_on) };
+            xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it needs pfn %#llx "
+                        "validated first, and no pin does that", vc, r ? "user cr3" : "cr3", (unsigned long long)p,
+                        (unsigned long long)c->blocked_on);
+        }
+    }
+    free(pending);
+    return 0;
+}
+
+/* ------------------------------------------------------------ roots and special frames */
+
+static void root_error(struct vctx *c, unsigned vc, const char *what, uint64_t p, bool user)
+{
+    uint32_t t = type_of(c, p);
+    struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_TYPE(t) };
+    if (p >= c->v->nr_pfns) {
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                    "vcpu%u's %s points to pfn %#llx, beyond the image's %llu pfns", vc, what, (unsigned long long)p,
+                    (unsigned long long)c->v->nr_pfns);
+        xg_diag_xen_says(c->d, "cr3 (pfn %#llx) out of range", (unsigned long long)p);
+        return;
+    }
+    unsigned want = user ? 4 : c->v->levels;
+    xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                "vcpu%u's %s points to pfn %#llx, which the image records as %s, not as the top-level (L%u) table a %s needs",
+                vc, what, (unsigned long long)p, kind_of(t), want, what);
+    xg_diag_xen_says(c->d, "%s (pfn %#llx) has bad type %u, expected %u", user ? "cr1" : "cr3", (unsigned long long)p,
+                     (t & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT, want);
+    uint64_t tables = 0;
+    for (uint64_t q = 0; q < c->v->nr_pfns; q++)
+        tables += level_of(c, q) != 0;
+    if (!xg_pfinfo_level(t))
+        xg_diag_hint(c->d,
+                     "the image holds %llu page tables; pfn %#llx was saved %s. If the saving host logged \"Bad type "
+                     "(saw ... != exp e000000000000000)\" for the guest's page tables, its dom0 could not map them "
+                     "read-only and the save recorded them as ordinary or invalid pages: the save was wrong, not the guest",
+                     (unsigned long long)tables, (unsigned long long)p,
+                     (t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB ? "without any data (as invalid)" : "as an ordinary page");
+}
+
+static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, const char *xen_says)
+{
+    uint32_t t = type_of(c, p);
+    struct xg_loc l = { XGF_PFN(p), XGF_REF_TYPE(t) };
+    if (vc >= 0) {
+        l.has_vcpu = 1;
+        l.vcpu = (unsigned)vc;
+    }
+    if (!present_in_image(c, p)) {
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__, "%s (pfn %#llx) is not in the image",
+                    what, (unsigned long long)p);
+        if (xen_says)
+            xg_diag_xen_says(c->d, "%s", xen_says);
+    } else if (xg_pfinfo_level(t)) {
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                    "%s (pfn %#llx) is recorded as %s; it must be an ordinary page", what, (unsigned long long)p,
+                    kind_of(t));
+        if (xen_says)
+            xg_diag_xen_says(c->d, "%s", xen_says);
+    }
+}
+
+static void check_special(struct vctx *c, struct xg_pv_plan *plan)
+{
+    char says[160];
+    if (!c->v->nr_vcpus || !c->v->vcpu_present[0]) {
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, NULL, __FILE__, __LINE__,
+                    "the image has no X86_PV_VCPU_BASIC record for vcpu0");
+        xg_diag_xen_says(c->d, "Sender didn't send vcpu0's basic state");
+    } else {
+        uint64_t si = c->v->vcpu[0].start_info;
+        snprintf(says, sizeof(says), "Start Info pfn %#llx has bad type", (unsigned long long)si);
+        check_frame(c, "vcpu0's start info page (its suspend record, in rdx)", 0, si, says);
+        const uint8_t *page = c->v->page && present_in_image(c, si) ? c->v->page(c->v->arg, si) : NULL;
+        if (page) {
+            const struct xg_start_info_layout *L = xg_start_info_layout(c->v->width);
+            plan->store_pfn = xg_guest_word(page, L->store_mfn, L->word);
+            plan->console_pfn = xg_guest_word(page, L->console_mfn, L->word);
+            check_frame(c, "the xenstore page named in start info", -1, plan->store_pfn, "XenStore pfn has bad mfn");
+            check_frame(c, "the console page named in start info", -1, plan->console_pfn, "Console pfn has bad mfn");
+        }
+    }
+    for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
+        if (!c->v->vcpu_present[vc])
+            continue;
+        for (unsigned g = 0; g < c->v->vcpu[vc].nr_gdt; g++) {
+            uint64_t p = c->v->vcpu[vc].gdt[g];
+            snprintf(says, sizeof(says), "GDT frame %u (pfn %#llx) has bad type %u", g, (unsigned long long)p,
+                     (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
+            check_frame(c, "a GDT frame", (int)vc, p, says);
+        }
+    }
+    for (unsigned i = 0; i < c->v->nr_p2m; i++) {
+        uint64_t p = c->v->p2m_pfns[i];
+        snprintf(says, sizeof(says), "pfn (%#llx) for p2m_frame_list[%u] has bad type %u", (unsigned long long)p, i,
+                 (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
+        check_frame(c, "a frame of the guest's p2m", -1, p, says);
+    }
+    if (!c->v->have_shared_info)
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, NULL, __FILE__, __LINE__, "the image has no SHARED_INFO record");
+}
+
+int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg_diag *d)
+{
+    memset(plan, 0, sizeof(*plan));
+    plan->store_pfn = plan->console_pfn = ~0ULL;
+    size_t errors_before = xg_diag_total(d, XG_SEV_ERROR);
+    uint64_t n = v->nr_pfns;
+    struct vctx c = { .v = v, .d = d };
+    c.f = calloc(n ? n : 1, 1);
+    c.stack = malloc((n ? n : 1) * sizeof(uint64_t));
+    c.undo = malloc((n ? n : 1) * sizeof(uint64_t));
+    c.pae_refs = v->width == 4 ? calloc(n ? n : 1, sizeof(uint16_t)) : NULL;
+    plan->live = calloc(XG_BITMAP_LONGS(n ? n : 1), sizeof(unsigned long));
+    uint64_t *roots = malloc((n + 2 * v->nr_vcpus + 1) * sizeof(uint64_t));
+    int rc = 0;
+    if (!c.f || !c.stack || !c.undo || (v->width == 4 && !c.pae_refs) || !plan->live || !roots) {
+        rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory validating %llu pfns", (unsigned long long)n);
+        goto out;
+    }
+    for (unsigned vc = 0; vc < v->nr_vcpus; vc++)
+        if (v->vcpu_present[vc])
+            for (unsigned g = 0; g < v->vcpu[vc].nr_gdt; g++)
+                if (v->vcpu[vc].gdt[g] < n)
+                    c.f[v->vcpu[vc].gdt[g]] |= F_GDT;
+    mark_pae_l2(&c);
+
+    size_t nroots = 0;
+    for (uint64_t p = 0; p < n; p++) {
+        if (level_of(&c, p))
+            plan->nr_tables++;
+        if (xg_pfinfo_pinned(v->types[p]))
+            roots[nroots++] = p;
+    }
+    for (unsigned vc = 0; vc < v->nr_vcpus; vc++) {
+        if (!v->vcpu_present[vc])
+            continue;
+        const struct xg_pv_vcpu_frames *f = &v->vcpu[vc];
+        if (f->cr3 >= n || level_of(&c, f->cr3) != v->levels)
+            root_error(&c, vc, "cr3", f->cr3, false);
+        else
+            roots[nroots++] = f->cr3;
+        if (f->has_user) {
+            if (f->user >= n || level_of(&c, f->user) != 4)
+                root_error(&c, vc, "user cr3", f->user, true);
+            else
+                roots[nroots++] = f->user;
+        }
+    }
+    mark_live(&c, roots, nroots);
+    for (uint64_t p = 0; p < n; p++) {
+        if (!level_of(&c, p))
+            continue;
+        if (c.f[p] & F_LIVE) {
+            xg__set_bit(plan->live, p);
+            plan->nr_live++;
+        } else {
+            plan->nr_stale++;
+        }
+    }
+    check_tables(&c);
+    check_special(&c, plan);
+    if (xg_diag_total(d, XG_SEV_ERROR) == errors_before && (rc = plan_pins(&c, plan)) < 0)
+        goto out;
+    if (plan->nr_stale)
+        xg_diag_note(d, NULL,
+                     "%llu of the image's %llu page tables are stale (no pin and no cr3 reaches them); Xen never "
+                     "validates them and they are restored as they are",
+                     (unsigned long long)plan->nr_stale, (unsigned long long)plan->nr_tables);
+    rc = xg_diag_total(d, XG_SEV_ERROR) > errors_before ? XG_E_IMAGE : 0;
+out:
+    free(c.f);
+    free(c.stack);
+    free(c.undo);
+    free(c.pae_refs);
+    free(roots);
+    return rc;
+}
+
+void xg_pv_plan_free(struct xg_pv_plan *plan)
+{
+    free(plan->pin_pfn);
+    free(plan->pin_level);
+    free(plan->live);
+    memset(plan, 0, sizeof(*plan));
+}

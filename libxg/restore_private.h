@@ -1,0 +1,94 @@
+/*
+ * restore_private.h - the state of one restore, shared by restore.c (the
+ * stream: records, frames, page data) and restore_finish.c (validation,
+ * localisation, fix-ups, pins, vcpus).  The same state serves the offline
+ * image check, with no hypervisor and page tables kept in memory.
+ */
+#ifndef XG_RESTORE_PRIVATE_H
+#define XG_RESTORE_PRIVATE_H
+
+#include <stdarg.h>
+
+#include "internal.h"
+#include "pv/pv.h"
+#include "xg/restore.h"
+#include "xg/stream.h"
+
+/* Largest pfn space a restore takes on (256 GiB of guest): bounds its own memory. */
+#define XG_RESTORE_MAX_PFNS (1ULL << 26)
+
+struct vcpu_stash {
+    bool present;
+    uint8_t basic[XG_VCPU_CTX_MAX];
+    void *blob[3];                /* EXTENDED, XSAVE, MSRS */
+    uint32_t blob_len[3];
+};
+
+struct restore_ctx {
+    xg_hv *hv;                    /* NULL: offline check */
+    xg_diag *d;
+    const struct xg_restore_params *p;
+    const struct xg_restore_callbacks *cb;
+    struct xg_restore_result *res;
+    xg_stream_reader *r;
+
+    uint32_t domid;
+    bool have_domain;             /* created or checked: pages may be populated */
+    bool created;
+    struct xg_domain_info dinfo;
+
+    bool have_pv_info;
+    unsigned width, levels;
+    bool have_p2m_frames;
+    uint64_t declared_max_pfn;    /* from X86_PV_P2M_FRAMES */
+    uint64_t *p2m_pfns;
+    unsigned nr_p2m;
+
+    /* Per pfn, grown as pfns arrive (calloc'ed: untouched parts cost nothing). */
+    uint64_t cap;                 /* entries allocated */
+    uint64_t max_pfn;             /* highest pfn seen */
+    bool any_pfn;
+    uint64_t *mfn1;               /* mfn + 1; 0 = no frame */
+    uint8_t *type1;               /* XG_PFINFO nibble + 1; 0 = never sent */
+    uint64_t **tables;            /* offline: normalised tables kept in memory */
+
+    struct vcpu_stash *vcpu;
+    unsigned nr_vcpus;            /* stash entries (max vcpu id seen + 1) */
+    uint8_t shinfo[XG_SHINFO_SIZE];
+    bool have_shinfo;
+    struct xg_rec_tsc_info tsc;
+    bool have_tsc;
+    bool verify;                  /* after a VERIFY record: compare, do not write */
+    uint64_t verify_mismatches;
+
+    /* Batch buffers (XG_MAX_BATCH). */
+    uint64_t *b_pfns, *b_mfns;
+    void **b_pages;
+    int *b_errs;
+
+    uint64_t *pinned;             /* mfns pinned so far, for the rollback */
+    size_t nr_pinned;
+
+    double t0;
+    uint64_t pages_done;
+};
+
+void xg__restore_log(struct restore_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total);
+
+static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
+{
+    return pfn < c->cap && c->mfn1[pfn] ? c->mfn1[pfn] - 1 : ~0ULL;
+}
+
+static inline uint32_t rc_type(const struct restore_ctx *c, uint64_t pfn)
+{
+    return pfn < c->cap && c->type1[pfn] ? (uint32_t)(c->type1[pfn] - 1) << XG_PFINFO_SHIFT : XG_PFINFO_XTAB;
+}
+
+/* restore_finish.c: everything after END. */
+int xg__restore_finish(struct restore_ctx *c);
+/* Undo what the finish did when it failed: unpin everything pinned. */
+void xg__restore_unpin_all(struct restore_ctx *c);
+
+#endif
