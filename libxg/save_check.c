@@ -109,7 +109,7 @@ static int check_tables(struct check *k)
             uint32_t t = k->types[pfns[i]];
             k->tables++;
             if (!pages[i]) {
-                xg__save_explain_map_error(c, pfns[i], mfns[i], t, errs[i], XG_SEV_ERROR);
+                xg__save_explain_map_error(c, pfns[i], mfns[i], t, errs[i], NULL, XG_SEV_ERROR);
                 continue;
             }
             unsigned level = xg_pfinfo_level(t);

@@ -28,13 +28,14 @@ static const char *level_name(unsigned level)
 }
 
 void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,
-                                enum xg_severity sev)
+                                const char *what, enum xg_severity sev)
 {
     struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn), XGF_REF_TYPE(type) };
     unsigned level = xg_pfinfo_level(type);
     xg_diag_add(c->d, sev, XG_E_GUEST, err, &l, __FILE__, __LINE__,
-                "cannot map pfn %#llx (mfn %#llx, %s%s) read-only", (unsigned long long)pfn, (unsigned long long)mfn,
-                level_name(level), xg_pfinfo_pinned(type) ? ", pinned" : "");
+                "cannot map pfn %#llx (mfn %#llx, %s%s) read-only%s%s", (unsigned long long)pfn,
+                (unsigned long long)mfn, level_name(level), xg_pfinfo_pinned(type) ? ", pinned" : "",
+                what ? " while reading " : "", what ? what : "");
     if (level && err == EBUSY) {
         xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
                          (unsigned long long)(((uint64_t)level << 61) | (1ULL << 58) |
@@ -191,7 +192,7 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
                 xg__set_bit(c->deferred, pfn);
                 continue;
             }
-            xg__save_explain_map_error(c, pfn, mfn, t, err, XG_SEV_ERROR);
+            xg__save_explain_map_error(c, pfn, mfn, t, err, NULL, XG_SEV_ERROR);
             rc = XG_E_GUEST;
             goto out;
         }

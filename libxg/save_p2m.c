@@ -32,8 +32,7 @@ static int map_one(struct save_ctx *c, uint64_t mfn, const uint8_t **page, xg_hv
         uint32_t type = XG_PFINFO_XTAB;
         if (xg_hv_page_types(c->hv, c->domid, 1, &mfn, &type, NULL) == 0 && mfn < c->nr_mfns) {
             /* Say what the frame is, as Xen reports it, and why Xen may refuse it. */
-            xg_diag_note(c->d, NULL, "while mapping %s", what);
-            xg__save_explain_map_error(c, c->m2p[mfn], mfn, type, err, XG_SEV_ERROR);
+            xg__save_explain_map_error(c, c->m2p[mfn], mfn, type, err, what, XG_SEV_ERROR);
             return XG_E_GUEST;
         }
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(mfn) };
@@ -91,7 +90,7 @@ static int walk(struct save_ctx *c, struct walk_cache *wc, uint64_t root, uint64
             if (wc->map[level])
                 xg_hv_unmap(c->hv, wc->map[level]);
             wc->map[level] = NULL;
-            int rc = map_one(c, t, &wc->page[level], &wc->map[level], "a page table of the p2m list");
+            int rc = map_one(c, t, &wc->page[level], &wc->map[level], "the page tables that map the p2m list");
             if (rc < 0)
                 return rc;
             wc->mfn[level] = t;

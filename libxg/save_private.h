@@ -80,7 +80,7 @@ int xg__save_preflight(struct save_ctx *c);
 
 /* Explain a frame the save could not map read-only. */
 void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,
-                                enum xg_severity sev);
+                                const char *what, enum xg_severity sev);
 /* Explain a bad page-table entry found while normalising. */
 void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level, const struct xg_pv_bad *bad,
                                 enum xg_severity sev);

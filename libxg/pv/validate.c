@@ -45,6 +45,7 @@ struct vctx {
     uint64_t *undo;
     size_t nundo;
     uint64_t blocked_on; /* (simulation) linear target that was not validated */
+    const char *hinted;  /* the long hint about untyped roots was given */
 };
 
 static unsigned level_of(const struct vctx *c, uint64_t pfn)
@@ -169,7 +170,7 @@ static const char *kind_of(uint32_t t)
     case 4: return "an L4 table";
     default:
         if ((t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB)
-            return "not in the image";
+            return "invalid (XTAB: sent without data)";
         return "an ordinary page";
     }
 }
@@ -476,13 +477,16 @@ static void root_error(struct vctx *c, unsigned vc, const char *what, uint64_t p
     uint64_t tables = 0;
     for (uint64_t q = 0; q < c->v->nr_pfns; q++)
         tables += level_of(c, q) != 0;
-    if (!xg_pfinfo_level(t))
+    static const char *const once = "root hint";
+    if (!xg_pfinfo_level(t) && !c->hinted) {
+        c->hinted = once;
         xg_diag_hint(c->d,
                      "the image holds %llu page tables; pfn %#llx was saved %s. If the saving host logged \"Bad type "
                      "(saw ... != exp e000000000000000)\" for the guest's page tables, its dom0 could not map them "
                      "read-only and the save recorded them as ordinary or invalid pages: the save was wrong, not the guest",
                      (unsigned long long)tables, (unsigned long long)p,
                      (t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB ? "without any data (as invalid)" : "as an ordinary page");
+    }
 }
 
 static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, const char *xen_says)

@@ -1,9 +1,13 @@
 /*
- * xg-inspect - look inside a Xen save image without a hypervisor.
+ * xg-inspect - check a Xen save image offline, without any hypervisor.
  *
- *   xg-inspect --records IMAGE     list every record
+ *   xg-inspect IMAGE [--records] [--xml REPORT] [--verbose]
  *
- * Exit status: 0 the image is well-formed, 1 it is not (the reason on
+ * Reads the image (raw libxc stream v2, gzip, or inside an xl/libxl save
+ * file) and runs the restore engine's own validation on it: the answer to
+ * "why will this image not restore?" without a Xen host.
+ *
+ * Exit status: 0 the image would restore, 1 it would not (reasons on
  * stderr), 2 usage error.
  */
 #include "config.h"
@@ -16,23 +20,33 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "xg/report.h"
+#include "xg/restore.h"
 #include "xg/xg.h"
 
-static void usage(FILE *out, const char *prog)
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char *prog = "xg-inspect";
+
+static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s [--records] [--verbose] IMAGE\n"
+            "usage: %s IMAGE [--records] [--xml REPORT] [--verbose]\n"
             "\n"
-            "Read a Xen save image (libxc migration stream v2, raw, gzip-compressed, or\n"
-            "inside an xl/libxl save file) and check it record by record.\n"
+            "Check a Xen save image (libxc migration stream v2: raw, gzip-compressed, or\n"
+            "inside an xl/libxl save file) without a hypervisor: the same validation the\n"
+            "restore runs before it pins anything, with the same diagnostics.\n"
             "\n"
-            "  -r, --records   list every record (type, length; pfn range and page types\n"
-            "                  for PAGE_DATA)\n"
-            "  -v, --verbose   more detail in diagnostics\n"
-            "  -h, --help      this text\n"
+            "  -r, --records     list every record (type, length; for PAGE_DATA the pfn range\n"
+            "                    and page types)\n"
+            "  -x, --xml FILE    write the diagnostics and a summary as XML\n"
+            "  -v, --verbose     more detail in the diagnostics\n"
+            "  -h, --help        this text\n"
             "\n"
             "IMAGE may be - for standard input.\n"
-            "Exit status: 0 well-formed, 1 not (reason on stderr), 2 usage error.\n",
+            "Exit status: 0 the image would restore, 1 it would not, 2 usage error.\n",
             prog);
 }
 
@@ -103,78 +117,139 @@ static void print_record(const struct xg_record *rec)
     printf("\n");
 }
 
+/* --records: a listing pass of its own (the check pass keeps no records). */
+static int list_records(int fd, xg_diag *d)
+{
+    xg_stream_reader *r = NULL;
+    int rc = xg_stream_reader_open(fd, NULL, d, &r);
+    if (rc < 0)
+        return rc;
+    const struct xg_stream_info *info = xg_stream_reader_info(r);
+    printf("%s%s, libxc stream version %u, %s domain, ", wrapper_name(info->wrapper), info->gzip ? " (gzip)" : "",
+           info->version, info->domain_type == XG_DOMAIN_X86_PV ? "x86 PV" : "x86 HVM");
+    if (info->xen_major)
+        printf("saved by Xen %u.%u\n", info->xen_major, info->xen_minor);
+    else
+        printf("converted from a legacy image\n");
+    struct xg_record rec;
+    uint64_t nr = 0, pages = 0;
+    while ((rc = xg_stream_read(r, &rec)) == 0) {
+        nr++;
+        if (rec.type == XG_REC_PAGE_DATA)
+            pages += rec.u.page_data.count;
+        print_record(&rec);
+        if (rec.type == XG_REC_END)
+            break;
+    }
+    if (rc == 0)
+        rc = xg_stream_read_trailer(r);
+    if (rc == 0)
+        printf("%llu records, %llu page entries, %llu bytes\n", (unsigned long long)nr, (unsigned long long)pages,
+               (unsigned long long)xg_stream_reader_offset(r));
+    xg_stream_reader_close(r);
+    return rc;
+}
+
+static void print_summary(const struct xg_restore_result *res)
+{
+    const struct xg_stream_info *in = &res->image;
+    printf("image:       %s%s, libxc stream v%u, ", wrapper_name(in->wrapper), in->gzip ? " (gzip)" : "", in->version);
+    if (in->xen_major)
+        printf("saved by Xen %u.%u\n", in->xen_major, in->xen_minor);
+    else
+        printf("converted from a legacy image\n");
+    if (!res->guest_width)
+        return;
+    printf("guest:       %u-bit PV, %u page-table levels, %llu pfns (%llu MiB)\n", res->guest_width * 8,
+           res->pt_levels, (unsigned long long)res->max_pfn + 1, (unsigned long long)((res->max_pfn + 1) >> 8));
+    printf("pages:      ");
+    for (unsigned t = 0; t < 16; t++)
+        if (res->by_type[t])
+            printf(" %s=%llu", xg_pfinfo_name(t << XG_PFINFO_SHIFT), (unsigned long long)res->by_type[t]);
+    printf("\n");
+    uint64_t pinned = 0;
+    for (unsigned t = 9; t <= 12; t++)
+        pinned += res->by_type[t];
+    printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n", (unsigned long long)res->tables,
+           (unsigned long long)pinned, (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "records", no_argument, NULL, 'r' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
+    static const struct option opts[] = {
+        { "records", no_argument, NULL, 'r' }, { "xml", required_argument, NULL, 'x' },
+        { "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     bool records = false, verbose = false;
+    const char *xml = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "rvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "rx:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': records = true; break;
+        case 'x': xml = optarg; break;
         case 'v': verbose = true; break;
-        case 'h': usage(stdout, argv[0]); return 0;
-        default: usage(stderr, argv[0]); return 2;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "%s: expected exactly one IMAGE argument\n", argv[0]);
-        usage(stderr, argv[0]);
-        return 2;
+        fprintf(stderr, "%s: expected exactly one IMAGE argument\n", prog);
+        usage(stderr);
+        return EXIT_USAGE;
     }
     const char *path = argv[optind];
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    bool is_stdin = strcmp(path, "-") == 0;
+    if (records && is_stdin) {
+        fprintf(stderr, "%s: --records reads the image twice: give a file, not standard input\n", prog);
+        return EXIT_USAGE;
+    }
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "%s: cannot open %s: %s\n", argv[0], path, strerror(errno));
-        return 1;
+        fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+        return EXIT_FAIL;
     }
-
     xg_diag *d = xg_diag_new();
-    if (!d) {
-        fprintf(stderr, "%s: out of memory\n", argv[0]);
-        return 1;
-    }
-    int status = 1;
-    xg_stream_reader *r = NULL;
-    if (xg_stream_reader_open(fd, NULL, d, &r) == 0) {
-        const struct xg_stream_info *info = xg_stream_reader_info(r);
-        printf("%s%s, libxc stream version %u, %s domain, ", wrapper_name(info->wrapper),
-               info->gzip ? " (gzip)" : "", info->version,
-               info->domain_type == XG_DOMAIN_X86_PV ? "x86 PV" : "x86 HVM");
-        if (info->xen_major)
-            printf("saved by Xen %u.%u\n", info->xen_major, info->xen_minor);
-        else
-            printf("converted from a legacy image\n");
-        struct xg_record rec;
-        uint64_t nr = 0, pages = 0;
-        int rc;
-        while ((rc = xg_stream_read(r, &rec)) == 0) {
-            nr++;
-            if (rec.type == XG_REC_PAGE_DATA)
-                pages += rec.u.page_data.count;
-            if (records)
-                print_record(&rec);
-            if (rec.type == XG_REC_END)
-                break;
-        }
+    if (!d)
+        return EXIT_FAIL;
+    int rc = 0;
+    if (records) {
+        rc = list_records(fd, d);
+        if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+            rc = xg_diag_syserr(d, XG_E_IO, errno, NULL, "cannot rewind %s", path);
         if (rc == 0)
-            rc = xg_stream_read_trailer(r);
-        if (rc == 0) {
-            printf("%llu records, %llu page entries, %llu bytes\n", (unsigned long long)nr,
-                   (unsigned long long)pages, (unsigned long long)xg_stream_reader_offset(r));
-            status = 0;
-        }
+            printf("\n");
     }
+    struct xg_restore_result res;
+    memset(&res, 0, sizeof(res));
+    if (rc == 0)
+        rc = xg_image_check(fd, NULL, &res, d);
     fflush(stdout);
-    if (status != 0)
+    if (res.image.version)
+        print_summary(&res);
+    if (rc == 0)
+        printf("verdict:     the image would restore\n");
+    else
+        printf("verdict:     the image would NOT restore (%zu errors)\n", xg_diag_total(d, XG_SEV_ERROR));
+    fflush(stdout);
+    if (rc < 0 || verbose || xg_diag_total(d, XG_SEV_WARNING))
         xg_diag_print(stderr, d, verbose);
-    xg_stream_reader_close(r);
+    if (xml) {
+        xg_report *xr = xg_report_new(prog);
+        xg_report_set_result(xr, rc, ~0U);
+        xg_report_set_param(xr, "image", path);
+        xg_report_add_restore(xr, &res);
+        xg_report_add_diag(xr, d);
+        xg_diag *rd = xg_diag_new();
+        if (xg_report_write(xr, xml, rd) < 0) {
+            xg_diag_print(stderr, rd, false);
+            rc = XG_E_IO;
+        }
+        xg_diag_free(rd);
+        xg_report_free(xr);
+    }
     xg_diag_free(d);
-    if (fd != STDIN_FILENO)
+    if (!is_stdin)
         close(fd);
-    return status;
+    return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }

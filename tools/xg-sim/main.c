@@ -247,7 +247,13 @@ static int cmd_list(int argc, char **argv, xg_diag *d)
             const struct sim_domain *dom = &h->doms[i];
             if (!dom->in_use)
                 continue;
-            printf("%5u  %-10s  %-9s  %5u  %8llu  %u\n", dom->domid, dom->layout[0] ? dom->layout : "-",
+            /* A restored guest's layout is whatever its own guest-info page says. */
+            struct sim_guest_info gi;
+            const char *layout = dom->layout[0]                          ? dom->layout
+                                 : sim_guest_info_get(h, (struct sim_domain *)dom, &gi, NULL) == 0 && sim_layout_name(gi.layout)
+                                     ? sim_layout_name(gi.layout)
+                                     : "-";
+            printf("%5u  %-10s  %-9s  %5u  %8llu  %u\n", dom->domid, layout,
                    state_of(dom), dom->guest_width * 8, (unsigned long long)(dom->tot_pages >> 8), dom->nr_vcpus);
         }
         sim_unlock(h);

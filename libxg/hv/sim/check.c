@@ -222,6 +222,20 @@ static uint64_t to_pfn(const struct side *s, uint64_t mfn)
     return pfn < s->nr && s->mfn_of[pfn] == mfn ? pfn : ~0ULL;
 }
 
+/*
+ * What an entry's frame stands for when two guests are compared: its pfn,
+ * or the guest's own shared info page (a Xen page with no pfn, mapped at
+ * the same place in both).  Fix: such a mapping used to count as a
+ * difference, so a running guest differed even from itself.
+ */
+#define SHINFO_KEY (~1ULL)
+static uint64_t frame_key(const struct side *s, uint64_t mfn)
+{
+    if (s->dom->shared_info_mfn && mfn == s->dom->shared_info_mfn)
+        return SHINFO_KEY;
+    return to_pfn(s, mfn);
+}
+
 static bool in_range(uint64_t pfn, uint64_t first, uint64_t nr)
 {
     return pfn >= first && pfn < first + nr;
@@ -240,8 +254,9 @@ static void compare_table(const struct side *a, const struct side *b, uint64_t p
         if (!xg_pte_present(x) || !xg_pte_present(y))
             same = x == y;
         else
-            same = xg_pte_flags(x) == xg_pte_flags(y) && to_pfn(a, xg_pte_frame(x)) == to_pfn(b, xg_pte_frame(y)) &&
-                   to_pfn(a, xg_pte_frame(x)) != ~0ULL;
+            same = xg_pte_flags(x) == xg_pte_flags(y) &&
+                   frame_key(a, xg_pte_frame(x)) == frame_key(b, xg_pte_frame(y)) &&
+                   frame_key(a, xg_pte_frame(x)) != ~0ULL;
         if (!same) {
             struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(x), XGF_FOUND(y) };
             xg_diag_err(d, XG_E_GUEST, &l, "L%u table at pfn %#llx differs in slot %u (A %#llx -> pfn %#llx, B %#llx -> pfn %#llx)",

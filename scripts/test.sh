@@ -1,0 +1,31 @@
+#!/bin/sh
+# scripts/test.sh - the whole test suite, from a fresh Debian 12 machine:
+# install what is missing, then
+#   1. build with -Werror and run `make check` (unit tests, the simulated
+#      host's rules, Xen's own verify-stream-v2 on xg's images, the real
+#      Xen 4.17 fixture, the scenario harness),
+#   2. build with AddressSanitizer + UBSan and run `make check` again,
+#   3. run the unit tests under valgrind.
+# Results of each stage, and the JUnit XML of the scenario harness, are in
+# _build/*/test-suite.log and _build/check/tests/scenario/junit.xml.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+need_deps
+need_configure
+status=0
+start=$(date +%s)
+
+say "build (-Werror) and make check"
+build _build/check --enable-werror --with-xen=auto
+(cd "$XG_SRC/_build/check" && make -j2 check) || { status=1; cat "$XG_SRC/_build/check/test-suite.log" || true; }
+
+say "sanitizers (ASan + UBSan) and make check"
+build _build/san --enable-werror --enable-sanitizers --with-xen=auto
+(cd "$XG_SRC/_build/san" && ASAN_OPTIONS=detect_leaks=1 make -j2 check) || { status=1; cat "$XG_SRC/_build/san/test-suite.log" || true; }
+
+say "valgrind"
+(cd "$XG_SRC/_build/check" && make check-valgrind) || status=1
+
+say "done in $(( $(date +%s) - start )) s: $( [ $status = 0 ] && echo PASS || echo FAIL )"
+exit $status
