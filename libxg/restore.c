@@ -55,8 +55,8 @@ static int grow(struct restore_ctx *c, uint64_t pfn, const struct xg_loc *loc)
     /* Fresh zeroed blocks, old contents copied: pages never touched stay unallocated. */
     uint64_t *m = calloc(cap, sizeof(uint64_t));
     uint8_t *t = calloc(cap, 1);
-    uint64_t **tb = c->hv ? NULL : calloc(cap, sizeof(uint64_t *));
-    if (!m || !t || (!c->hv && !tb)) {
+    uint64_t **tb = c->tables_in_memory ? calloc(cap, sizeof(uint64_t *)) : NULL;
+    if (!m || !t || (c->tables_in_memory && !tb)) {
         free(m);
         free(t);
         free(tb);
@@ -255,7 +255,7 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         uint64_t pfn = xg_pd_pfn(pd->pfn[i]);
         uint32_t type = xg_pd_type(pd->pfn[i]);
         if (!xg_pfinfo_has_data(type)) {
-            if (!c->hv && c->tables[pfn]) {
+            if (c->tables_in_memory && c->tables[pfn]) {
                 free(c->tables[pfn]);
                 c->tables[pfn] = NULL;
             }
@@ -263,8 +263,8 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         }
         const uint8_t *page = data;
         data += XG_PAGE_SIZE;
-        if (!c->hv) {
-            /* Offline: keep the normalised tables for validation, nothing else. */
+        if (c->tables_in_memory) {
+            /* No domain: keep the normalised tables for validation, nothing else. */
             if (xg_pfinfo_level(type)) {
                 if (!c->tables[pfn] && !(c->tables[pfn] = malloc(XG_PAGE_SIZE)))
                     return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
@@ -275,8 +275,6 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
             }
             continue;
         }
-        if (!c->have_domain)
-            continue; /* --check: nothing is written */
         c->b_pfns[nsrc] = pfn;
         c->b_mfns[nsrc] = c->mfn1[pfn] - 1;
         srcs[nsrc++] = page;
@@ -444,6 +442,7 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
     struct xg_restore_result scratch;
     struct restore_ctx c = {
         .hv = hv, .d = d, .p = params, .cb = cb, .res = res ? res : &scratch, .t0 = xg__now(),
+        .tables_in_memory = params->check_only,
     };
     memset(c.res, 0, sizeof(*c.res));
     c.res->store_mfn = c.res->console_mfn = ~0ULL;
@@ -473,7 +472,8 @@ int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_rest
 {
     struct xg_restore_params p = { .check_only = true };
     struct xg_restore_result scratch;
-    struct restore_ctx c = { .d = d, .p = &p, .cb = cb, .res = res ? res : &scratch, .t0 = xg__now() };
+    struct restore_ctx c = { .d = d, .p = &p, .cb = cb, .res = res ? res : &scratch, .t0 = xg__now(),
+                             .tables_in_memory = true };
     memset(c.res, 0, sizeof(*c.res));
     c.res->store_mfn = c.res->console_mfn = ~0ULL;
     c.res->store_evtchn = c.res->console_evtchn = -1;

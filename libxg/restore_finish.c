@@ -42,7 +42,7 @@ static const uint64_t *view_table(void *arg, uint64_t pfn)
 {
     struct view_arg *va = arg;
     struct restore_ctx *c = va->c;
-    if (!c->hv)
+    if (c->tables_in_memory)
         return pfn < c->cap ? c->tables[pfn] : NULL;
     size_t lo = 0, hi = va->tm->n;
     while (lo < hi) {
@@ -154,7 +154,7 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
     }
     if ((rc = decode_vcpus(c, frames, present)) < 0)
         goto out;
-    if (c->hv && c->have_domain && (rc = table_map(c, tm, PROT_READ)) < 0)
+    if (!c->tables_in_memory && (rc = table_map(c, tm, PROT_READ)) < 0)
         goto out;
     struct view_arg va = { .c = c, .tm = tm };
     struct xg_pv_image_view v = {
@@ -355,8 +355,21 @@ void xg__restore_unpin_all(struct restore_ctx *c)
     xg__restore_log(c, "unpinned the %zu tables this restore had pinned", n);
 }
 
-static int pin_all(struct restore_ctx *c, const struct xg_pv_plan *plan)
+static int cmp_u64(const void *a, const void *b)
 {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int pin_all(struct restore_ctx *c, struct xg_pv_plan *plan)
+{
+    if (c->p->pin_in_pfn_order) {
+        /* Xen's own order: walk the pfns upwards.  Levels follow the pfns. */
+        qsort(plan->pin_pfn, plan->nr_pins, sizeof(uint64_t), cmp_u64);
+        for (size_t i = 0; i < plan->nr_pins; i++)
+            plan->pin_level[i] = xg_pfinfo_level(rc_type(c, plan->pin_pfn[i]));
+        xg__restore_log(c, "pinning in pfn order, as Xen's own restore does");
+    }
     c->pinned = malloc((plan->nr_pins ? plan->nr_pins : 1) * sizeof(uint64_t));
     if (!c->pinned)
         return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
@@ -374,10 +387,20 @@ static int pin_all(struct restore_ctx *c, const struct xg_pv_plan *plan)
             uint64_t pfn = plan->pin_pfn[at + done];
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(ops[done].mfn),
                                 XGF_LEVEL(plan->pin_level[at + done]) };
-            xg_diag_err(c->d, XG_E_HV, &l,
-                        "the hypervisor refused to pin the L%u table at pfn %#llx, which passed validation; everything "
-                        "pinned so far will be unpinned", plan->pin_level[at + done], (unsigned long long)pfn);
-            xg_diag_hint(c->d, "validation should make this impossible; the hypervisor's log says why it refused");
+            if (c->p->pin_in_pfn_order) {
+                xg_diag_err(c->d, XG_E_HV, &l,
+                            "pinning in pfn order, as Xen's own restore does, failed at the L%u table at pfn %#llx; "
+                            "everything pinned so far will be unpinned", plan->pin_level[at + done],
+                            (unsigned long long)pfn);
+                xg_diag_hint(c->d, "a table with linear entries was pinned before their target was validated, so Xen "
+                                   "typed the target by the entry's level; the default dependency order avoids this");
+            } else {
+                xg_diag_err(c->d, XG_E_HV, &l,
+                            "the hypervisor refused to pin the L%u table at pfn %#llx, which passed validation; "
+                            "everything pinned so far will be unpinned", plan->pin_level[at + done],
+                            (unsigned long long)pfn);
+                xg_diag_hint(c->d, "validation should make this impossible; the hypervisor's log says why it refused");
+            }
             return rc;
         }
         at += n;

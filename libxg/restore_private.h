@@ -50,7 +50,8 @@ struct restore_ctx {
     bool any_pfn;
     uint64_t *mfn1;               /* mfn + 1; 0 = no frame */
     uint8_t *type1;               /* XG_PFINFO nibble + 1; 0 = never sent */
-    uint64_t **tables;            /* offline: normalised tables kept in memory */
+    bool tables_in_memory;        /* no domain to hold them (offline, --check): keep tables here */
+    uint64_t **tables;            /* normalised tables kept in memory, when tables_in_memory */
 
     struct vcpu_stash *vcpu;
     unsigned nr_vcpus;            /* stash entries (max vcpu id seen + 1) */

@@ -38,6 +38,12 @@ struct xg_restore_params {
     uint32_t store_domid, console_domid; /* the back ends' domain (0) */
     bool check_only;         /* read and validate the image; create, populate and pin nothing */
     bool raw_only;           /* the fd carries one bare libxc stream (libxl): no gzip/xl/libxl */
+    /*
+     * Pin in pfn order, as Xen 4.17's own restore does, instead of in
+     * dependency order.  For comparison only: guests whose tables hold
+     * linear entries to each other (NetBSD) then fail to pin.
+     */
+    bool pin_in_pfn_order;
 };
 
 struct xg_restore_result {

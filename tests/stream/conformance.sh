@@ -90,7 +90,7 @@ check() { # NAME FORMAT FILE: the verifier and xg-inspect must both accept FILE
         failed=$((failed + 1))
         return
     fi
-    if ! "$inspect" "$file" >"$work/$name.inspect" 2>&1; then
+    if ! "$inspect" --structure "$file" >"$work/$name.inspect" 2>&1; then
         echo "FAIL: xg-inspect rejects $name:" >&2
         cat "$work/$name.inspect" >&2
         failed=$((failed + 1))
@@ -129,7 +129,7 @@ sample pv64-gzip -z --vcpus 2
 "$python" -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())' \
     "$work/pv64-gzip" >"$work/pv64-gunzipped" || fail "cannot decompress the gzip sample"
 check pv64-gunzipped libxc "$work/pv64-gunzipped"
-"$inspect" "$work/pv64-gzip" >/dev/null || { echo "FAIL: xg-inspect rejects the gzip sample" >&2; failed=$((failed + 1)); }
+"$inspect" --structure "$work/pv64-gzip" >/dev/null || { echo "FAIL: xg-inspect rejects the gzip sample" >&2; failed=$((failed + 1)); }
 sample xl --wrap xl --vcpus 2
 check xl xl "$work/xl"
 sample libxl --wrap libxl -w 4

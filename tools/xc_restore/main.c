@@ -52,6 +52,8 @@ static void usage(FILE *out)
             "  -c, --check            read and validate the image against the target, change nothing\n"
             "      --store-evtchn P   event channel for xenstore (default: the domain's, or a new one)\n"
             "      --console-evtchn P event channel for the console (likewise)\n"
+            "      --pin-order ORDER  dependency (default), or pfn as Xen's own restore does\n"
+            "                         (for comparison: NetBSD-like guests then fail to pin)\n"
             "  -r, --report FILE      write the run's diagnostics and figures as XML\n"
             "  -p, --progress         progress bar on stderr (default when it is a terminal)\n"
             "  -v, --verbose          say what is done\n"
@@ -142,7 +144,7 @@ int main(int argc, char **argv)
     if (argc >= 8 && argc <= 10 && argv[1][0] >= '0' && argv[1][0] <= '9')
         return xend_mode(argc, argv);
 
-    enum { OPT_VCPUS = 256, OPT_STORE, OPT_CONSOLE };
+    enum { OPT_VCPUS = 256, OPT_STORE, OPT_CONSOLE, OPT_PIN_ORDER };
     static const struct option opts[] = {
         { "backend", required_argument, NULL, 'b' }, { "domid", required_argument, NULL, 'd' },
         { "create", no_argument, NULL, 'C' },        { "in", required_argument, NULL, 'i' },
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
         { "vcpus", required_argument, NULL, OPT_VCPUS },
         { "store-evtchn", required_argument, NULL, OPT_STORE },
         { "console-evtchn", required_argument, NULL, OPT_CONSOLE },
+        { "pin-order", required_argument, NULL, OPT_PIN_ORDER },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
     };
     const char *backend = NULL, *in = NULL, *report = NULL;
@@ -181,6 +184,11 @@ int main(int argc, char **argv)
             if (!cli_parse_u64(optarg, 0, 0x7fffffff, &v))
                 return usage_error("bad event channel \"%s\"", optarg);
             *(c == OPT_STORE ? &p.store_evtchn : &p.console_evtchn) = (int)v;
+            break;
+        case OPT_PIN_ORDER:
+            if (strcmp(optarg, "pfn") && strcmp(optarg, "dependency"))
+                return usage_error("--pin-order takes dependency or pfn, not \"%s\"", optarg);
+            p.pin_in_pfn_order = strcmp(optarg, "pfn") == 0;
             break;
         case 'h': usage(stdout); return EXIT_OK;
         default: return usage_error("unknown option");

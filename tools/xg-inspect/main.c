@@ -33,7 +33,7 @@ static const char *prog = "xg-inspect";
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s IMAGE [--records] [--xml REPORT] [--verbose]\n"
+            "usage: %s IMAGE [--records] [--structure] [--xml REPORT] [--verbose]\n"
             "\n"
             "Check a Xen save image (libxc migration stream v2: raw, gzip-compressed, or\n"
             "inside an xl/libxl save file) without a hypervisor: the same validation the\n"
@@ -41,6 +41,8 @@ static void usage(FILE *out)
             "\n"
             "  -r, --records     list every record (type, length; for PAGE_DATA the pfn range\n"
             "                    and page types)\n"
+            "  -s, --structure   check the stream's format only (records, fields, order),\n"
+            "                    not whether the guest it holds would restore\n"
             "  -x, --xml FILE    write the diagnostics and a summary as XML\n"
             "  -v, --verbose     more detail in the diagnostics\n"
             "  -h, --help        this text\n"
@@ -117,8 +119,11 @@ static void print_record(const struct xg_record *rec)
     printf("\n");
 }
 
-/* --records: a listing pass of its own (the check pass keeps no records). */
-static int list_records(int fd, xg_diag *d)
+/*
+ * --records / --structure: a pass over the records alone (the check pass
+ * keeps none).  Ends with "N records, M page entries, B bytes".
+ */
+static int list_records(int fd, bool print, xg_diag *d)
 {
     xg_stream_reader *r = NULL;
     int rc = xg_stream_reader_open(fd, NULL, d, &r);
@@ -131,13 +136,15 @@ static int list_records(int fd, xg_diag *d)
         printf("saved by Xen %u.%u\n", info->xen_major, info->xen_minor);
     else
         printf("converted from a legacy image\n");
+    (void)print;
     struct xg_record rec;
     uint64_t nr = 0, pages = 0;
     while ((rc = xg_stream_read(r, &rec)) == 0) {
         nr++;
         if (rec.type == XG_REC_PAGE_DATA)
             pages += rec.u.page_data.count;
-        print_record(&rec);
+        if (print)
+            print_record(&rec);
         if (rec.type == XG_REC_END)
             break;
     }
@@ -178,15 +185,17 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "records", no_argument, NULL, 'r' }, { "xml", required_argument, NULL, 'x' },
+        { "structure", no_argument, NULL, 's' },
         { "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    bool records = false, verbose = false;
+    bool records = false, verbose = false, structure = false;
     const char *xml = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "rx:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "rsx:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': records = true; break;
+        case 's': structure = true; break;
         case 'x': xml = optarg; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -200,7 +209,11 @@ int main(int argc, char **argv)
     }
     const char *path = argv[optind];
     bool is_stdin = strcmp(path, "-") == 0;
-    if (records && is_stdin) {
+    if (structure && xml) {
+        fprintf(stderr, "%s: --structure writes no XML report\n", prog);
+        return EXIT_USAGE;
+    }
+    if (records && !structure && is_stdin) {
         fprintf(stderr, "%s: --records reads the image twice: give a file, not standard input\n", prog);
         return EXIT_USAGE;
     }
@@ -213,8 +226,17 @@ int main(int argc, char **argv)
     if (!d)
         return EXIT_FAIL;
     int rc = 0;
+    if (structure) {
+        rc = list_records(fd, records, d);
+        if (rc < 0)
+            xg_diag_print(stderr, d, verbose);
+        xg_diag_free(d);
+        if (!is_stdin)
+            close(fd);
+        return rc == 0 ? EXIT_OK : EXIT_FAIL;
+    }
     if (records) {
-        rc = list_records(fd, d);
+        rc = list_records(fd, true, d);
         if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
             rc = xg_diag_syserr(d, XG_E_IO, errno, NULL, "cannot rewind %s", path);
         if (rc == 0)

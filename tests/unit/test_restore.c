@@ -1,0 +1,921 @@
+/*
+ * test_restore.c - the save and restore engines on the simulated host:
+ * round trips, one crafted image per violation kind (each refused before
+ * any pin, with its own diagnostic), the pin order of linear tables, the
+ * real Xen 4.17 image, truncation, and hypervisor refusals injected after
+ * validation (everything pinned is unpinned).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hv/sim/guest.h"
+#include "internal.h"
+#include "pv/pv.h"
+#include "testutil.h"
+#include "xg/restore.h"
+#include "xg/save.h"
+#include "xg/xg.h"
+
+#ifndef XG_TEST_SRCDIR
+#define XG_TEST_SRCDIR "."
+#endif
+
+/* ------------------------------------------------------------ an image in memory */
+
+struct rec {
+    uint32_t type;
+    uint32_t len;
+    uint8_t *body;
+};
+
+#define PAGES_HERE 0xfffffffeU /* where the PAGE_DATA records go back */
+
+struct img {
+    uint32_t dom_type, major, minor;
+    unsigned width;
+    struct rec *recs;
+    size_t nrecs;
+    uint64_t nr;       /* pfns */
+    uint32_t *type;    /* XTAB for absent */
+    uint8_t **page;
+};
+
+static void img_free(struct img *im)
+{
+    for (size_t i = 0; i < im->nrecs; i++)
+        free(im->recs[i].body);
+    for (uint64_t p = 0; p < im->nr; p++)
+        free(im->page[p]);
+    free(im->recs);
+    free(im->type);
+    free(im->page);
+    memset(im, 0, sizeof(*im));
+}
+
+static void img_load(const char *path, struct img *im)
+{
+    memset(im, 0, sizeof(*im));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    xg_diag *d = xg_diag_new();
+    xg_stream_reader *r;
+    ck_assert_int_eq(xg_stream_reader_open(fd, NULL, d, &r), 0);
+    const struct xg_stream_info *info = xg_stream_reader_info(r);
+    im->dom_type = info->domain_type;
+    im->major = info->xen_major;
+    im->minor = info->xen_minor;
+    struct xg_record rec;
+    bool pages_placed = false;
+    for (;;) {
+        ck_assert_int_eq(xg_stream_read(r, &rec), 0);
+        if (rec.type == XG_REC_X86_PV_INFO)
+            im->width = rec.u.pv_info.guest_width;
+        if (rec.type == XG_REC_PAGE_DATA) {
+            const struct xg_rec_page_data *pd = &rec.u.page_data;
+            const uint8_t *data = pd->data;
+            for (uint32_t i = 0; i < pd->count; i++) {
+                uint64_t pfn = xg_pd_pfn(pd->pfn[i]);
+                uint32_t t = xg_pd_type(pd->pfn[i]);
+                if (pfn >= im->nr) {
+                    uint64_t n = pfn + 1024;
+                    im->type = realloc(im->type, n * sizeof(uint32_t));
+                    im->page = realloc(im->page, n * sizeof(uint8_t *));
+                    for (uint64_t q = im->nr; q < n; q++) {
+                        im->type[q] = XG_PFINFO_XTAB;
+                        im->page[q] = NULL;
+                    }
+                    im->nr = n;
+                }
+                im->type[pfn] = t;
+                free(im->page[pfn]);
+                im->page[pfn] = NULL;
+                if (xg_pfinfo_has_data(t)) {
+                    im->page[pfn] = malloc(4096);
+                    memcpy(im->page[pfn], data, 4096);
+                    data += 4096;
+                }
+            }
+            if (pages_placed)
+                continue;
+            pages_placed = true;
+        }
+        im->recs = realloc(im->recs, (im->nrecs + 1) * sizeof(struct rec));
+        struct rec *o = &im->recs[im->nrecs++];
+        o->type = rec.type == XG_REC_PAGE_DATA ? PAGES_HERE : rec.type;
+        o->len = rec.length;
+        o->body = malloc(rec.length ? rec.length : 1);
+        memcpy(o->body, rec.body, rec.length);
+        if (rec.type == XG_REC_END)
+            break;
+    }
+    xg_stream_reader_close(r);
+    xg_diag_free(d);
+    close(fd);
+}
+
+static void img_write(const struct img *im, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    xg_diag *d = xg_diag_new();
+    xg_stream_writer *w;
+    ck_assert_int_eq(xg_stream_writer_open(fd, NULL, d, &w), 0);
+    ck_assert_int_eq(xg_stream_write_headers(w, im->dom_type, im->major, im->minor), 0);
+    for (size_t i = 0; i < im->nrecs; i++) {
+        const struct rec *r = &im->recs[i];
+        if (r->type != PAGES_HERE) {
+            ck_assert_int_eq(xg_stream_write_record(w, r->type, r->body, r->len), 0);
+            continue;
+        }
+        uint64_t e[XG_MAX_BATCH];
+        const void *pg[XG_MAX_BATCH];
+        unsigned n = 0, np = 0;
+        for (uint64_t p = 0; p < im->nr; p++) {
+            if (im->type[p] == XG_PFINFO_XTAB && !im->page[p])
+                continue;
+            e[n++] = xg_pd_entry(p, im->type[p]);
+            if (xg_pfinfo_has_data(im->type[p])) {
+                static const uint8_t zero[4096];
+                pg[np++] = im->page[p] ? im->page[p] : zero;
+            }
+            if (n == XG_MAX_BATCH) {
+                ck_assert_int_eq(xg_stream_write_page_data(w, n, e, pg), 0);
+                n = np = 0;
+            }
+        }
+        if (n)
+            ck_assert_int_eq(xg_stream_write_page_data(w, n, e, pg), 0);
+    }
+    ck_assert_int_eq(xg_stream_writer_close(w), 0);
+    xg_diag_free(d);
+    close(fd);
+}
+
+static uint64_t *img_table(struct img *im, uint64_t pfn)
+{
+    ck_assert(pfn < im->nr && im->page[pfn]);
+    return (uint64_t *)im->page[pfn];
+}
+
+static struct rec *img_record(struct img *im, uint32_t type, unsigned nth)
+{
+    for (size_t i = 0; i < im->nrecs; i++)
+        if (im->recs[i].type == type && nth-- == 0)
+            return &im->recs[i];
+    return NULL;
+}
+
+static uint8_t *img_vcpu(struct img *im, unsigned vcpu)
+{
+    for (size_t i = 0; i < im->nrecs; i++)
+        if (im->recs[i].type == XG_REC_X86_PV_VCPU_BASIC && xg__le32(im->recs[i].body) == vcpu)
+            return im->recs[i].body + 8;
+    ck_abort_msg("no vcpu%u in the image", vcpu);
+    return NULL;
+}
+
+static struct xg_pv_vcpu_frames img_frames(struct img *im, unsigned vcpu)
+{
+    struct xg_pv_vcpu_frames f;
+    const char *why;
+    ck_assert_int_eq(xg_pv_vcpu_frames(img_vcpu(im, vcpu), im->width, vcpu, true, &f, &why), 0);
+    return f;
+}
+
+/* First pfn recorded with this level (pinned or not, as asked: -1 either). */
+static uint64_t find_table(struct img *im, unsigned level, int pinned)
+{
+    for (uint64_t p = 0; p < im->nr; p++)
+        if (xg_pfinfo_level(im->type[p]) == level && (pinned < 0 || (int)xg_pfinfo_pinned(im->type[p]) == pinned))
+            return p;
+    ck_abort_msg("no L%u table in the image", level);
+    return 0;
+}
+
+/* A present entry (slot) of a live table of this level whose target has level `tl`. */
+static uint64_t find_entry(struct img *im, unsigned level, unsigned tl, unsigned *slot)
+{
+    for (uint64_t p = 0; p < im->nr; p++) {
+        if (xg_pfinfo_level(im->type[p]) != level || !im->page[p])
+            continue;
+        const uint64_t *t = img_table(im, p);
+        for (unsigned s = 0; s < 512; s++) {
+            if (level == 4 && s >= 256 && s <= 271)
+                continue;
+            if (!xg_pte_present(t[s]))
+                continue;
+            uint64_t tp = xg_pte_frame(t[s]);
+            if (tp < im->nr && xg_pfinfo_level(im->type[tp]) == tl && (tl || xg_pfinfo_has_data(im->type[tp]))) {
+                *slot = s;
+                return p;
+            }
+        }
+    }
+    ck_abort_msg("no L%u entry to an L%u page", level, tl);
+    return 0;
+}
+
+/* ------------------------------------------------------------ hosts and guests */
+
+struct env {
+    char *dir;
+    char *src, *dst;   /* host files */
+    char *img;         /* a good image */
+    char *bad;         /* a crafted one */
+    uint32_t src_dom;
+    unsigned vcpus;
+};
+
+static void build_guest(struct env *e, const char *layout, uint64_t mem, unsigned vcpus, unsigned faults)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e->src, d, &h), 0);
+    struct sim_build_opts o = { .layout = sim_layout_from_name(layout), .mem_bytes = mem, .nr_vcpus = vcpus,
+                                .seed = 7, .faults = faults };
+    int rc = sim_build(h, &o, &e->src_dom, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(h);
+    xg_diag_free(d);
+    e->vcpus = vcpus;
+}
+
+static void env_init(struct env *e, const char *layout, uint64_t mem, unsigned vcpus)
+{
+    memset(e, 0, sizeof(*e));
+    e->dir = xgt_mkdtemp();
+    e->src = xgt_path(e->dir, "src.host");
+    e->dst = xgt_path(e->dir, "dst.host");
+    e->img = xgt_path(e->dir, "good.img");
+    e->bad = xgt_path(e->dir, "bad.img");
+    xg_diag *d = xg_diag_new();
+    ck_assert_int_eq(sim_host_create(e->src, 49152, d), 0);
+    ck_assert_int_eq(sim_host_create(e->dst, 49152, d), 0);
+    xg_diag_free(d);
+    if (layout)
+        build_guest(e, layout, mem, vcpus, 0);
+}
+
+static void env_fini(struct env *e)
+{
+    xgt_rmtree(e->dir);
+    free(e->dir);
+    free(e->src);
+    free(e->dst);
+    free(e->img);
+    free(e->bad);
+}
+
+static xg_hv *open_host(const char *path)
+{
+    char spec[512];
+    snprintf(spec, sizeof(spec), "sim:%s", path);
+    xg_diag *d = xg_diag_new();
+    xg_hv *hv;
+    ck_assert_int_eq(xg_hv_open(spec, d, &hv), 0);
+    xg_diag_free(d);
+    return hv;
+}
+
+static void save_to(struct env *e, const char *path)
+{
+    xg_hv *hv = open_host(e->src);
+    xg_diag *d = xg_diag_new();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    struct xg_save_params p = { 0 };
+    int rc = xg_save(hv, e->src_dom, fd, &p, NULL, NULL, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    close(fd);
+    xg_diag_free(d);
+    xg_hv_close(hv);
+}
+
+static int restore_file(struct env *e, const char *path, struct xg_restore_params *p, xg_diag *d,
+                        struct xg_restore_result *res, const char *faults)
+{
+    xg_hv *hv = open_host(e->dst);
+    if (faults)
+        ck_assert_int_eq(xg_hv_set_faults(hv, faults, d), 0);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    int rc = xg_restore(hv, fd, p, NULL, res, d);
+    close(fd);
+    xg_hv_close(hv);
+    return rc;
+}
+
+static bool diag_has(const xg_diag *d, const char *needle)
+{
+    for (size_t i = 0; i < xg_diag_count(d); i++) {
+        const struct xg_finding *f = xg_diag_get(d, i);
+        if ((f->msg && strstr(f->msg, needle)) || (f->xen_says && strstr(f->xen_says, needle)) ||
+            (f->hint && strstr(f->hint, needle)))
+            return true;
+    }
+    return false;
+}
+
+static char *host_log(const char *path, bool trace)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(path, d, &h), 0);
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    char *log = sim_log_read(h, trace);
+    sim_unlock(h);
+    sim_host_close(h);
+    xg_diag_free(d);
+    return log;
+}
+
+static unsigned host_domains(const char *path)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(path, d, &h), 0);
+    unsigned n = 0;
+    for (unsigned i = 0; i < SIM_MAX_DOMAINS; i++)
+        n += h->doms[i].in_use != 0;
+    sim_host_close(h);
+    xg_diag_free(d);
+    return n;
+}
+
+static void assert_consistent(const char *path)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(path, d, &h), 0);
+    int rc = sim_check_consistency(h, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(h);
+    xg_diag_free(d);
+}
+
+static unsigned pinned_frames(const char *path, uint32_t domid)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(path, d, &h), 0);
+    unsigned n = 0;
+    for (uint64_t m = 0; m < h->hdr->nr_frames; m++)
+        if (h->frames[m].owner == domid && (h->frames[m].type_info & PGT_pinned))
+            n++;
+    sim_host_close(h);
+    xg_diag_free(d);
+    return n;
+}
+
+/*
+ * The crafted image must be refused before any pin: XG_E_IMAGE, a finding
+ * containing `needle`, no pin in the host's trace, no domain left behind,
+ * and the host consistent.
+ */
+static void expect_refused(struct env *e, const char *needle)
+{
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(e, e->bad, &p, d, &res, NULL);
+    if (rc != XG_E_IMAGE || !diag_has(d, needle)) {
+        xg_diag_print(stderr, d, true);
+        ck_abort_msg("expected XG_E_IMAGE with \"%s\", got %s", needle, xg_err_name(rc));
+    }
+    char *log = host_log(e->dst, true);
+    ck_assert_msg(strstr(log, "PIN_") == NULL, "a pin was attempted:\n%s", log);
+    ck_assert_msg(strstr(log, "createdomain") && strstr(log, "destroydomain"), "no create/destroy in:\n%s", log);
+    free(log);
+    ck_assert_uint_eq(host_domains(e->dst), 0);
+    assert_consistent(e->dst);
+    xg_diag_free(d);
+}
+
+/* ------------------------------------------------------------ round trips */
+
+static void round_trip(const char *layout, uint64_t mem, unsigned vcpus)
+{
+    struct env e;
+    env_init(&e, layout, mem, vcpus);
+    save_to(&e, e.img);
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = vcpus, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(&e, e.img, &p, d, &res, NULL);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(res.nr_vcpus, vcpus);
+    ck_assert_uint_gt(res.pinned, 0);
+    ck_assert_uint_eq(res.tables_stale, 0);
+    ck_assert(res.store_mfn != ~0ULL && res.console_mfn != ~0ULL);
+    struct sim_host *ha, *hb;
+    ck_assert_int_eq(sim_host_open(e.src, d, &ha), 0);
+    ck_assert_int_eq(sim_host_open(e.dst, d, &hb), 0);
+    rc = sim_compare(ha, e.src_dom, hb, res.domid, d);
+    if (rc == 0)
+        rc = sim_self_check(hb, res.domid, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(ha);
+    sim_host_close(hb);
+    assert_consistent(e.src);
+    assert_consistent(e.dst);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+
+START_TEST(round_trip_linux64) { round_trip("linux64", 8 << 20, 2); }
+END_TEST
+START_TEST(round_trip_pae32) { round_trip("pae32", 8 << 20, 3); }
+END_TEST
+START_TEST(round_trip_netbsd64) { round_trip("netbsd64", 8 << 20, 2); }
+END_TEST
+
+/* ------------------------------------------------------------ crafted images */
+
+static void craft(struct env *e, const char *layout, unsigned vcpus, struct img *im)
+{
+    env_init(e, layout, 8 << 20, vcpus);
+    save_to(e, e->img);
+    img_load(e->img, im);
+}
+
+START_TEST(bad_writable_pagetable)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    unsigned slot;
+    uint64_t l1 = find_entry(&im, 1, 0, &slot);
+    uint64_t l2 = find_table(&im, 2, -1);
+    img_table(&im, l1)[slot] = xg_pte_make(l2, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_refused(&e, "writable, but that page is an L2 table");
+    xg_diag *d = xg_diag_new();
+    /* The diagnostic carries what Xen would say. */
+    struct xg_restore_params p = { .check_only = true, .create = true };
+    restore_file(&e, e.bad, &p, d, NULL, NULL);
+    ck_assert(diag_has(d, "exp e000000000000000"));
+    xg_diag_free(d);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_cr3_not_a_table)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    /* pfn 1 is kernel text: an ordinary page. */
+    uint8_t *ctx = img_vcpu(&im, 0);
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    xg_guest_set_word(ctx, L->ctrlreg + 3 * 8, 8, xg_frame_to_cr3(1, 8));
+    img_write(&im, e.bad);
+    expect_refused(&e, "vcpu0's cr3 points to pfn 0x1, which the image records as an ordinary page");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_pfn_not_in_image)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    unsigned slot;
+    uint64_t l1 = find_entry(&im, 1, 0, &slot);
+    uint64_t target = xg_pte_frame(img_table(&im, l1)[slot]);
+    im.type[target] = XG_PFINFO_XTAB;
+    free(im.page[target]);
+    im.page[target] = NULL;
+    img_write(&im, e.bad);
+    expect_refused(&e, "which is not in the image");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_level_off_by_one)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    unsigned slot;
+    uint64_t l3 = find_entry(&im, 3, 2, &slot);
+    uint64_t l1 = find_table(&im, 1, -1);
+    img_table(&im, l3)[slot] = xg_pte_set_frame(img_table(&im, l3)[slot], l1);
+    img_write(&im, e.bad);
+    expect_refused(&e, "which is an L1 table, not an L2 table");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_superpage)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    unsigned slot;
+    uint64_t l2 = find_entry(&im, 2, 1, &slot);
+    img_table(&im, l2)[slot] |= XG_PTE_PSE;
+    img_write(&im, e.bad);
+    expect_refused(&e, "maps a superpage");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_writable_linear)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t l4 = img_frames(&im, 0).cr3;
+    img_table(&im, l4)[255] |= XG_PTE_RW; /* the recursive slot */
+    img_write(&im, e.bad);
+    expect_refused(&e, "writable linear (recursive) entry");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_linear_cycle)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    uint64_t b = xg_pte_frame(img_table(&im, a)[254]); /* process 0's alternate recursive slot */
+    ck_assert(b != a && xg_pfinfo_level(im.type[b]) == 4);
+    img_table(&im, b)[254] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_refused(&e, "holds linear entries to other tables and is itself the target of one");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_missing_p2m_frame)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    struct rec *r = img_record(&im, XG_REC_X86_PV_P2M_FRAMES, 0);
+    uint64_t pfn = xg__le64(r->body + 8);
+    im.type[pfn] = XG_PFINFO_XTAB;
+    free(im.page[pfn]);
+    im.page[pfn] = NULL;
+    img_write(&im, e.bad);
+    expect_refused(&e, "a frame of the guest's p2m");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_missing_gdt_frame)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t pfn = img_frames(&im, 0).gdt[0];
+    im.type[pfn] = XG_PFINFO_XTAB;
+    free(im.page[pfn]);
+    im.page[pfn] = NULL;
+    img_write(&im, e.bad);
+    expect_refused(&e, "a GDT frame (pfn");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_start_info_typed_as_table)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t pfn = img_frames(&im, 0).start_info;
+    im.type[pfn] = XG_PFINFO_L1TAB;
+    img_write(&im, e.bad);
+    expect_refused(&e, "start info page");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(bad_pae_shared_slot3)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "pae32", 2, &im);
+    uint64_t a = img_frames(&im, 0).cr3, b = img_frames(&im, 1).cr3;
+    img_table(&im, b)[3] = img_table(&im, a)[3];
+    img_write(&im, e.bad);
+    expect_refused(&e, "PAE L3 3rd slot is shared");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(stale_table_is_a_warning)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    /* An ordinary page now recorded as an L1 table nobody references: junk entries included. */
+    uint64_t pfn = img_frames(&im, 0).start_info + 8;
+    ck_assert_uint_eq(im.type[pfn], XG_PFINFO_NOTAB);
+    im.type[pfn] = XG_PFINFO_L1TAB;
+    uint64_t *t = img_table(&im, pfn);
+    t[0] = xg_pte_make(im.nr + 5000, XG_PTE_P | XG_PTE_RW);
+    img_write(&im, e.bad);
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(&e, e.bad, &p, d, &res, NULL);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(res.tables_stale, 1);
+    ck_assert_uint_gt(xg_diag_total(d, XG_SEV_WARNING), 0);
+    ck_assert(diag_has(d, "stale table no pin and no cr3 reaches"));
+    assert_consistent(e.dst);
+    xg_diag_free(d);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ pin order */
+
+START_TEST(netbsd_needs_dependency_order)
+{
+    struct env e;
+    env_init(&e, "netbsd64", 8 << 20, 2);
+    save_to(&e, e.img);
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1,
+                                   .pin_in_pfn_order = true };
+    struct xg_restore_result res;
+    /* Xen's own order (pfns upwards) fails on linear entries between L4s... */
+    ck_assert_int_eq(restore_file(&e, e.img, &p, d, &res, NULL), XG_E_HV);
+    ck_assert(diag_has(d, "pinning in pfn order"));
+    ck_assert_uint_eq(host_domains(e.dst), 0);
+    assert_consistent(e.dst);
+    xg_diag_clear(d);
+    /* ...and the dependency order does not. */
+    p.pin_in_pfn_order = false;
+    int rc = restore_file(&e, e.img, &p, d, &res, NULL);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    char *log = host_log(e.dst, false);
+    ck_assert_msg(strstr(log, "promote_l4_table"), "the pfn-order attempt should have left Xen's reason:\n%s", log);
+    free(log);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ refusals after validation */
+
+static void refusal(const char *faults, unsigned expect_pins_before)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 2);
+    save_to(&e, e.img);
+    /* An existing empty domain, as xend makes it: it must survive, with nothing pinned. */
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e.dst, d, &h), 0);
+    uint32_t domid;
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    ck_assert_int_eq(sim_domain_create(h, 8, 2, 4096, &domid), 0);
+    sim_unlock(h);
+    sim_host_close(h);
+    struct xg_restore_params p = { .domid = domid, .store_evtchn = -1, .console_evtchn = -1 };
+    int rc = restore_file(&e, e.img, &p, d, NULL, faults);
+    ck_assert_int_eq(rc, XG_E_HV);
+    ck_assert(diag_has(d, "injected fault"));
+    ck_assert_uint_eq(host_domains(e.dst), 1);
+    ck_assert_uint_eq(pinned_frames(e.dst, domid), 0);
+    char *log = host_log(e.dst, true);
+    unsigned pins = 0, unpins = 0;
+    for (char *q = log; (q = strstr(q, "mmuext ")); q++) {
+        if (!strncmp(q, "mmuext PIN_", 11))
+            pins++;
+        if (!strncmp(q, "mmuext UNPIN_", 13))
+            unpins++;
+    }
+    ck_assert_uint_eq(pins, expect_pins_before);
+    ck_assert_uint_eq(unpins, expect_pins_before);
+    free(log);
+    assert_consistent(e.dst);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+
+START_TEST(refused_pin_unpins_everything) { refusal("pin@3", 2); }
+END_TEST
+START_TEST(refused_vcpu_unpins_everything) { refusal("vcpu_set@2", 7); }
+END_TEST
+
+/* ------------------------------------------------------------ truncation */
+
+START_TEST(truncated_at_every_record_boundary)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 1);
+    save_to(&e, e.img);
+    /* Record boundaries, from the reader itself. */
+    uint64_t off[64];
+    unsigned n = 0;
+    int fd = open(e.img, O_RDONLY);
+    xg_diag *d = xg_diag_new();
+    xg_stream_reader *r;
+    ck_assert_int_eq(xg_stream_reader_open(fd, NULL, d, &r), 0);
+    struct xg_record rec;
+    do {
+        ck_assert_int_eq(xg_stream_read(r, &rec), 0);
+        off[n++] = rec.offset;
+    } while (rec.type != XG_REC_END && n < 64);
+    xg_stream_reader_close(r);
+    close(fd);
+    struct xgt_buf whole;
+    xgt_buf_init(&whole);
+    xgt_read_file(e.img, &whole);
+    srand(42);
+    for (unsigned i = 0; i < n + 12; i++) {
+        /* every boundary, then a dozen random cuts inside records */
+        uint64_t cut = i < n ? off[i] : off[0] + (uint64_t)rand() % (whole.len - off[0] - 1);
+        xgt_write_file(e.bad, whole.data, cut);
+        xg_diag_clear(d);
+        struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
+        int rc = restore_file(&e, e.bad, &p, d, NULL, NULL);
+        ck_assert_msg(rc == XG_E_TRUNCATED, "cut at %llu: %s", (unsigned long long)cut, xg_err_name(rc));
+        ck_assert_uint_eq(host_domains(e.dst), 0);
+    }
+    char *log = host_log(e.dst, true);
+    ck_assert(strstr(log, "PIN_") == NULL);
+    free(log);
+    assert_consistent(e.dst);
+    xgt_buf_free(&whole);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ the real image */
+
+START_TEST(xen417_image_restores)
+{
+    struct env e;
+    env_init(&e, NULL, 0, 1);
+    char *fixture = xgt_path(XG_TEST_SRCDIR, "tests/data/linux64-4.17-xl.img.gz");
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(&e, fixture, &p, d, &res, NULL);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(res.image.wrapper, XG_WRAP_XL);
+    ck_assert(res.image.gzip);
+    ck_assert_uint_eq(res.pages, 32768);
+    ck_assert_uint_eq(res.tables, 184);
+    ck_assert_uint_eq(res.pinned, 56);
+    ck_assert_uint_eq(res.nr_vcpus, 1);
+    ck_assert_uint_eq(pinned_frames(e.dst, res.domid), 56);
+    assert_consistent(e.dst);
+    free(fixture);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+/* The real image cut at record boundaries (and inside records), fed through a pipe. */
+START_TEST(xen417_image_truncated)
+{
+    struct env e;
+    env_init(&e, NULL, 0, 1);
+    char *fixture = xgt_path(XG_TEST_SRCDIR, "tests/data/linux64-4.17-xl.img.gz");
+    /* Uncompressed once, in memory (about 130 MB). */
+    xg_diag *d = xg_diag_new();
+    struct xgt_buf whole;
+    xgt_buf_init(&whole);
+    int fd;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "gzip -dc < '%s'", fixture);
+    FILE *z = popen(cmd, "r");
+    ck_assert(z != NULL);
+    char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof(buf), z)) > 0)
+        xgt_buf_put(&whole, buf, got);
+    ck_assert_int_eq(pclose(z), 0);
+    /* Record boundaries of the libxc part, by the reader. */
+    uint64_t off[64];
+    unsigned n = 0;
+    fd = xgt_fd_from_mem(whole.data, whole.len);
+    xg_stream_reader *r;
+    ck_assert_int_eq(xg_stream_reader_open(fd, NULL, d, &r), 0);
+    struct xg_record rec;
+    do {
+        ck_assert_int_eq(xg_stream_read(r, &rec), 0);
+        off[n++] = rec.offset;
+    } while (rec.type != XG_REC_END && n < 64);
+    xg_stream_reader_close(r);
+    close(fd);
+    ck_assert_uint_eq(n, 42);
+    srand(4217);
+    unsigned cuts = 0;
+    for (unsigned i = 0; i < n + 4; i++) {
+        /* All boundaries but most of the long run of PAGE_DATA ones; then cuts inside records. */
+        if (i < n && i > 8 && i < n - 8 && i % 8)
+            continue;
+        uint64_t cut = i < n ? off[i] : off[0] + (uint64_t)rand() % (whole.len - off[0] - 1);
+        struct xgt_thread *feeder;
+        int pfd = xgt_pipe_feed(whole.data, cut, &feeder);
+        xg_hv *hv = open_host(e.dst);
+        struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
+        xg_diag_clear(d);
+        int rc = xg_restore(hv, pfd, &p, NULL, NULL, d);
+        xg_hv_close(hv);
+        close(pfd);
+        xgt_thread_join(feeder);
+        ck_assert_msg(rc == XG_E_TRUNCATED, "cut at %llu: %s", (unsigned long long)cut, xg_err_name(rc));
+        ck_assert_uint_eq(host_domains(e.dst), 0);
+        cuts++;
+    }
+    ck_assert_uint_ge(cuts, 20);
+    char *log = host_log(e.dst, true);
+    ck_assert(strstr(log, "PIN_") == NULL);
+    free(log);
+    assert_consistent(e.dst);
+    xgt_buf_free(&whole);
+    free(fixture);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("restore");
+    struct {
+        const char *name;
+        const TTest *t;
+    } cases[] = {
+        { "round_trip_linux64", round_trip_linux64 },
+        { "round_trip_pae32", round_trip_pae32 },
+        { "round_trip_netbsd64", round_trip_netbsd64 },
+        { "bad_writable_pagetable", bad_writable_pagetable },
+        { "bad_cr3_not_a_table", bad_cr3_not_a_table },
+        { "bad_pfn_not_in_image", bad_pfn_not_in_image },
+        { "bad_level_off_by_one", bad_level_off_by_one },
+        { "bad_superpage", bad_superpage },
+        { "bad_writable_linear", bad_writable_linear },
+        { "bad_linear_cycle", bad_linear_cycle },
+        { "bad_missing_p2m_frame", bad_missing_p2m_frame },
+        { "bad_missing_gdt_frame", bad_missing_gdt_frame },
+        { "bad_start_info_typed_as_table", bad_start_info_typed_as_table },
+        { "bad_pae_shared_slot3", bad_pae_shared_slot3 },
+        { "stale_table_is_a_warning", stale_table_is_a_warning },
+        { "netbsd_needs_dependency_order", netbsd_needs_dependency_order },
+        { "refused_pin_unpins_everything", refused_pin_unpins_everything },
+        { "refused_vcpu_unpins_everything", refused_vcpu_unpins_everything },
+        { "truncated_at_every_record_boundary", truncated_at_every_record_boundary },
+        { "xen417_image_restores", xen417_image_restores },
+        { "xen417_image_truncated", xen417_image_truncated },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, cases[i].t);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
