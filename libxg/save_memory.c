@@ -334,11 +334,21 @@ static int live_passes(struct save_ctx *c)
     c->iteration++;
     if ((rc = suspend_guest(c)) < 0)
         return rc;
-    /* Pages dirtied since the last clean, plus those deferred. */
-    if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, NULL, c->d)) < 0)
+    /*
+     * The final set: what the last live pass left dirty (still in c->dirty),
+     * what was dirtied since that clean until the guest stopped, and what
+     * was deferred.  The second clean goes to a bitmap of its own, so the
+     * first is not lost.
+     */
+    unsigned long *since = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
+    if (!since)
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
+    rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, since, c->nr_pfns, NULL, c->d);
+    for (size_t i = 0; rc == 0 && i < XG_BITMAP_LONGS(c->nr_pfns); i++)
+        c->dirty[i] |= since[i] | c->deferred[i];
+    free(since);
+    if (rc < 0)
         return rc;
-    for (size_t i = 0; i < XG_BITMAP_LONGS(c->nr_pfns); i++)
-        c->dirty[i] |= c->deferred[i];
     uint64_t last = count_bits(c->dirty, c->nr_pfns);
     double t = xg__now();
     if (xg__save_check_p2m(c, XG_SEV_ERROR))
