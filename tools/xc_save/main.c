@@ -263,7 +263,7 @@ int main(int argc, char **argv)
         xg_hv_close(hv);
     }
     if (fd >= 0 && fd != STDOUT_FILENO) {
-        if (status == EXIT_OK && fsync(fd) < 0) {
+        if (status == EXIT_OK && tmp && fsync(fd) < 0) {
             fprintf(stderr, "%s: writing %s: %s\n", prog, out, strerror(errno));
             status = EXIT_FAIL;
         }
