@@ -116,8 +116,69 @@ static int set_shinfo_mapping(struct sim_host *h, struct sim_domain *dom, const 
     return sim_mmu_normal(h, dom->domid, dom->domid, (l1 << 12) | (gi->shinfo_l1_slot * 8), val);
 }
 
+/*
+ * A guest the simulator did not build (restored from a real image): the
+ * simulator knows nothing of its kernel's layout, so it plays the part of
+ * a minimal PV kernel through what the ABI itself says: the start info
+ * page is the frame vcpu0's rdx named at its last suspend, and a linear
+ * p2m list lives under vcpu0's cr3.
+ */
+static uint64_t generic_start_info(struct sim_host *h, struct sim_domain *dom)
+{
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
+    uint64_t m = xg_guest_word(dom->vcpu[0].ctx, L->user_regs_rdx, L->word);
+    if (!sim_mfn_valid(h, m) || sim_frame(h, m)->owner != dom->domid)
+        return ~0ULL;
+    return m;
+}
+
+static uint64_t generic_pfn_to_mfn(struct sim_host *h, struct sim_domain *dom, uint64_t pfn)
+{
+    for (uint64_t m = 0; m < h->hdr->nr_frames; m++)
+        if (h->frames[m].owner == dom->domid && h->m2p[m] == pfn && !(h->frames[m].flags & SIM_PGC_XEN_HEAP))
+            return m;
+    return ~0ULL;
+}
+
+/* Convert start info's store/console frames, as a PV kernel does around suspend. */
+static int generic_start_info_frames(struct sim_host *h, struct sim_domain *dom, bool to_pfn)
+{
+    uint64_t si = generic_start_info(h, dom);
+    if (si == ~0ULL)
+        return -EFAULT;
+    const struct xg_start_info_layout *L = xg_start_info_layout(dom->guest_width);
+    uint8_t *p = sim_frame_data(h, si);
+    unsigned offs[2] = { L->store_mfn, L->console_mfn };
+    for (int i = 0; i < 2; i++) {
+        uint64_t v = xg_guest_word(p, offs[i], L->word);
+        uint64_t nv = to_pfn ? (sim_mfn_valid(h, v) ? h->m2p[v] : ~0ULL) : generic_pfn_to_mfn(h, dom, v);
+        if (nv == ~0ULL)
+            return -EFAULT;
+        sim_journal(h, p + offs[i], L->word);
+        xg_guest_set_word(p, offs[i], L->word, nv);
+    }
+    sim_mark_dirty(h, si);
+    return 0;
+}
+
+static int generic_suspend(struct sim_host *h, struct sim_domain *dom, xg_diag *d)
+{
+    struct xg_loc loc = { XGF_DOMID(dom->domid) };
+    if (generic_start_info_frames(h, dom, true) < 0)
+        return xg_diag_err(d, XG_E_HV, &loc, "domain %u failed to prepare for suspend (its start info is not where "
+                                             "vcpu0's rdx says)", dom->domid);
+    SIM_SET(h, dom->shutdown, 1);
+    SIM_SET(h, dom->shutdown_reason, XG_SHUTDOWN_SUSPEND);
+    sim_log(h, "(XEN) d%u: shutdown (suspend)", dom->domid);
+    return 0;
+}
+
 int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
 {
+    struct sim_domain *gdom = sim_domain(h, domid);
+    if (gdom && (gdom->flags & SIM_DOM_GENERIC) && !gdom->shutdown && !gdom->pause_count && !gdom->dying)
+        return generic_suspend(h, gdom, d);
+
     struct sim_domain *dom = sim_domain(h, domid);
     struct xg_loc loc = { XGF_DOMID(domid) };
     if (!dom)
@@ -196,9 +257,27 @@ int sim_guest_resume(struct sim_host *h, uint32_t domid, xg_diag *d)
     if (!restored && !suspended)
         return xg_diag_err(d, XG_E_INVAL, &loc, "domain %u is neither suspended nor freshly restored: nothing to resume",
                            domid);
-    if (sim_guest_info_get(h, dom, &gi, NULL) < 0)
-        return xg_diag_err(d, XG_E_HV, &loc, "domain %u has no guest kernel the simulator knows: cannot resume it",
-                           domid);
+    if (sim_guest_info_get(h, dom, &gi, NULL) < 0) {
+        /* A real guest's image: resume it as a minimal PV kernel would. */
+        int e = 0;
+        if (restored) {
+            const struct xg_shinfo_layout *sl = xg_shinfo_layout(dom->guest_width);
+            uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
+            if (xg_guest_word(si, sl->p2m_vaddr, sl->word)) {
+                sim_journal(h, si + sl->p2m_cr3, sl->word);
+                xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(vcpu_root(dom, 0), dom->guest_width));
+            }
+        } else if (generic_start_info_frames(h, dom, false) < 0) {
+            e = -EFAULT;
+        }
+        if (e < 0)
+            return xg_diag_err(d, XG_E_HV, &loc, "domain %u failed to resume", domid);
+        SIM_SET(h, dom->shutdown, 0);
+        SIM_SET(h, dom->shutdown_reason, 0);
+        SIM_SET(h, dom->flags, (dom->flags & ~SIM_DOM_RESTORED) | SIM_DOM_GENERIC);
+        SIM_SET(h, dom->pause_count, 0);
+        return 0;
+    }
     uint32_t saved = h->caller;
     h->caller = domid;
     int e = 0;

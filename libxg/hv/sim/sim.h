@@ -95,6 +95,7 @@ struct sim_vcpu {
 
 /* Domain flags. */
 #define SIM_DOM_RESTORED 0x1U    /* vcpus set by a toolstack: "returning from suspend" on a new host */
+#define SIM_DOM_GENERIC 0x2U     /* a guest the simulator did not build (a real image): minimal kernel */
 
 /* Faults a domain can be built with (xg-sim create --fault). */
 #define SIM_FAULT_DOM0_WRITABLE_MAP 0x1U /* dom0 maps this guest's frames writable whatever was asked */
