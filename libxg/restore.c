@@ -328,9 +328,57 @@ static int handle_vcpu(struct restore_ctx *c, const struct xg_record *rec)
     return 0;
 }
 
+/*
+ * The end of static data: apply the CPU policies the image held (when the
+ * backend can), then tell the caller what was missing.  Version 2 streams
+ * have no STATIC_DATA_END: it is implied at the first X86_PV_P2M_FRAMES.
+ */
+static int static_data_end(struct restore_ctx *c)
+{
+    if (c->static_done)
+        return 0;
+    c->static_done = true;
+    unsigned missing = (c->cpuid ? 0 : XG_SDD_MISSING_CPUID) | (c->msr ? 0 : XG_SDD_MISSING_MSR);
+    if (c->hv && c->have_domain && (c->cpuid || c->msr)) {
+        int rc = xg_hv_cpu_policy_set(c->hv, c->domid, c->cpuid, c->nr_cpuid, c->msr, c->nr_msr, c->d);
+        if (rc == XG_E_UNSUPPORTED)
+            xg__restore_log(c, "the image's CPU policy was not applied: this backend has none");
+        else if (rc < 0)
+            return rc;
+    }
+    if (c->cb && c->cb->static_data_done && c->cb->static_data_done(c->cb->arg, missing) != 0)
+        return xg_diag_err(c->d, XG_E_CANCELLED, NULL,
+                           "the toolstack refused the image's static data (static_data_done, missing %#x)", missing);
+    return 0;
+}
+
+static int keep_policy(struct restore_ctx *c, const struct xg_record *rec)
+{
+    size_t len = rec->length;
+    void *copy = malloc(len);
+    if (!copy)
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
+    memcpy(copy, rec->body, len);
+    if (rec->type == XG_REC_X86_CPUID_POLICY) {
+        free(c->cpuid);
+        c->cpuid = copy;
+        c->nr_cpuid = rec->u.cpuid.nr;
+    } else {
+        free(c->msr);
+        c->msr = copy;
+        c->nr_msr = rec->u.msr.nr;
+    }
+    return 0;
+}
+
 static int handle_record(struct restore_ctx *c, const struct xg_record *rec)
 {
     struct xg_loc l = { XGF_REC(rec->index, rec->type), XGF_OFFSET(rec->offset) };
+    if ((rec->type == XG_REC_X86_PV_P2M_FRAMES || rec->type == XG_REC_PAGE_DATA) && !c->static_done) {
+        int rc = static_data_end(c);
+        if (rc < 0)
+            return rc;
+    }
     switch (rec->type) {
     case XG_REC_X86_PV_INFO:
         return handle_pv_info(c, rec);
@@ -360,11 +408,9 @@ static int handle_record(struct restore_ctx *c, const struct xg_record *rec)
                            "CHECKPOINT record: this is a Remus/COLO checkpointed stream, which xg does not restore");
     case XG_REC_X86_CPUID_POLICY:
     case XG_REC_X86_MSR_POLICY:
-        xg__restore_log(c, "%s record: not applied (the domain keeps the host's default policy)",
-                        xg_stream_rec_name(rec->type));
-        return 0;
+        return keep_policy(c, rec);
     case XG_REC_STATIC_DATA_END:
-        return 0;
+        return static_data_end(c);
     default:
         if (rec->type & XG_REC_OPTIONAL) {
             xg__restore_log(c, "ignoring optional record %#x", rec->type);
@@ -395,6 +441,8 @@ static void free_ctx(struct restore_ctx *c)
     free(c->b_pages);
     free(c->b_errs);
     free(c->pinned);
+    free(c->cpuid);
+    free(c->msr);
     xg_stream_reader_close(c->r);
 }
 

@@ -60,6 +60,11 @@ struct restore_ctx {
     struct xg_rec_tsc_info tsc;
     bool have_tsc;
     bool verify;                  /* after a VERIFY record: compare, do not write */
+    bool static_done;             /* static data ended (callback made, policies applied) */
+    struct xg_cpuid_leaf *cpuid;  /* X86_CPUID_POLICY, until static data ends */
+    uint32_t nr_cpuid;
+    struct xg_msr_entry *msr;     /* X86_MSR_POLICY */
+    uint32_t nr_msr;
     uint64_t verify_mismatches;
 
     /* Batch buffers (XG_MAX_BATCH). */

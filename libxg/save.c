@@ -68,6 +68,31 @@ static int setup(struct save_ctx *c)
     return xg__save_map_p2m(c);
 }
 
+/* The domain's CPUID and MSR policy, when the backend can say (real Xen). */
+static int write_cpu_policy(struct save_ctx *c)
+{
+    uint32_t nl = 4096, nm = 1024;
+    struct xg_cpuid_leaf *leaves = calloc(nl, sizeof(*leaves));
+    struct xg_msr_entry *msrs = calloc(nm, sizeof(*msrs));
+    if (!leaves || !msrs) {
+        free(leaves);
+        free(msrs);
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
+    }
+    int rc = xg_hv_cpu_policy_get(c->hv, c->domid, leaves, &nl, msrs, &nm, c->d);
+    if (rc == XG_E_UNSUPPORTED) {
+        rc = 0; /* none to send: the receiver applies its default policy */
+    } else if (rc == 0) {
+        if (nl)
+            rc = xg_stream_write_record(c->w, XG_REC_X86_CPUID_POLICY, leaves, nl * (uint32_t)sizeof(*leaves));
+        if (rc == 0 && nm)
+            rc = xg_stream_write_record(c->w, XG_REC_X86_MSR_POLICY, msrs, nm * (uint32_t)sizeof(*msrs));
+    }
+    free(leaves);
+    free(msrs);
+    return rc;
+}
+
 static int write_static(struct save_ctx *c)
 {
     uint32_t major = 0, minor = 0;
@@ -76,6 +101,8 @@ static int write_static(struct save_ctx *c)
         rc = xg_stream_write_headers(c->w, XG_DOMAIN_X86_PV, major, minor);
     if (rc == 0)
         rc = xg_stream_write_pv_info(c->w, (uint8_t)c->width, (uint8_t)c->levels);
+    if (rc == 0)
+        rc = write_cpu_policy(c);
     if (rc == 0)
         rc = xg_stream_write_record(c->w, XG_REC_STATIC_DATA_END, NULL, 0);
     if (rc == 0)

@@ -194,6 +194,17 @@ struct xg_hv_ops {
      * domain owning a frame, for diagnostics only.
      */
     int (*frame_owner)(xg_hv *hv, uint64_t mfn, uint32_t *owner, xg_diag *d);
+
+    /*
+     * Optional (NULL: the backend has none, like the simulated host): the
+     * domain's CPUID and MSR policy, as the X86_CPUID_POLICY and
+     * X86_MSR_POLICY records carry them.  For get, *nr_leaves and *nr_msrs
+     * are the capacities on entry and the counts on return.
+     */
+    int (*cpu_policy_get)(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
+                          struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
+    int (*cpu_policy_set)(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
+                          const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
 };
 
 struct xg_hv {
@@ -258,6 +269,11 @@ int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsi
                  xg_diag *d);
 /* The owner of a frame if the backend knows it (0 and *owner set), else XG_E_UNSUPPORTED. */
 int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner);
+/* XG_E_UNSUPPORTED (nothing recorded in d) when the backend has no CPU policies. */
+int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
+                         struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
+int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
+                         const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
 
 #ifdef __cplusplus
 }

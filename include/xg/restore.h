@@ -65,9 +65,20 @@ struct xg_restore_result {
     double seconds, validate_seconds;
 };
 
+/* Bits of xg_restore_callbacks.static_data_done's `missing`, as libxenguest's XGR_SDD_*. */
+#define XG_SDD_MISSING_CPUID 1U
+#define XG_SDD_MISSING_MSR 2U
+
 struct xg_restore_callbacks {
     void (*progress)(void *arg, const struct xg_progress *p);
     void (*log)(void *arg, const char *line);
+    /*
+     * Called once, when the image's static data ends (STATIC_DATA_END, or
+     * where a version 2 stream implies it), after the CPU policies it held
+     * were applied; `missing` says which it lacked.  A non-zero return
+     * stops the restore (libxl builds a default policy here).  May be NULL.
+     */
+    int (*static_data_done)(void *arg, unsigned missing);
     void *arg;
 };
 

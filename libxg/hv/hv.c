@@ -342,3 +342,19 @@ int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner)
         return XG_E_UNSUPPORTED;
     return hv->ops->frame_owner(hv, mfn, owner, NULL);
 }
+
+int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
+                         struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d)
+{
+    if (!hv->ops->cpu_policy_get)
+        return XG_E_UNSUPPORTED;
+    return hv->ops->cpu_policy_get(hv, domid, leaves, nr_leaves, msrs, nr_msrs, d);
+}
+
+int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
+                         const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d)
+{
+    if (!hv->ops->cpu_policy_set)
+        return XG_E_UNSUPPORTED;
+    return hv->ops->cpu_policy_set(hv, domid, leaves, nr_leaves, msrs, nr_msrs, d);
+}
