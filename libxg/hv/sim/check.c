@@ -146,6 +146,19 @@ int sim_check_consistency(struct sim_host *h, xg_diag *d)
         if (level_of(f->type_info) && (f->type_info & PGT_validated) && !(f->type_info & PGT_count_mask))
             xg_diag_err(d, XG_E_HV, &l, "frame %#llx is a validated %s table with no references",
                         (unsigned long long)mfn, sim_type_name(f->type_info));
+        /* Between ops nothing is half done: no lock bit, no partial or unvalidated live table. */
+        if (f->type_info & (PGT_locked | PGT_partial))
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx is left locked or partially validated (type_info %016llx)",
+                        (unsigned long long)mfn, (unsigned long long)f->type_info);
+        if (level_of(f->type_info) && (f->type_info & PGT_count_mask) && !(f->type_info & PGT_validated))
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx is an %s table in use but not validated",
+                        (unsigned long long)mfn, sim_type_name(f->type_info));
+        if ((f->type_info & PGT_pinned) && (!level_of(f->type_info) || !(f->type_info & PGT_validated)))
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx is pinned but not a validated page table (type_info %016llx)",
+                        (unsigned long long)mfn, (unsigned long long)f->type_info);
+        if ((f->type_info & PGT_pae_xen_l2) && (f->type_info & PGT_type_mask) != PGT_l2_page_table)
+            xg_diag_err(d, XG_E_HV, &l, "frame %#llx has pae_xen_l2 but is no L2 (type_info %016llx)",
+                        (unsigned long long)mfn, (unsigned long long)f->type_info);
         if (xg_diag_total(d, XG_SEV_ERROR) - before > 50)
             break;
     }

@@ -253,7 +253,7 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     if (!dom)
         return -ESRCH;
     if (vcpu >= dom->nr_vcpus)
-        return -ENOENT;
+        return -EINVAL; /* XEN_DOMCTL_setvcpucontext: vcpu >= max_vcpus (fix: was -ENOENT) */
     const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
     if (size != L->size)
         return -EINVAL;

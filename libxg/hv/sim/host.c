@@ -315,11 +315,19 @@ void sim_host_close(struct sim_host *h)
 {
     if (!h)
         return;
+    /*
+     * Only the process that registered the slot gives up its mappings: a
+     * child that inherited the handle across fork() and closes it must
+     * not drop its parent's references (fix: it did, leaving the
+     * parent's mapped frames unreferenced).
+     */
     if (h->proc_slot != UINT32_MAX && sim_lock(h, 0, NULL) == 0) {
-        drop_proc_mappings(h, h->proc_slot);
         struct sim_proc *p = &h->hdr->procs[h->proc_slot];
-        sim_journal(h, p, sizeof(*p));
-        memset(p, 0, sizeof(*p));
+        if (p->pid == (int32_t)getpid()) {
+            drop_proc_mappings(h, h->proc_slot);
+            sim_journal(h, p, sizeof(*p));
+            memset(p, 0, sizeof(*p));
+        }
         sim_unlock(h);
     }
     if (h->ro_data && h->ro_data != MAP_FAILED)
@@ -337,9 +345,44 @@ struct jrec {
     uint64_t len;
 };
 
+/*
+ * Bytes already saved in the current op need no second record: rollback
+ * restores the first one.  Without this, counters stored once per frame
+ * (nr_free, tot_pages) cost a record per frame, and destroying a guest
+ * that fills its host overflowed the journal ("undo journal full"), so
+ * that op could not have been rolled back.  A small process-local cache
+ * of recent addresses, valid for one op (base and op_seq).
+ */
+#define JCACHE 32U
+static struct {
+    const uint8_t *base;
+    uint64_t seq;
+    unsigned next;
+    const void *p[JCACHE];
+    size_t len[JCACHE];
+} jcache;
+
+static bool journaled_already(struct sim_host *h, const void *p, size_t len)
+{
+    if (jcache.base != h->base || jcache.seq != h->hdr->op_seq) {
+        memset(&jcache, 0, sizeof(jcache));
+        jcache.base = h->base;
+        jcache.seq = h->hdr->op_seq;
+    }
+    for (unsigned i = 0; i < JCACHE; i++)
+        if (jcache.p[i] == p && jcache.len[i] >= len)
+            return true;
+    jcache.p[jcache.next] = p;
+    jcache.len[jcache.next] = len;
+    jcache.next = (jcache.next + 1) % JCACHE;
+    return false;
+}
+
 void sim_journal(struct sim_host *h, const void *p, size_t len)
 {
     struct sim_hdr *hdr = h->hdr;
+    if (journaled_already(h, p, len))
+        return;
     uint64_t need = sizeof(struct jrec) + XG_ROUNDUP(len, 8);
     if (hdr->journal_used + need > hdr->journal_size) {
         /* Cannot happen with the sizing in compute_layout; say so if it does. */

@@ -137,26 +137,31 @@ static void free_frame(struct sim_host *h, uint64_t mfn)
 
 /* ------------------------------------------------------------ refs */
 
+/*
+ * Xen's get_page() logs every refusal, a free frame too (its owner prints
+ * as NULL), unless the requesting domain is dying; caf is the whole
+ * count_info (fix: it used to be the bare count, and free frames were
+ * refused silently).
+ */
+static void log_get_page_refusal(struct sim_host *h, uint64_t mfn, uint32_t domid)
+{
+    const struct sim_frame *f = sim_frame(h, mfn);
+    struct sim_domain *rd = sim_domain(h, domid);
+    if (rd && rd->dying)
+        return;
+    char b1[16], b2[16];
+    uint32_t od = f->count ? f->owner : SIM_OWNER_FREE;
+    sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller, (unsigned long long)mfn,
+            dom_name(domid, b1), dom_name(od, b2), caf_of(f), (unsigned long long)f->type_info);
+}
+
 int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
 {
     if (!sim_mfn_valid(h, mfn))
         return -EINVAL;
     struct sim_frame *f = sim_frame(h, mfn);
     if (f->count == 0 || f->owner != domid) {
-        /*
-         * Xen's get_page() logs every refusal, a free frame too (its owner
-         * prints as NULL), unless the requesting domain is dying; caf is
-         * the whole count_info (fix: it used to be the bare count, and
-         * free frames were refused silently).
-         */
-        struct sim_domain *rd = sim_domain(h, domid);
-        if (!rd || !rd->dying) {
-            char b1[16], b2[16];
-            uint32_t od = f->count ? f->owner : SIM_OWNER_FREE;
-            sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller,
-                    (unsigned long long)mfn, dom_name(domid, b1), dom_name(od, b2), caf_of(f),
-                    (unsigned long long)f->type_info);
-        }
+        log_get_page_refusal(h, mfn, domid);
         return -EINVAL;
     }
     sim_frame_w(h, mfn)->count++;
@@ -935,7 +940,11 @@ uint32_t sim_pfinfo(struct sim_host *h, uint32_t domid, uint64_t mfn)
     if (!sim_mfn_valid(h, mfn))
         return XG_PFINFO_XTAB;
     const struct sim_frame *f = sim_frame(h, mfn);
-    if (f->owner != domid || f->count == 0 || (f->flags & SIM_PGC_XEN_HEAP))
+    if (f->owner != domid || f->count == 0) {
+        log_get_page_refusal(h, mfn, domid); /* getpageframeinfo3 goes through get_page_from_gfn */
+        return XG_PFINFO_XTAB;
+    }
+    if (f->flags & SIM_PGC_XEN_HEAP)
         return XG_PFINFO_XTAB;
     uint32_t t = XG_PFINFO_NOTAB;
     unsigned level = type_level(f->type_info);
