@@ -264,6 +264,14 @@ static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, c
 static int suspend_guest(struct save_ctx *c)
 {
     int rc;
+    struct xg_domain_info before;
+    if ((rc = xg_hv_domain_info(c->hv, c->domid, &before, c->d)) < 0)
+        return rc;
+    if (before.shutdown && before.shutdown_reason == XG_SHUTDOWN_SUSPEND) {
+        /* Suspended by someone else: save it as it is, and never resume it on our own. */
+        xg__save_log(c, "domain %u is already suspended", c->domid);
+        return 0;
+    }
     xg__save_log(c, "suspending domain %u", c->domid);
     if (c->cb && c->cb->suspend)
         rc = c->cb->suspend(c->cb->arg, c->d);

@@ -5,7 +5,7 @@
  *
  * xg does not include Xen's headers here (libxen-dev is optional), so each
  * offset below was taken from those headers and is pinned by a unit test
- * that compiles against them when they are installed (tests/unit/test_abi.c).
+ * that compiles against them when they are installed (tests/unit/test_xen_backend.c).
  */
 #ifndef XG_PV_ABI_H
 #define XG_PV_ABI_H
@@ -59,7 +59,7 @@ static inline const struct xg_vcpu_layout *xg_vcpu_layout(unsigned guest_width)
 #define XG_GDT_FRAMES 16U
 /* Entries per GDT frame, and the guest's limit (FIRST_RESERVED_GDT_ENTRY). */
 #define XG_GDT_ENTRIES_PER_FRAME 512U
-#define XG_FIRST_RESERVED_GDT_ENTRY 7680U /* (FIRST_RESERVED_GDT_PAGE 14) * 512 */
+#define XG_FIRST_RESERVED_GDT_ENTRY 7168U /* FIRST_RESERVED_GDT_PAGE 14 * 4096 / 8 */
 #define XG_VMASST_PAE_EXTENDED_CR3 3U
 
 /* Unsigned-long-sized field access in a guest structure. */

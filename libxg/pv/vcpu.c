@@ -26,7 +26,7 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
     }
     out->gdt_ents = xg_guest_word(ctx, L->gdt_ents, w);
     if (out->gdt_ents > XG_FIRST_RESERVED_GDT_ENTRY) {
-        *why = "GDT entry count beyond Xen's limit of 7680";
+        *why = "GDT entry count beyond Xen's limit of 7168";
         return -1;
     }
     out->nr_gdt = (unsigned)((out->gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) / XG_GDT_ENTRIES_PER_FRAME);

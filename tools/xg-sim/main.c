@@ -396,10 +396,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_FAIL;
     }
-    /* Subcommand argv: getopt starts after the command word. */
+    /* Subcommand argv: getopt starts after the command word; its own messages would double ours. */
     argc--;
     argv++;
     optind = 1;
+    opterr = 0;
     int status;
     if (!strcmp(cmd, "init"))
         status = cmd_init(argc, argv, d);

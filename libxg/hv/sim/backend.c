@@ -125,11 +125,7 @@ static int sim_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64
         pages[i] = NULL;
         errs[i] = 0;
         uint64_t mfn = mfns[i];
-        if (!sim_mfn_valid(h, mfn)) {
-            errs[i] = EINVAL;
-            continue;
-        }
-        /* dom0's PTE for it, with pg_owner = the guest: Xen's get_page_from_l1e. */
+        /* dom0's PTE for it (beyond RAM: MMIO, refused with Xen's EPERM and log line), with pg_owner = the guest: Xen's get_page_from_l1e. */
         int e = sim_get_l1e(h, xg_pte_make(mfn, XG_PTE_P | (rw ? XG_PTE_RW : 0)), 0, domid);
         if (e == 0 && sim_maps_add(h, mfn, rw) < 0) {
             sim_put_l1e(h, xg_pte_make(mfn, XG_PTE_P | (rw ? XG_PTE_RW : 0)), 0);

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "hv/sim/guest.h"
 #include "internal.h"
@@ -656,6 +657,13 @@ int sim_build(struct sim_host *h, const struct sim_build_opts *o, uint32_t *domi
                            "the host has %llu free frames (%llu MiB); a guest of %llu MiB needs %llu",
                            (unsigned long long)h->hdr->nr_free, (unsigned long long)(h->hdr->nr_free >> 8),
                            (unsigned long long)(b.n >> 8), (unsigned long long)b.n + 1);
+    /* The host file is sparse: every page the guest gets must fit on its disk, or the build dies of SIGBUS. */
+    struct statvfs vfs;
+    if (fstatvfs(h->fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < b.n * SIM_PAGE + (64ULL << 20))
+        return xg_diag_err(d, XG_E_INVAL, NULL,
+                           "the disk holding the host file has %llu MiB free; a guest of %llu MiB needs more",
+                           (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
+                           (unsigned long long)(b.n >> 8));
     b.mfn = calloc(b.n, sizeof(*b.mfn));
     if (!b.mfn)
         return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");

@@ -271,8 +271,6 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     /*
      * More than FIRST_RESERVED_GDT_PAGE (14) frames, i.e. more than 7168
      * entries (pv_set_gdt's FIRST_RESERVED_GDT_ENTRY = 14 * 4096 / 8).
-     * NB: pv/abi.h's XG_FIRST_RESERVED_GDT_ENTRY says 7680, which is 15
-     * frames; the frame test below is what enforces Xen's limit.
      */
     if (gdt_ents > XG_FIRST_RESERVED_GDT_ENTRY || nr_gdt > 14)
         return -EINVAL;

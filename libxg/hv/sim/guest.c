@@ -415,6 +415,15 @@ int sim_workload(struct sim_host *h, uint32_t domid, double rate, double seconds
                  struct sim_workload_stats *st, xg_diag *d)
 {
     memset(st, 0, sizeof(*st));
+    struct xg_loc dl = { XGF_DOMID(domid) };
+    int lrc = sim_lock(h, 0, d);
+    if (lrc < 0)
+        return lrc;
+    struct sim_domain *first = sim_domain(h, domid);
+    bool known = first && !first->dying;
+    sim_unlock(h);
+    if (!known)
+        return xg_diag_err(d, XG_E_NOTFOUND, &dl, "no domain %u on this host", domid);
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 0xdeadbeef;
     const double tick = 0.01;
     double start = xg__now(), last = start, now, credit = 0;
