@@ -8,7 +8,11 @@
  * The reader pulls one record at a time from a file descriptor, with
  * bounded memory, and checks everything the spec constrains.  It sees
  * through gzip (by magic) and through the xl save-file header and the
- * libxl stream that xl/libxl wrap around the libxc stream.  On a raw
+ * libxl stream that xl/libxl wrap around the libxc stream, and reads the
+ * legacy (pre-Xen 4.6) PV format too, converting it into v2 records as it
+ * goes (offsets in diagnostics about those records are then positions in
+ * the converted stream; errors in the legacy layout itself give offsets
+ * in the file).  On a raw
  * (uncompressed) stream it never reads a byte past the libxc END record,
  * so a caller sharing the descriptor (libxl) can go on reading after it.
  *
@@ -161,7 +165,8 @@ struct xg_record {
 enum xg_stream_wrapper {
     XG_WRAP_NONE = 0,        /* a bare libxc stream */
     XG_WRAP_LIBXL = 1,       /* libxl stream v2 (LibxlFmt) around it */
-    XG_WRAP_XL = 2,          /* xl save-file header + libxl stream */
+    XG_WRAP_XL = 2,          /* xl save-file header + libxl stream (or, before Xen 4.6, a legacy stream) */
+    XG_WRAP_XEND = 3,        /* xend's "LinuxGuestRecord" header + SXP config (Xen 3.x) */
 };
 
 struct xg_stream_info {
@@ -174,6 +179,8 @@ struct xg_stream_info {
     uint32_t page_shift;
     uint32_t xen_major, xen_minor; /* 0.x: converted from a legacy image */
     uint64_t libxc_offset;   /* where the libxc image header starts */
+    bool legacy;             /* a pre-Xen 4.6 image, converted to v2 as it is read */
+    unsigned legacy_toolstack_bits; /* 32 or 64: the word size of the toolstack that saved it */
     /*
      * Offsets reported in diagnostics count bytes from the start of the
      * file as the user has it, or of the uncompressed data when gzip.

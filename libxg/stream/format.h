@@ -121,6 +121,9 @@ enum {
     LIBXL_REC_CHECKPOINT_STATE = 5,
 };
 
+/* xend's save-file header (Xen 3.x): magic, big-endian u32 length, SXP config. */
+#define XEND_MAGIC "LinuxGuestRecord"
+
 /* xl save-file header. */
 #define XL_MAGIC "Xen saved domain, xl format\n \0 \r"
 #define XL_MAGIC_LEN 32

@@ -29,6 +29,8 @@ struct xg_stream_reader {
     xg_diag *d;
     struct xg_stream_reader_opts opts;
     struct xg_gzr *gz;
+    struct xg_legacy *legacy;   /* a pre-4.6 image being converted */
+    uint64_t raw_off;           /* bytes consumed from the (uncompressed) file */
     /* Sniffed bytes handed back to the next reads. */
     uint8_t push[16];
     size_t push_len, push_pos;
@@ -45,8 +47,8 @@ struct xg_stream_reader {
 
 /* ------------------------------------------------------------ bytes */
 
-/* Up to len bytes; fewer only at end of input.  Negative XG_E_* on error. */
-static ssize_t src_read(xg_stream_reader *r, void *buf, size_t len)
+/* Up to len bytes of the file itself; fewer only at its end.  Negative XG_E_* on error. */
+static ssize_t raw_read(xg_stream_reader *r, void *buf, size_t len)
 {
     size_t done = 0;
     while (done < len && r->push_pos < r->push_len)
@@ -54,20 +56,37 @@ static ssize_t src_read(xg_stream_reader *r, void *buf, size_t len)
     if (done < len) {
         ssize_t n;
         if (r->gz) {
-            n = xg__gzr_read(r->gz, (uint8_t *)buf + done, len - done, r->off + done, r->d);
+            n = xg__gzr_read(r->gz, (uint8_t *)buf + done, len - done, r->raw_off + done, r->d);
             if (n < 0)
                 return n;
         } else {
             n = xg__read_full(r->fd, (uint8_t *)buf + done, len - done);
             if (n < 0) {
-                struct xg_loc loc = { XGF_OFFSET(r->off + done) };
+                struct xg_loc loc = { XGF_OFFSET(r->raw_off + done) };
                 return xg_diag_syserr(r->d, XG_E_IO, errno, &loc, "reading the image");
             }
         }
         done += (size_t)n;
     }
-    r->off += done;
+    r->raw_off += done;
     return (ssize_t)done;
+}
+
+static ssize_t raw_read_cb(void *arg, void *buf, size_t len)
+{
+    return raw_read(arg, buf, len);
+}
+
+/*
+ * Up to len bytes of the v2 stream: the file's bytes, or what the legacy
+ * converter makes of them.  Fewer only at the end.
+ */
+static ssize_t src_read(xg_stream_reader *r, void *buf, size_t len)
+{
+    ssize_t n = r->legacy ? xg__legacy_read(r->legacy, buf, len) : raw_read(r, buf, len);
+    if (n > 0)
+        r->off += (uint64_t)n;
+    return n;
 }
 
 /*
@@ -344,6 +363,56 @@ static bool is_legacy_start(const uint8_t b[8])
     return false;
 }
 
+/* xend (Xen 3.x): "LinuxGuestRecord", a big-endian config length, the SXP config, then a legacy stream. */
+static int read_xend_header(xg_stream_reader *r, const uint8_t first8[8])
+{
+    uint8_t rest[12];
+    uint64_t start = r->off - 8;
+    struct xg_loc loc = { XGF_OFFSET(start) };
+    int rc = read_exact(r, rest, sizeof(rest), "the xend save-file header", &loc);
+    if (rc < 0)
+        return rc;
+    if (memcmp(first8, XEND_MAGIC, 8) || memcmp(rest, XEND_MAGIC + 8, 8))
+        return xg_diag_err(r->d, XG_E_CORRUPT, &loc, "bad xend save-file magic");
+    uint32_t len = xg__be32(rest + 8);
+    if (len > XL_OPTIONAL_DATA_MAX) {
+        struct xg_loc l = { XGF_OFFSET(start + 16), XGF_FIELD("config length"), XGF_FOUND(len) };
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "xend config of %u bytes is implausibly large", len);
+    }
+    r->info.wrapper = XG_WRAP_XEND;
+    r->info.xl_config_len = len;
+    return skip_bytes(r, len, "the xend domain configuration", NULL);
+}
+
+/* A legacy (pre-4.6) image starts here with b: convert it as it is read. */
+static int open_legacy(xg_stream_reader *r, const uint8_t b[8])
+{
+    struct xg_loc l = { XGF_OFFSET(r->raw_off - 8), XGF_FIELD("octets 4-7") };
+    if (r->opts.raw_only)
+        return xg_diag_err(r->d, XG_E_UNSUPPORTED, &l, "a legacy (pre-Xen 4.6) image where a v2 libxc stream is expected");
+    /* Octets 4-7: the top of a 64-bit toolstack's p2m_size (0), or a 32-bit one's extended-info marker. */
+    uint32_t hi = xg__le32(b + 4), p2m_size = xg__le32(b);
+    unsigned word = hi == 0 ? 8 : hi == 0xffffffffU ? 4 : 0;
+    /* Octets 0-3: p2m_size, at most 2^28 (a legacy batch has 28 bits of pfn). */
+    if (!word || p2m_size == 0 || p2m_size > XG_LEGACY_MAX_PFNS)
+        return xg_diag_err(r->d, XG_E_VERSION, &l,
+                           "not a Xen save image: neither a migration stream v2 (first 8 bytes all 0xff) nor a legacy PV image");
+    memcpy(r->push, b, 8);
+    r->push_len = 8;
+    r->push_pos = 0;
+    r->raw_off -= 8;
+    int rc = xg__legacy_open(raw_read_cb, r, word, r->raw_off, r->d, &r->legacy);
+    if (rc < 0)
+        return rc;
+    r->info.legacy = true;
+    r->info.legacy_toolstack_bits = word * 8;
+    uint8_t ih[8];
+    r->off = 0;
+    if ((rc = read_exact(r, ih, 8, "the converted image header", NULL)) < 0)
+        return rc;
+    return read_libxc_headers(r, ih);
+}
+
 static int open_headers(xg_stream_reader *r)
 {
     uint8_t b[8];
@@ -363,7 +432,7 @@ static int open_headers(xg_stream_reader *r)
         if (rc < 0)
             return rc;
         r->info.gzip = true;
-        r->off = 0;
+        r->off = r->raw_off = 0;
         n = src_read(r, b, 8);
         if (n < 0)
             return (int)n;
@@ -380,14 +449,16 @@ static int open_headers(xg_stream_reader *r)
         int rc = read_xl_header(r, b, &v2);
         if (rc < 0)
             return rc;
-        if (!v2) {
-            struct xg_loc l = { XGF_OFFSET(r->off) };
-            return xg_diag_err(r->d, XG_E_VERSION, &l,
-                               "this xl save file holds a legacy (pre-Xen 4.6) stream, which xg does not read yet");
-        }
-        rc = read_exact(r, b, 8, "the libxl stream header", NULL);
+        rc = read_exact(r, b, 8, v2 ? "the libxl stream header" : "the legacy image", NULL);
         if (rc < 0)
             return rc;
+        if (!v2 && xg__be64(b) == IHDR_MARKER) {
+            struct xg_loc l = { XGF_OFFSET(r->off - 8), XGF_FIELD("stream start") };
+            return xg_diag_err(r->d, XG_E_VERSION, &l,
+                               "the xl header announces a legacy stream (no STREAMv2 flag) but a migration stream v2 follows");
+        }
+        if (!v2)
+            return open_legacy(r, b); /* xl before Xen 4.6 wrote a legacy stream */
         if (xg__be64(b) != LIBXL_IDENT) {
             struct xg_loc l = { XGF_OFFSET(r->off - 8), XGF_FIELD("ident"), XGF_FOUND(xg__be64(b)),
                                 XGF_EXPECTED(LIBXL_IDENT) };
@@ -404,12 +475,18 @@ static int open_headers(xg_stream_reader *r)
         if (rc < 0)
             return rc;
     }
-    if (is_legacy_start(b)) {
-        struct xg_loc l = { XGF_OFFSET(r->off - 8), XGF_FIELD("marker"), XGF_FOUND(xg__be64(b)),
-                            XGF_EXPECTED(IHDR_MARKER) };
-        return xg_diag_err(r->d, XG_E_VERSION, &l,
-                           "not a migration stream v2 image: the first 8 bytes are not all 0xff (a legacy pre-Xen 4.6 image, or not a save image at all)");
+    if (memcmp(b, XEND_MAGIC, 8) == 0) {
+        if (r->opts.raw_only)
+            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL, "xend save file where a raw libxc stream is expected");
+        int rc = read_xend_header(r, b);
+        if (rc < 0)
+            return rc;
+        if ((rc = read_exact(r, b, 8, "the legacy image", NULL)) < 0)
+            return rc;
+        return open_legacy(r, b);
     }
+    if (is_legacy_start(b))
+        return open_legacy(r, b);
     return read_libxc_headers(r, b);
 }
 
@@ -442,7 +519,7 @@ const struct xg_stream_info *xg_stream_reader_info(const xg_stream_reader *r)
 
 uint64_t xg_stream_reader_offset(const xg_stream_reader *r)
 {
-    return r->off;
+    return r->raw_off;
 }
 
 unsigned xg_stream_reader_guest_width(const xg_stream_reader *r)
@@ -455,6 +532,7 @@ void xg_stream_reader_close(xg_stream_reader *r)
     if (!r)
         return;
     xg__gzr_close(r->gz);
+    xg__legacy_close(r->legacy);
     free(r->buf);
     free(r);
 }
@@ -989,8 +1067,8 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
     rec->body = r->buf;
     if (h.type == XG_REC_END) {
         r->seen_end = true;
-        /* A wrapped stream goes on with the libxl trailer, checked there. */
-        if (r->gz && r->info.wrapper == XG_WRAP_NONE)
+        /* A wrapped v2 stream goes on with the libxl trailer, checked there; a legacy PV image ends here. */
+        if (r->gz && (r->info.wrapper == XG_WRAP_NONE || r->legacy))
             return gz_check_end(r, "the END record");
     }
     return 0;
@@ -1009,7 +1087,7 @@ int xg_stream_read_trailer(xg_stream_reader *r)
         return xg_diag_err(r->d, XG_E_INVAL, NULL, "reading on after an earlier stream error");
     if (!r->seen_end)
         return xg_diag_err(r->d, XG_E_INVAL, NULL, "the libxc stream has not reached END yet");
-    if (r->info.wrapper == XG_WRAP_NONE || r->trailer_done)
+    if (r->info.wrapper == XG_WRAP_NONE || r->legacy || r->trailer_done)
         return 0;
     for (;;) {
         uint8_t hdr[8];

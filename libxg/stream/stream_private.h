@@ -41,4 +41,25 @@ int xg__gzw_finish(struct xg_gzw *z, xg_diag *d);
 void xg__gzw_close(struct xg_gzw *z);
 uint64_t xg__gzw_bytes_out(const struct xg_gzw *z);
 
+/* ---- legacy.c: pre-Xen 4.6 PV images, converted to v2 on the fly ---- */
+
+/* Raw bytes of the image: up to len, fewer only at its end; negative XG_E_* on error. */
+typedef ssize_t (*xg_raw_read_fn)(void *arg, void *buf, size_t len);
+
+/* pfns a legacy image can hold: its page batches carry 28 bits of pfn. */
+#define XG_LEGACY_MAX_PFNS (1U << 28)
+
+struct xg_legacy;
+/*
+ * Start converting a legacy image whose "unsigned long" is toolstack_word
+ * bytes (8: 64-bit toolstack, 4: 32-bit), read through read(arg, ...) from
+ * its first byte, which is at file_off in the file (diagnostics give file
+ * offsets).
+ */
+int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uint64_t file_off, xg_diag *d,
+                    struct xg_legacy **out);
+/* The converted v2 stream: up to len bytes; fewer only after its END record. */
+ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len);
+void xg__legacy_close(struct xg_legacy *l);
+
 #endif

@@ -1,11 +1,8 @@
 #!/bin/sh
 # conformance.sh - streams written by xg pass Xen's own verifier.
 #
-# Gets `verify-stream-v2` from Debian's xen-utils-4.17 (pure python) into
-# a cache folder, once:
-#   apt-get download xen-utils-4.17; dpkg -x *.deb "$cache/xen-utils"
-# with cache = ${XG_TEST_CACHE:-$abs_top_builddir/tests/.cache}, then runs
-# it on streams that tests/stream/write_sample writes with xg's writer:
+# Gets `verify-stream-v2` from Debian's xen-utils-4.17 (pure python,
+# tests/stream/xen-utils.sh), then runs it on streams that tests/stream/write_sample writes with xg's writer:
 # 64- and 32-bit PV, every record and page type, empty vcpu blobs, VERIFY
 # and CHECKPOINT rounds, a gzip one (decompressed first: the verifier does
 # not read gzip), and inside xl and libxl wrappers (-f xl, -f libxl).
@@ -18,11 +15,6 @@ set -u
 
 srcdir=${srcdir:-.}
 builddir=${abs_top_builddir:-$(pwd)}
-cache=${XG_TEST_CACHE:-$builddir/tests/.cache}
-x=$cache/xen-utils
-pkg=xen-utils-4.17
-verifier=$x/usr/lib/xen-4.17/bin/verify-stream-v2
-pylib=$x/usr/lib/xen-4.17/lib/python
 write_sample=$builddir/tests/stream/write_sample
 inspect=$builddir/tools/xg-inspect/xg-inspect
 
@@ -31,42 +23,9 @@ fail() {
     exit 1
 }
 
-python=$(command -v python3 || true)
-[ -n "$python" ] || fail "python3 not found: cannot run Xen's verify-stream-v2 (Debian: apt-get install python3)"
+. "$srcdir/tests/stream/xen-utils.sh"
 
-get_verifier() {
-    [ -f "$verifier" ] && return 0
-    command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found" >&2; return 1; }
-    command -v dpkg >/dev/null 2>&1 || { echo "dpkg not found" >&2; return 1; }
-    mkdir -p "$cache" || return 1
-    dl=$(mktemp -d "$cache/download.XXXXXX") || return 1
-    echo "conformance: fetching $pkg (apt-get download) into $x"
-    if ! (cd "$dl" && apt-get download "$pkg") >"$dl/log" 2>&1; then
-        # A machine whose package lists were never fetched knows no such package.
-        if [ "$(id -u)" = 0 ]; then
-            echo "conformance: apt-get download failed; running apt-get update once"
-            apt-get update >>"$dl/log" 2>&1
-            (cd "$dl" && apt-get download "$pkg") >>"$dl/log" 2>&1
-        fi
-    fi
-    deb=$(ls "$dl"/"$pkg"_*.deb 2>/dev/null | head -n 1)
-    if [ -z "$deb" ]; then
-        cat "$dl/log" >&2
-        rm -rf "$dl"
-        return 1
-    fi
-    # Unpack beside the final place, then move: a half-unpacked cache is never used.
-    rm -rf "$x.new"
-    if ! dpkg -x "$deb" "$x.new"; then
-        rm -rf "$dl" "$x.new"
-        return 1
-    fi
-    rm -rf "$x" && mv "$x.new" "$x"
-    rm -rf "$dl"
-    [ -f "$verifier" ]
-}
-
-get_verifier || fail "cannot obtain Xen's verify-stream-v2: 'apt-get download $pkg' + 'dpkg -x' into $x did not work (see above); without it xg's streams cannot be checked against Xen"
+get_xen_utils || fail "cannot obtain Xen's verify-stream-v2: 'apt-get download $pkg' + 'dpkg -x' into $x did not work (see above); without it xg's streams cannot be checked against Xen"
 
 [ -x "$write_sample" ] || fail "$write_sample is not built (make check builds it)"
 [ -x "$inspect" ] || fail "$inspect is not built"

@@ -36,8 +36,9 @@ static void usage(FILE *out)
             "usage: %s IMAGE [--records] [--structure] [--xml REPORT] [--verbose]\n"
             "\n"
             "Check a Xen save image (libxc migration stream v2: raw, gzip-compressed, or\n"
-            "inside an xl/libxl save file) without a hypervisor: the same validation the\n"
-            "restore runs before it pins anything, with the same diagnostics.\n"
+            "inside an xl/libxl save file; or a legacy pre-Xen 4.6 PV image, bare or in an\n"
+            "xl or xend save file) without a hypervisor: the same validation the restore\n"
+            "runs before it pins anything, with the same diagnostics.\n"
             "\n"
             "  -r, --records     list every record (type, length; for PAGE_DATA the pfn range\n"
             "                    and page types)\n"
@@ -57,8 +58,28 @@ static const char *wrapper_name(enum xg_stream_wrapper w)
     switch (w) {
     case XG_WRAP_XL: return "xl save file";
     case XG_WRAP_LIBXL: return "libxl stream";
+    case XG_WRAP_XEND: return "xend save file";
     default: return "bare libxc stream";
     }
+}
+
+/* "xl save file (gzip), libxc stream version 3, x86 PV domain, saved by Xen 4.17" */
+static void print_image(const struct xg_stream_info *in)
+{
+    const char *wrapper = in->legacy && in->wrapper == XG_WRAP_NONE ? "bare image" : wrapper_name(in->wrapper);
+    printf("%s%s, ", wrapper, in->gzip ? " (gzip)" : "");
+    if (in->legacy)
+        printf("legacy (pre-Xen 4.6) stream from a %u-bit toolstack, read as libxc stream version %u, ",
+               in->legacy_toolstack_bits, in->version);
+    else
+        printf("libxc stream version %u, ", in->version);
+    printf("%s domain, ", in->domain_type == XG_DOMAIN_X86_PV ? "x86 PV" : "x86 HVM");
+    if (in->legacy)
+        printf("saved by Xen before 4.6\n");
+    else if (in->xen_major)
+        printf("saved by Xen %u.%u\n", in->xen_major, in->xen_minor);
+    else
+        printf("converted from a legacy image\n");
 }
 
 static void print_page_data(const struct xg_record *rec)
@@ -130,12 +151,7 @@ static int list_records(int fd, bool print, xg_diag *d)
     if (rc < 0)
         return rc;
     const struct xg_stream_info *info = xg_stream_reader_info(r);
-    printf("%s%s, libxc stream version %u, %s domain, ", wrapper_name(info->wrapper), info->gzip ? " (gzip)" : "",
-           info->version, info->domain_type == XG_DOMAIN_X86_PV ? "x86 PV" : "x86 HVM");
-    if (info->xen_major)
-        printf("saved by Xen %u.%u\n", info->xen_major, info->xen_minor);
-    else
-        printf("converted from a legacy image\n");
+    print_image(info);
     (void)print;
     struct xg_record rec;
     uint64_t nr = 0, pages = 0;
@@ -160,11 +176,8 @@ static int list_records(int fd, bool print, xg_diag *d)
 static void print_summary(const struct xg_restore_result *res)
 {
     const struct xg_stream_info *in = &res->image;
-    printf("image:       %s%s, libxc stream v%u, ", wrapper_name(in->wrapper), in->gzip ? " (gzip)" : "", in->version);
-    if (in->xen_major)
-        printf("saved by Xen %u.%u\n", in->xen_major, in->xen_minor);
-    else
-        printf("converted from a legacy image\n");
+    printf("image:       ");
+    print_image(in);
     if (!res->guest_width)
         return;
     printf("guest:       %u-bit PV, %u page-table levels, %llu pfns (%llu MiB)\n", res->guest_width * 8,
