@@ -217,7 +217,9 @@ static void cleanup(struct save_ctx *c, bool failed)
         xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, NULL);
         c->logdirty_on = false;
     }
-    if (failed && c->suspended) {
+    if (failed && c->suspended && c->p->toolstack_resumes) {
+        xg__save_log(c, "the save failed: domain %u stays suspended for the toolstack to resume", c->domid);
+    } else if (failed && c->suspended) {
         /* A failed save leaves the guest running, as it found it. */
         if (xg_hv_resume(c->hv, c->domid, NULL) == 0)
             xg__save_log(c, "the save failed: domain %u was resumed", c->domid);

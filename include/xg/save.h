@@ -9,7 +9,8 @@
  * saying which page, slot and entry, and why.
  *
  * On failure the guest is left as it was: log-dirty mode is turned off,
- * a guest the save suspended is resumed, and nothing stays mapped.  On
+ * a guest the save suspended is resumed (unless the toolstack resumes
+ * it: toolstack_resumes), and nothing stays mapped.  On
  * success a plain save leaves the guest suspended, as Xen's does: the
  * toolstack destroys it (migration) or resumes it (checkpoint).
  */
@@ -35,6 +36,13 @@ struct xg_save_params {
     bool check_only;         /* pre-flight check: report, change nothing, write nothing */
     bool debug;              /* XCFLAGS_DEBUG: send VERIFY and every page again */
     unsigned suspend_timeout_ms; /* 0: 60 s */
+    /*
+     * On failure, leave a guest this save suspended as it is (log-dirty
+     * still off, nothing mapped) for the toolstack to resume: libxl does
+     * (xl's "Failed to save domain, resuming domain"), and Xen's resume
+     * of a running guest fails.  Default: the engine resumes it.
+     */
+    bool toolstack_resumes;
 };
 
 /* Figures of a save, per pass and in all. */

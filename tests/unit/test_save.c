@@ -364,6 +364,22 @@ START_TEST(foreign_pte_is_named)
 }
 END_TEST
 
+/* libxl resumes a guest whose save failed itself: with toolstack_resumes the engine leaves it suspended. */
+START_TEST(failed_save_left_for_the_toolstack)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 1, 1, SIM_FAULT_FOREIGN_PTE);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params p = { .live = false, .toolstack_resumes = true };
+    ck_assert_int_eq(save(&e, &p, NULL, d), XG_E_GUEST);
+    struct dom_state s = state_of(&e);
+    ck_assert_msg(s.suspended, "the save resumed the guest the toolstack was to resume");
+    ck_assert(!s.logdirty);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 static void log_line(void *arg, const char *line)
 {
     struct xgt_buf *b = arg;
@@ -504,6 +520,7 @@ static Suite *suite(void)
         { "live_save_respects_limits", live_save_respects_limits },
         { "dom0_writable_map_is_named", dom0_writable_map_is_named },
         { "foreign_pte_is_named", foreign_pte_is_named },
+        { "failed_save_left_for_the_toolstack", failed_save_left_for_the_toolstack },
         { "stale_table_still_restorable", stale_table_still_restorable },
         { "closed_pipe_resumes_the_guest", closed_pipe_resumes_the_guest },
         { "injected_map_failure_cleans_up", injected_map_failure_cleans_up },

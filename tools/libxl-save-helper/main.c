@@ -361,12 +361,18 @@ static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags, 
     if (hv) {
         struct run r = { .domid = domid, .live = flags & XCFLAGS_LIVE };
         /* XCFLAGS_DEBUG means something only for a live stream, as in libxenguest. */
-        struct xg_save_params p = { .live = r.live, .debug = r.live && (flags & XCFLAGS_DEBUG) };
+        /* On failure libxl resumes the guest itself (xl: "Failed to save domain, resuming domain"). */
+        struct xg_save_params p = { .live = r.live, .debug = r.live && (flags & XCFLAGS_DEBUG), .toolstack_resumes = true };
         struct xg_save_callbacks cb = { .suspend = on_suspend, .progress = on_progress, .log = on_log, .arg = &r };
         helper_log(HELPER_XTL_INFO, -1, engine_ctx, "Saving domain %u, type x86 PV, %s%s (xg, backend %s)", domid,
                    r.live ? "live" : "non-live", p.debug ? ", debug" : "", hv->spec ? hv->spec : "?");
         helper_progress(engine_ctx, "Start of stream", 0, 0);
         rc = xg_save(hv, domid, io_fd, &p, &cb, &st, d);
+        /* libxl resumes a guest whose save failed, unless it is gone: then nobody would. */
+        struct xg_domain_info di;
+        if (rc < 0 && helper_chan_status() != HELPER_EXIT_OK && xg_hv_domain_info(hv, domid, &di, NULL) == 0 &&
+            di.shutdown && di.shutdown_reason == XG_SHUTDOWN_SUSPEND)
+            xg_hv_resume(hv, domid, NULL);
         xg_hv_close(hv);
     }
     int errnoval = rc < 0 ? errno_of(rc, d) : 0;
