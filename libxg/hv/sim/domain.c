@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "hv/sim/sim.h"
@@ -26,6 +27,13 @@ static int64_t alloc_frame(struct sim_host *h)
         struct sim_frame *f = sim_frame(h, mfn);
         if (f->owner != SIM_OWNER_FREE)
             continue;
+        /*
+         * The host file is sparse: give the frame its disk blocks now, so a
+         * full disk is an allocation failure here and not a SIGBUS in
+         * whichever process first writes the page.
+         */
+        if (fallocate(h->fd, 0, (off_t)(h->hdr->off_data + mfn * SIM_PAGE), SIM_PAGE) < 0 && errno != EOPNOTSUPP)
+            return -2;
         if (f->flags & SIM_PGC_NEED_SCRUB)
             memset(sim_frame_data(h, mfn), 0, SIM_PAGE); /* Xen scrubs freed memory */
         SIM_SET(h, h->hdr->alloc_hint, mfn + 1);
@@ -132,6 +140,10 @@ int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t 
         return -ENOMEM;
     }
     int64_t m = alloc_frame(h);
+    if (m == -2) {
+        sim_log(h, "(SIM) the disk holding the host file is full: no frame for d%u", domid);
+        return -ENOSPC;
+    }
     if (m < 0) {
         sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
                 domid);

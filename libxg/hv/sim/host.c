@@ -101,9 +101,22 @@ int sim_host_create(const char *path, uint64_t nr_frames, xg_diag *d)
         return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot size host file %s to %llu bytes", path,
                               (unsigned long long)l.size);
     }
+    /*
+     * The metadata (everything before the frames) gets its disk blocks
+     * now: written through the mapping into a hole on a full disk, it
+     * would be a SIGBUS in the middle of an operation.  Frames get theirs
+     * when they are allocated (domain.c).
+     */
+    int e = posix_fallocate(fd, 0, (off_t)l.off_data);
+    if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
+        close(fd);
+        unlink(path);
+        return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot reserve %llu MiB on disk for host file %s",
+                              (unsigned long long)(l.off_data >> 20), path);
+    }
     uint8_t *base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
-        int e = errno;
+        e = errno;
         close(fd);
         unlink(path);
         return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot map host file %s", path);
