@@ -141,12 +141,21 @@ void xg_report_add_restore(xg_report *r, const struct xg_restore_result *res)
     set_u64(s, "guest-width", res->guest_width);
     set_u64(s, "pt-levels", res->pt_levels);
     set_u64(s, "pfns", res->max_pfn + 1);
-    set_u64(s, "pages", res->pages);
+    uint64_t recorded_pinned = 0;
+    for (unsigned t = 9; t <= 12; t++) /* L1TAB|LPINTAB .. L4TAB|LPINTAB */
+        recorded_pinned += res->by_type[t];
+    if (res->check_only)
+        xmlSetProp(s, X("check-only"), X("yes"));
+    else
+        set_u64(s, "pages", res->pages);
     set_u64(s, "tables", res->tables);
     set_u64(s, "tables-live", res->tables_live);
     set_u64(s, "tables-stale", res->tables_stale);
-    set_u64(s, "tables-pinned", res->pinned);
-    set_u64(s, "vcpus", res->nr_vcpus);
+    set_u64(s, "tables-recorded-pinned", recorded_pinned);
+    if (!res->check_only) {
+        set_u64(s, "tables-pinned", res->pinned);
+        set_u64(s, "vcpus", res->nr_vcpus);
+    }
     set_u64(s, "records", res->records);
     set_u64(s, "bytes", res->bytes);
     set_dbl(s, "seconds", res->seconds);

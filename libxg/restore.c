@@ -495,6 +495,7 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
     memset(c.res, 0, sizeof(*c.res));
     c.res->store_mfn = c.res->console_mfn = ~0ULL;
     c.res->store_evtchn = c.res->console_evtchn = -1;
+    c.res->check_only = params->check_only;
     if (!hv) {
         return xg_diag_err(d, XG_E_INVAL, NULL, "xg_restore needs a hypervisor backend");
     }
@@ -525,6 +526,7 @@ int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_rest
     memset(c.res, 0, sizeof(*c.res));
     c.res->store_mfn = c.res->console_mfn = ~0ULL;
     c.res->store_evtchn = c.res->console_evtchn = -1;
+    c.res->check_only = true;
     int rc = run(&c, fd);
     c.res->seconds = xg__now() - c.t0;
     free_ctx(&c);

@@ -47,6 +47,7 @@ struct xg_restore_params {
 };
 
 struct xg_restore_result {
+    bool check_only;          /* a check: nothing was created, populated, pinned or set */
     uint32_t domid;
     bool created;
     uint64_t store_mfn, console_mfn;  /* as xend and libxl read them */

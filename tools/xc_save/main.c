@@ -293,7 +293,7 @@ int main(int argc, char **argv)
         xg_report_set_result(xr, rc, (uint32_t)domid);
         xg_report_set_param(xr, "backend", backend ? backend : getenv("XG_BACKEND"));
         xg_report_set_param(xr, "mode", p.check_only ? "check" : p.live ? "live" : "non-live");
-        if (!p.check_only)
+        if (!p.check_only && rc == 0) /* a failed save's image is gone: its figures would describe nothing */
             xg_report_add_save(xr, &st);
         xg_report_add_diag(xr, d);
         xg_diag *rd = xg_diag_new();
