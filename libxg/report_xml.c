@@ -156,6 +156,7 @@ void xg_report_add_restore(xg_report *r, const struct xg_restore_result *res)
         set_u64(s, "tables-pinned", res->pinned);
         set_u64(s, "vcpus", res->nr_vcpus);
     }
+    set_u64(s, "image-vcpus", res->image_vcpus);
     set_u64(s, "records", res->records);
     set_u64(s, "bytes", res->bytes);
     set_dbl(s, "seconds", res->seconds);
@@ -165,6 +166,17 @@ void xg_report_add_restore(xg_report *r, const struct xg_restore_result *res)
     if (res->console_mfn != ~0ULL)
         set_u64(s, "console-mfn", res->console_mfn);
     add_types(s, res->by_type);
+    for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
+        const struct xg_restore_vcpu *v = &res->vcpu[i];
+        xmlNodePtr n = xmlNewChild(s, NULL, X("vcpu"), NULL);
+        set_u64(n, "id", v->id);
+        set_hex(n, "cr3-pfn", v->cr3_pfn);
+        xmlSetProp(n, X("cr3-type"), X(xg_pfinfo_name(v->cr3_type)));
+        if (v->has_user) {
+            set_hex(n, "user-cr3-pfn", v->user_pfn);
+            xmlSetProp(n, X("user-cr3-type"), X(xg_pfinfo_name(v->user_type)));
+        }
+    }
 }
 
 static void add_loc(xmlNodePtr f, const struct xg_loc *l)

@@ -136,6 +136,26 @@ static int decode_vcpus(struct restore_ctx *c, struct xg_pv_vcpu_frames *frames,
     return 0;
 }
 
+/* What each vcpu starts on, for the result (xg-inspect's summary). */
+static void summarise_vcpus(struct restore_ctx *c, const struct xg_pv_vcpu_frames *frames, const bool *present,
+                            const uint32_t *types, uint64_t nr)
+{
+    for (unsigned v = 0; v < c->nr_vcpus; v++) {
+        if (!present[v])
+            continue;
+        c->res->image_vcpus++;
+        if (c->res->nr_vcpu_summary == XG_RESTORE_SUMMARY_VCPUS)
+            continue;
+        struct xg_restore_vcpu *s = &c->res->vcpu[c->res->nr_vcpu_summary++];
+        s->id = v;
+        s->cr3_pfn = frames[v].cr3;
+        s->cr3_type = frames[v].cr3 < nr ? types[frames[v].cr3] : XG_PFINFO_XTAB;
+        s->has_user = frames[v].has_user;
+        s->user_pfn = frames[v].user;
+        s->user_type = frames[v].has_user && frames[v].user < nr ? types[frames[v].user] : XG_PFINFO_XTAB;
+    }
+}
+
 static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table_map *tm)
 {
     double t = xg__now();
@@ -154,6 +174,7 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
     }
     if ((rc = decode_vcpus(c, frames, present)) < 0)
         goto out;
+    summarise_vcpus(c, frames, present, types, nr);
     if (!c->tables_in_memory && (rc = table_map(c, tm, PROT_READ)) < 0)
         goto out;
     struct view_arg va = { .c = c, .tm = tm };

@@ -46,6 +46,17 @@ struct xg_restore_params {
     bool pin_in_pfn_order;
 };
 
+/* The page tables a vcpu of the image starts on (pfns; types as the image records them). */
+struct xg_restore_vcpu {
+    uint32_t id;
+    uint64_t cr3_pfn;
+    uint32_t cr3_type;        /* XG_PFINFO_*; XTAB when cr3 is beyond the image */
+    bool has_user;            /* 64-bit guests: ctrlreg[1], the user-mode top-level table */
+    uint64_t user_pfn;
+    uint32_t user_type;
+};
+#define XG_RESTORE_SUMMARY_VCPUS 64
+
 struct xg_restore_result {
     bool check_only;          /* a check: nothing was created, populated, pinned or set */
     uint32_t domid;
@@ -62,6 +73,9 @@ struct xg_restore_result {
     uint64_t tables_stale;    /* reachable from nothing: never validated */
     uint64_t pinned;          /* pins made */
     unsigned nr_vcpus;        /* vcpu contexts set */
+    unsigned image_vcpus;     /* vcpu contexts in the image */
+    unsigned nr_vcpu_summary; /* entries of vcpu[]: the first image vcpus, up to XG_RESTORE_SUMMARY_VCPUS */
+    struct xg_restore_vcpu vcpu[XG_RESTORE_SUMMARY_VCPUS];
     uint64_t records, bytes;
     double seconds, validate_seconds;
 };

@@ -86,6 +86,11 @@ summary=$("$inspect" g.img --xml inspect.xml) || fail "xg-inspect g.img"
 tables=$(echo "$summary" | sed -n 's/^tables: *\([0-9]*\) (\([0-9]*\) pinned; \([0-9]*\) live, \([0-9]*\) stale)$/\1 \2 \3 \4/p')
 expect "inspect: table counts as printed" "$tables" "$(xq inspect.xml '" ".join(a("figures/restore", k) for k in ("tables", "tables-recorded-pinned", "tables-live", "tables-stale"))')"
 expect "inspect: a check, without pages, pins or vcpus" "yes None None None" "$(xq inspect.xml '" ".join(str(a("figures/restore", k)) for k in ("check-only", "pages", "tables-pinned", "vcpus"))')"
+expect "inspect: vcpus as printed" "$(echo "$summary" | sed -n 's/^vcpus: *//p')" "$(xq inspect.xml 'a("figures/restore", "image-vcpus")')"
+expect "inspect: vcpu1's tables as printed" \
+    "$(echo "$summary" | sed -n 's/^  vcpu1 *cr3 pfn \(0x[0-9a-f]*\) (\([^)]*\)), user cr3 pfn \(0x[0-9a-f]*\) (\([^)]*\))$/\1 \2 \3 \4/p')" \
+    "$(xq inspect.xml '" ".join(r.findall("figures/restore/vcpu")[1].get(k) for k in ("cr3-pfn", "cr3-type", "user-cr3-pfn", "user-cr3-type"))')"
+expect "inspect: vcpu1 starts on a pinned L4" "L4TAB|LPINTAB" "$(xq inspect.xml 'r.findall("figures/restore/vcpu")[1].get("cr3-type")')"
 expect "inspect: the image parameter" "g.img" "$(xq inspect.xml 'r.find("params/param[@name=\"image\"]").get("value")')"
 
 # ---- an image whose tables were saved as ordinary pages
@@ -99,6 +104,7 @@ first_pfn=$(sed -n '1s/.*points to pfn \(0x[0-9a-f]*\).*/\1/p' notab.err)
 expect "inspect notab: first finding's pfn as printed" "$first_pfn" "$(xq notab.xml 'r.find("diagnostics/finding/context").get("pfn")')"
 expect "inspect notab: first finding's message as printed" "$(sed -n '1s/^error: \(.*\) \[.*$/\1/p' notab.err)" "$(xq notab.xml 'r.find("diagnostics/finding/message").text')"
 expect "inspect notab: what Xen would log" "True" "$(xq notab.xml 'bool(r.find("diagnostics/finding/xen").text)')"
+expect "inspect notab: vcpu0 starts on an ordinary page" "NOTAB" "$(xq notab.xml 'r.find("figures/restore/vcpu").get("cr3-type")')"
 
 # ---- a save refused: a guest L1 maps another domain's frame
 bad=$("$sim" create src.host --layout linux64 --mem 16M --seed 4 --fault foreign-pte) || fail "xg-sim create --fault"

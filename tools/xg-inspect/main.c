@@ -192,6 +192,16 @@ static void print_summary(const struct xg_restore_result *res)
         pinned += res->by_type[t];
     printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n", (unsigned long long)res->tables,
            (unsigned long long)pinned, (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
+    printf("vcpus:       %u\n", res->image_vcpus);
+    for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
+        const struct xg_restore_vcpu *v = &res->vcpu[i];
+        printf("  vcpu%-3u    cr3 pfn %#llx (%s)", v->id, (unsigned long long)v->cr3_pfn, xg_pfinfo_name(v->cr3_type));
+        if (v->has_user)
+            printf(", user cr3 pfn %#llx (%s)", (unsigned long long)v->user_pfn, xg_pfinfo_name(v->user_type));
+        printf("\n");
+    }
+    if (res->image_vcpus > res->nr_vcpu_summary)
+        printf("  (%u more)\n", res->image_vcpus - res->nr_vcpu_summary);
 }
 
 int main(int argc, char **argv)
