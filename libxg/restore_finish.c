@@ -485,6 +485,10 @@ int xg__restore_finish(struct restore_ctx *c)
         rc = pin_all(c, &plan);
     if (rc == 0)
         rc = set_vcpus(c);
+    /* Last, as Xen's restore: the back ends' way into the console and xenstore rings. */
+    if (rc == 0)
+        rc = xg_hv_gnttab_seed(c->hv, c->domid, c->res->console_mfn, c->res->store_mfn, c->p->console_domid,
+                               c->p->store_domid, c->d);
     if (rc == 0)
         xg__restore_log(c, "restored domain %u: %llu pages, %zu tables pinned, %u vcpus; it is left paused", c->domid,
                         (unsigned long long)c->res->pages, plan.nr_pins, c->res->nr_vcpus);

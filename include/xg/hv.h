@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define XG_HV_OPS_VERSION 1
+#define XG_HV_OPS_VERSION 2
 #define XG_DOMID_SELF 0x7ff0U
 #define XG_DOMID_XEN 0x7ff2U
 #define XG_DOMID_INVALID 0x7ff4U
@@ -205,6 +205,19 @@ struct xg_hv_ops {
                           struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
     int (*cpu_policy_set)(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
                           const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
+
+    /*
+     * Seed the guest's grant table as Xen's restore does (libxenguest's
+     * xc_dom_gnttab_seed): entry GNTTAB_RESERVED_CONSOLE (0) grants
+     * console_domid the frame console_gfn, entry GNTTAB_RESERVED_XENSTORE
+     * (1) grants xenstore_domid xenstore_gfn, v1 layout, GTF_permit_access.
+     * For a PV guest a gfn is an mfn.  An entry is left alone when its
+     * back end is the guest itself or its frame is ~0.  Without entry 1,
+     * xenstored's INTRODUCE of the restored domain fails (EINVAL) and the
+     * toolstack gives up on it.
+     */
+    int (*gnttab_seed)(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
+                       uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d);
 };
 
 struct xg_hv {
@@ -269,6 +282,8 @@ int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsi
                  xg_diag *d);
 /* The owner of a frame if the backend knows it (0 and *owner set), else XG_E_UNSUPPORTED. */
 int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner);
+int xg_hv_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
+                      uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d);
 /* XG_E_UNSUPPORTED (nothing recorded in d) when the backend has no CPU policies. */
 int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
                          struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);

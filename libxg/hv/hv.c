@@ -125,7 +125,7 @@ int xg_hv_set_faults(xg_hv *hv, const char *spec, xg_diag *d)
         }
         static const char *const known[] = { "map", "page_types", "vcpu_get", "vcpu_set", "populate", "mmu_update",
                                              "pin", "unpin", "new_baseptr", "logdirty", "suspend", "resume",
-                                             "domain_create" };
+                                             "domain_create", "gnttab_seed" };
         bool ok = false;
         for (size_t i = 0; i < XG_ARRAY_SIZE(known); i++)
             ok |= strcmp(tok, known[i]) == 0;
@@ -349,6 +349,14 @@ int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves
     if (!hv->ops->cpu_policy_get)
         return XG_E_UNSUPPORTED;
     return hv->ops->cpu_policy_get(hv, domid, leaves, nr_leaves, msrs, nr_msrs, d);
+}
+
+int xg_hv_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
+                      uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d)
+{
+    struct xg_loc l = { XGF_DOMID(domid) };
+    INJECT("gnttab_seed", &l);
+    return hv->ops->gnttab_seed(hv, domid, console_gfn, xenstore_gfn, console_domid, xenstore_domid, d);
 }
 
 int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,

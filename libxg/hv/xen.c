@@ -45,6 +45,8 @@
 #include <xenforeignmemory.h>
 #include <xenstore.h>
 #include <xentoollog.h>
+#include <xen/grant_table.h>
+#include <xen/memory.h>
 #include <xen/sys/privcmd.h>
 
 #include "internal.h"
@@ -1598,6 +1600,41 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ grant table */
+
+/*
+ * libxenguest's xc_dom_gnttab_seed, from public calls: the guest's first
+ * shared grant frame through XENMEM_acquire_resource, and the two
+ * reserved entries written in the v1 layout.  (Its fallback for a Xen
+ * without acquire_resource, GNTTABOP_setup_table, is not needed on 4.17.)
+ */
+static int xen_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
+                           uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d)
+{
+    struct xen_hv *x = X(hv);
+    void *addr = NULL;
+    xenforeignmemory_resource_handle *res =
+        xenforeignmemory_map_resource(x->fmem, (domid_t)domid, XENMEM_resource_grant_table,
+                                      XENMEM_resource_grant_table_id_shared, 0, 1, &addr, PROT_READ | PROT_WRITE, 0);
+    if (!res) {
+        struct xg_loc l = { XGF_DOMID(domid) };
+        return FAIL(x, d, errno, &l, "mapping the grant table of domain %u failed (XENMEM_acquire_resource)", domid);
+    }
+    grant_entry_v1_t *gnttab = addr;
+    if (console_domid != domid && console_gfn != ~0ULL) {
+        gnttab[GNTTAB_RESERVED_CONSOLE].domid = (domid_t)console_domid;
+        gnttab[GNTTAB_RESERVED_CONSOLE].frame = (uint32_t)console_gfn;
+        __atomic_store_n(&gnttab[GNTTAB_RESERVED_CONSOLE].flags, GTF_permit_access, __ATOMIC_RELEASE);
+    }
+    if (xenstore_domid != domid && xenstore_gfn != ~0ULL) {
+        gnttab[GNTTAB_RESERVED_XENSTORE].domid = (domid_t)xenstore_domid;
+        gnttab[GNTTAB_RESERVED_XENSTORE].frame = (uint32_t)xenstore_gfn;
+        __atomic_store_n(&gnttab[GNTTAB_RESERVED_XENSTORE].flags, GTF_permit_access, __ATOMIC_RELEASE);
+    }
+    xenforeignmemory_unmap_resource(x->fmem, res);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table, open */
 
 const struct xg_hv_ops xg_xen_ops = {
@@ -1632,6 +1669,7 @@ const struct xg_hv_ops xg_xen_ops = {
     .frame_owner = NULL, /* Xen cannot tell a dom0 who owns a frame */
     .cpu_policy_get = xen_cpu_policy_get,
     .cpu_policy_set = xen_cpu_policy_set,
+    .gnttab_seed = xen_gnttab_seed,
 };
 
 #define USE_SIM_HINT "use a simulated host: `xg-sim init HOST` and --backend sim:HOST (or XG_BACKEND=sim:HOST)"

@@ -420,6 +420,15 @@ static void round_trip(const char *layout, uint64_t mem, unsigned vcpus)
     ck_assert_uint_gt(res.pinned, 0);
     ck_assert_uint_eq(res.tables_stale, 0);
     ck_assert(res.store_mfn != ~0ULL && res.console_mfn != ~0ULL);
+    /* The back ends (dom0) may map the rings: xenstored's INTRODUCE needs grant entry 1. */
+    char *log = host_log(e.dst, true), want[160];
+    snprintf(want, sizeof(want), "gnttab_seed d%u entry 1 (xenstore): d0 may map frame %#llx", res.domid,
+             (unsigned long long)res.store_mfn);
+    ck_assert_msg(strstr(log, want), "no \"%s\" in the trace", want);
+    snprintf(want, sizeof(want), "gnttab_seed d%u entry 0 (console): d0 may map frame %#llx", res.domid,
+             (unsigned long long)res.console_mfn);
+    ck_assert_msg(strstr(log, want), "no \"%s\" in the trace", want);
+    free(log);
     struct sim_host *ha, *hb;
     ck_assert_int_eq(sim_host_open(e.src, d, &ha), 0);
     ck_assert_int_eq(sim_host_open(e.dst, d, &hb), 0);

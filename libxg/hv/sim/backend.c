@@ -514,6 +514,30 @@ static int sim_set_address_size(xg_hv *hv, uint32_t domid, unsigned width, xg_di
     return 0;
 }
 
+/*
+ * The simulated host has no grant tables and no xenstored: it records the
+ * seeds in its trace, so tests see what a restore granted to whom.
+ */
+static int sim_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
+                           uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d)
+{
+    struct sim_host *h = H(hv);
+    int rc = sim_lock(h, 0, d);
+    if (rc < 0)
+        return rc;
+    struct sim_domain *dom = need_domain(h, domid, d);
+    if (dom) {
+        if (console_domid != domid && console_gfn != ~0ULL)
+            sim_trace(h, "d0 gnttab_seed d%u entry 0 (console): d%u may map frame %#llx", domid, console_domid,
+                      (unsigned long long)console_gfn);
+        if (xenstore_domid != domid && xenstore_gfn != ~0ULL)
+            sim_trace(h, "d0 gnttab_seed d%u entry 1 (xenstore): d%u may map frame %#llx", domid, xenstore_domid,
+                      (unsigned long long)xenstore_gfn);
+    }
+    sim_unlock(h);
+    return dom ? 0 : XG_E_NOTFOUND;
+}
+
 static int sim_evtchn(xg_hv *hv, uint32_t domid, uint32_t remote, int *port, xg_diag *d)
 {
     struct sim_host *h = H(hv);
@@ -662,6 +686,7 @@ const struct xg_hv_ops xg_sim_ops = {
     .mmu_update = sim_mmu_update,
     .mmuext = sim_mmuext,
     .frame_owner = sim_frame_owner,
+    .gnttab_seed = sim_gnttab_seed,
 };
 
 int xg_sim_open(const char *path, xg_diag *d, xg_hv **out)
