@@ -44,8 +44,15 @@ static void check_entry(struct check *k, uint64_t pfn, unsigned level, unsigned 
         return;
     }
     if (!xg_pv_mfn_in_physmap(&c->pm, mfn, &tpfn)) {
+        /*
+         * A running guest maps frames that are not its own for a while
+         * (grant and foreign mappings); Xen's saver sends such a table
+         * again later and fails only if the entry is still there once the
+         * guest is paused.  So: a warning while it runs, an error after.
+         */
         struct xg_pv_bad bad = { XG_PV_BAD_MFN, slot, pte, mfn, tpfn };
-        xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
+        bool running = !c->info.paused && !c->info.shutdown;
+        xg__save_explain_bad_entry(c, pfn, level, &bad, running ? XG_SEV_WARNING : XG_SEV_ERROR);
         return;
     }
     uint32_t tt = k->types[tpfn];

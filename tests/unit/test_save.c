@@ -487,6 +487,35 @@ START_TEST(preflight_changes_nothing)
 }
 END_TEST
 
+/*
+ * A running guest may map a foreign frame for a while (grant mappings):
+ * the check warns, as Xen's saver only retries such a table while the
+ * guest runs; once it is paused, the same entry is an error.
+ */
+START_TEST(preflight_foreign_mapping_running_then_paused)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 1, 1, SIM_FAULT_FOREIGN_PTE);
+    xg_hv *hv = open_hv(e.host);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params sp = { .check_only = true };
+    ck_assert_int_eq(xg_save(hv, e.dom, -1, &sp, NULL, NULL, d), 0);
+    ck_assert_uint_eq(xg_diag_total(d, XG_SEV_ERROR), 0);
+    ck_assert_uint_ge(xg_diag_total(d, XG_SEV_WARNING), 1);
+    ck_assert(has(d, "a frame of domain"));
+    xg_diag_free(d);
+    d = xg_diag_new();
+    ck_assert_int_eq(xg_hv_pause(hv, e.dom, d), 0);
+    ck_assert_int_eq(xg_save(hv, e.dom, -1, &sp, NULL, NULL, d), XG_E_GUEST);
+    const struct xg_finding *f = xg_diag_first_error(d);
+    ck_assert(f && f->loc.has_owner && f->loc.owner != e.dom && f->loc.level == 1);
+    ck_assert_int_eq(xg_hv_unpause(hv, e.dom, NULL), 0);
+    xg_hv_close(hv);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(preflight_finds_every_problem)
 {
     struct env e;
@@ -526,6 +555,7 @@ static Suite *suite(void)
         { "injected_map_failure_cleans_up", injected_map_failure_cleans_up },
         { "preflight_changes_nothing", preflight_changes_nothing },
         { "preflight_finds_every_problem", preflight_finds_every_problem },
+        { "preflight_foreign_mapping_running_then_paused", preflight_foreign_mapping_running_then_paused },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tc = tcase_create(cases[i].name);
