@@ -5,7 +5,11 @@
 #      host's rules, Xen's own verify-stream-v2 on xg's images, the real
 #      Xen 4.17 fixture, the scenario harness),
 #   2. build with AddressSanitizer + UBSan and run `make check` again,
-#   3. run the unit tests under valgrind.
+#   3. run the unit tests under valgrind,
+#   4. boot Xen 4.17 under QEMU and run the tools against the real
+#      hypervisor (make check-xen: xl save/restore with xg's libxl helper,
+#      interoperability with Xen's own helper both ways, xc_save, a bad
+#      image refused).
 # Results of each stage, and the JUnit XML of the scenario harness, are in
 # _build/*/test-suite.log and _build/check/tests/scenario/junit.xml.
 set -eu
@@ -26,6 +30,9 @@ build _build/san --enable-werror --enable-sanitizers --with-xen=auto
 
 say "valgrind"
 (cd "$XG_SRC/_build/check" && make check-valgrind) || status=1
+
+say "the tier on real Xen (Xen 4.17 under QEMU, TCG; tests/xen/README.md)"
+(cd "$XG_SRC/_build/check" && make check-xen) || status=1
 
 say "done in $(( $(date +%s) - start )) s: $( [ $status = 0 ] && echo PASS || echo FAIL )"
 exit $status

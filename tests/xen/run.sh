@@ -1,0 +1,430 @@
+#!/bin/sh
+# tests/xen/run.sh [BUILDDIR] - the test tier on real Xen.
+#
+# Boots Xen 4.17 under qemu-system-x86_64 (TCG) with a small Debian dom0
+# and a Linux PV domU, everything from Debian packages fetched with
+# `apt-get download` and unpacked with `dpkg -x` into a cache folder
+# (nothing of Xen is installed on this machine), runs tests/xen/tests.sh
+# inside dom0, prints PASS/FAIL per test and powers the machine off.
+# `make check-xen` runs it.  Details, timings and pitfalls: README.md here.
+#
+# BUILDDIR is an xg build tree (default: $abs_top_builddir, else the
+# current directory); the tools are taken from it.  Environment:
+#   XG_TEST_CACHE    cache root (default BUILDDIR/tests/.cache); the tier
+#                    keeps its packages in $XG_TEST_CACHE/xen-tier
+#   XG_XEN_TIMEOUT   seconds before QEMU is killed (default 480)
+#   XG_XEN_KVM=1     use KVM instead of TCG (opt-in; CI machines have none)
+#   XG_XEN_TESTS     run only these tests (space-separated names, see tests.sh)
+#   XG_XEN_VERBOSE=1 dom0 kernel messages on the console, set -x in tests.sh
+#   XG_XEN_KEEP=1    keep the initrd and the output disk in the work folder
+# The serial log of the last run is kept in BUILDDIR/tests/xen/serial.log.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+builddir=$(cd "${1:-${abs_top_builddir:-.}}" && pwd)
+cache=${XG_TEST_CACHE:-$builddir/tests/.cache}/xen-tier
+work=$builddir/tests/xen
+timeout=${XG_XEN_TIMEOUT:-480}
+start=$(date +%s)
+
+say() { printf 'xen-tier: %s\n' "$*"; }
+die() {
+    printf 'xen-tier: FAIL: %s\n' "$*" >&2
+    printf 'xen-tier: 0 passed, 1 failed\n'
+    exit 1
+}
+
+# ---------------------------------------------------------------- host tools
+# QEMU and cpio are installed here with apt-get when missing (CI starts from
+# a clean Debian 12 machine).  Xen itself never is.
+need_host_tools() {
+    missing=
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
+    command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
+    command -v readelf >/dev/null 2>&1 || missing="$missing binutils"
+    [ -z "$missing" ] && return 0
+    command -v apt-get >/dev/null 2>&1 || die "missing:$missing, and no apt-get to install them"
+    sudo=
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "missing:$missing (run as root, or install them)"
+        sudo=sudo
+    fi
+    say "installing on this machine:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y --no-install-recommends $missing >"$work/apt-install.log" 2>&1 ||
+        { $sudo apt-get update >>"$work/apt-install.log" 2>&1 &&
+          $sudo apt-get install -y --no-install-recommends $missing >>"$work/apt-install.log" 2>&1; } ||
+        { cat "$work/apt-install.log" >&2; die "apt-get could not install:$missing"; }
+}
+
+# ---------------------------------------------------------------- packages
+# Everything put in the VM that is not xg comes from these packages.  The
+# kernel is the one linux-image-amd64 points to now.
+XEN_PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
+  libxenmisc4.17 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1
+  libxengnttab1 libxenhypfs1 libxenstore4 libxentoolcore1 libxentoollog1"
+# What those binaries link (readelf NEEDED, checked below), and busybox.
+LIB_PKGS="libc6 libgcc-s1 libyajl2 libtinfo6 libncurses6 libncursesw6 libext2fs2
+  libcom-err2 liblzma5 libuuid1 libzstd1 zlib1g busybox-static"
+
+apt_download() { # DIR PKG...: apt-get download into DIR, with one apt-get update on failure
+    dir=$1
+    shift
+    if ! (cd "$dir" && apt-get download "$@") >"$dir/download.log" 2>&1; then
+        if [ "$(id -u)" = 0 ]; then
+            say "apt-get download failed; running apt-get update once"
+            apt-get update >>"$dir/download.log" 2>&1 || true
+        fi
+        (cd "$dir" && apt-get download "$@") >>"$dir/download.log" 2>&1 ||
+            { cat "$dir/download.log" >&2; return 1; }
+    fi
+}
+
+fetch_packages() {
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found: the tier takes Xen, the kernel and busybox from Debian packages"
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
+        apt-get update >/dev/null 2>&1 || true
+        kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    fi
+    [ -n "$kpkg" ] || die "apt-cache does not know linux-image-amd64 (run apt-get update)"
+    want="$XEN_PKGS $LIB_PKGS $kpkg"
+    # shellcheck disable=SC2086
+    want=$(printf '%s\n' $want | sort | tr '\n' ' ')
+    if [ -f "$cache/root/.packages" ] && [ "$(cat "$cache/root/.packages")" = "$want" ]; then
+        return 0
+    fi
+    say "fetching packages into $cache (apt-get download, dpkg -x): $want"
+    mkdir -p "$cache"
+    rm -rf "$cache/debs.new" "$cache/root.new"
+    mkdir -p "$cache/debs.new" "$cache/root.new"
+    chmod 755 "$cache/debs.new"
+    # shellcheck disable=SC2086
+    apt_download "$cache/debs.new" $want || die "apt-get download failed (see above)"
+    for deb in "$cache"/debs.new/*.deb; do
+        dpkg -x "$deb" "$cache/root.new" || die "dpkg -x $deb failed"
+    done
+    # Keep only what was asked for once unpacked: a half-made cache is never used.
+    printf '%s' "$want" >"$cache/root.new/.packages"
+    rm -rf "$cache/debs" "$cache/root"
+    mv "$cache/debs.new" "$cache/debs"
+    mv "$cache/root.new" "$cache/root"
+}
+
+# ---------------------------------------------------------------- the VM's files
+R=    # the unpacked packages ($cache/root)
+
+copy() { # SRC DEST: copy one file or symlink, making parents
+    mkdir -p "$(dirname "$2")"
+    cp -a "$1" "$2"
+}
+
+# ELF files under DIR whose NEEDED libraries are not in DIR's library folders.
+check_needed() {
+    dir=$1
+    bad=
+    for f in $(find "$dir" -type f \( -perm -u+x -o -name '*.so*' \)); do
+        head -c 4 "$f" | grep -q 'ELF' || continue
+        for lib in $(readelf -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p'); do
+            [ -e "$dir/lib/x86_64-linux-gnu/$lib" ] || [ -e "$dir/usr/lib/x86_64-linux-gnu/$lib" ] ||
+                [ -e "$dir/xg/lib/$lib" ] || bad="$bad ${f#"$dir"}:$lib"
+        done
+    done
+    [ -z "$bad" ] || die "libraries missing from the dom0 image:$bad"
+}
+
+# Kernel modules NAME... with their dependencies, in load order, as paths
+# relative to lib/modules/VERSION.
+modules_in_order() {
+    mdir=$1
+    shift
+    seen=" "
+    modpath() {
+        p=$(find "$mdir/kernel" -name "$1.ko" -o -name "$(echo "$1" | tr _ -).ko" | head -n 1)
+        [ -n "$p" ] || die "kernel module $1 not found in $mdir"
+        echo "$p"
+    }
+    add_module() { # post-order: a module after everything it depends on
+        case $seen in *" $1 "*) return 0 ;; esac
+        seen="$seen$1 "
+        for dep in $(tr '\0' '\n' <"$(modpath "$1")" | sed -n 's/^depends=//p' | tr , ' '); do
+            add_module "$dep"
+        done
+        p=$(modpath "$1")
+        echo "${p#"$mdir"/}"
+    }
+    for m in "$@"; do add_module "$m"; done
+}
+
+# A cpio (newc) archive of DIR on stdout.
+mkcpio() {
+    (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0)
+}
+
+# The xg tool NAME from the build tree (libtool may leave a wrapper script).
+xg_tool() {
+    f=$builddir/$1
+    [ -f "$f" ] || return 1
+    if ! head -c 4 "$f" | grep -q ELF; then
+        f=$(dirname "$f")/.libs/$(basename "$f")
+        [ -f "$f" ] || return 1
+    fi
+    echo "$f"
+}
+
+build_images() {
+    kver=$(ls "$R/lib/modules" | head -n 1)
+    [ -n "$kver" ] && [ -f "$R/boot/vmlinuz-$kver" ] || die "no kernel in $R"
+    [ -f "$R/boot/xen-4.17-amd64.gz" ] || die "no Xen in $R"
+    gunzip -c "$R/boot/xen-4.17-amd64.gz" >"$work/xen"
+    cp "$R/boot/vmlinuz-$kver" "$work/vmlinuz"
+
+    # The domU: busybox and an /init that counts (domU-init).
+    g=$work/guest.d
+    rm -rf "$g"
+    mkdir -p "$g/bin" "$g/dev" "$g/proc" "$g/sys" "$g/tmp"
+    cp "$R/bin/busybox" "$g/bin/busybox"
+    cp "$here/domU-init" "$g/init"
+    chmod 755 "$g/init"
+    mkcpio "$g" | gzip -9 >"$work/guest-initrd.gz"
+
+    # dom0: busybox, the Xen tools and their libraries, the kernel's Xen and
+    # virtio modules, the guest's kernel and initrd, and the xg payload.
+    d=$work/dom0.d
+    rm -rf "$d"
+    mkdir -p "$d/bin" "$d/dev" "$d/proc" "$d/sys" "$d/run" "$d/tmp" "$d/etc/xen" \
+        "$d/var/lib/xen" "$d/var/log/xen/console" "$d/var/lock" "$d/xg/bin" "$d/xg/lib" "$d/xg/guest"
+    ln -s ../run "$d/var/run"
+    cp "$R/bin/busybox" "$d/bin/busybox"
+    cp "$here/dom0-init" "$d/init"
+    cp "$here/tests.sh" "$d/xg/tests.sh"
+    chmod 755 "$d/init"
+    copy "$R/lib64/ld-linux-x86-64.so.2" "$d/lib64/ld-linux-x86-64.so.2"
+    for ld in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do
+        [ -d "$R/$ld" ] || continue
+        mkdir -p "$d/$ld"
+        (cd "$R/$ld" && find . -maxdepth 1 \( -name '*.so*' \) -print) | while read -r f; do
+            cp -a "$R/$ld/$f" "$d/$ld/$f"
+        done
+    done
+    # glibc loads libgcc_s (pthread_cancel) and libnss_* at run time; both
+    # came with the copy above, check they are there.
+    [ -e "$d/lib/x86_64-linux-gnu/libgcc_s.so.1" ] || die "libgcc_s.so.1 missing"
+    xb=usr/lib/xen-4.17/bin
+    for f in xl xenstored xenconsoled xen-init-dom0 libxl-save-helper xenstore-control; do
+        copy "$R/$xb/$f" "$d/$xb/$f"
+    done
+    for f in "$R"/usr/bin/xenstore*; do
+        [ -f "$f" ] && [ ! -L "$f" ] && copy "$f" "$d/usr/bin/$(basename "$f")"
+    done
+    copy "$R/etc/xen/xl.conf" "$d/etc/xen/xl.conf"
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$d/etc/passwd"
+    printf 'root:x:0:\n' >"$d/etc/group"
+    printf 'passwd: files\ngroup: files\nhosts: files\n' >"$d/etc/nsswitch.conf"
+    printf '127.0.0.1 localhost\n' >"$d/etc/hosts"
+
+    mdir=$R/lib/modules/$kver
+    : >"$d/etc/modules.order"
+    for m in $(modules_in_order "$mdir" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc virtio_pci virtio_blk); do
+        copy "$mdir/$m" "$d/lib/modules/$kver/$m"
+        echo "/lib/modules/$kver/$m" >>"$d/etc/modules.order"
+    done
+
+    # The guest's kernel as a plain ELF: the domain builder then has no xz
+    # to undo, which under TCG takes longer than the guest's boot.
+    if ! python3 - "$work/vmlinuz" "$d/xg/guest/vmlinuz" <<'PY' 2>"$work/vmlinux.log"; then
+import lzma, sys
+data = open(sys.argv[1], "rb").read()
+at = data.find(b"\xfd7zXZ\x00")
+assert at >= 0, "no xz stream in the kernel image"
+elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+assert elf[:4] == b"\x7fELF", "the xz stream is not an ELF kernel"
+open(sys.argv[2], "wb").write(elf)
+PY
+        say "cannot unpack the guest kernel ($(tail -n 1 "$work/vmlinux.log")): the guest boots from the bzImage (slower)"
+        cp "$work/vmlinuz" "$d/xg/guest/vmlinuz"
+    fi
+    cp "$work/guest-initrd.gz" "$d/xg/guest/initrd.gz"
+    cp "$here/guest.cfg" "$d/xg/guest/guest.cfg"
+
+    # xg: the tools and what they link that the VM does not have already.
+    found=
+    for t in tools/xc_save/xc_save tools/xc_restore/xc_restore tools/xg-inspect/xg-inspect \
+             tools/libxl-save-helper/xg-libxl-save-helper tests/tools/xg-mutate; do
+        if f=$(xg_tool "$t"); then
+            cp "$f" "$d/xg/bin/$(basename "$t")"
+            found="$found $(basename "$t")"
+            for lib in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+                n=$(basename "$lib")
+                [ -e "$d/lib/x86_64-linux-gnu/$n" ] || [ -e "$d/usr/lib/x86_64-linux-gnu/$n" ] ||
+                    [ -e "$d/xg/lib/$n" ] || cp -L "$lib" "$d/xg/lib/$n"
+            done
+        fi
+    done
+    say "xg tools from $builddir:$found"
+    check_needed "$d"
+
+    mkcpio "$d" >"$work/dom0-initrd"
+    rm -rf "$d" "$g"
+}
+
+# ---------------------------------------------------------------- run
+run_vm() {
+    out=$work/out.img
+    rm -f "$out" "$work/serial.log"
+    # Slots of 512 MiB: tests.sh writes the images the host checks there.
+    truncate -s 2G "$out"
+    accel="-accel tcg,thread=multi"
+    [ "${XG_XEN_KVM:-0}" = 1 ] && accel="-accel kvm"
+    kargs="console=hvc0 earlyprintk=xen"
+    if [ "${XG_XEN_VERBOSE:-0}" = 1 ]; then kargs="$kargs loglevel=7 xgverbose"; else kargs="$kargs loglevel=3"; fi
+    [ -n "${XG_XEN_TESTS:-}" ] && kargs="$kargs xgtests=$(echo "$XG_XEN_TESTS" | tr ' ' ':')"
+    # QEMU's multiboot -initrd splits modules on commas: no comma may appear
+    # in a path or a command line.
+    case "$work$kargs" in *,*) die "the work folder or kernel arguments contain a comma: $work $kargs" ;; esac
+    case "$work" in *" "*) die "the work folder contains a space: $work" ;; esac
+    say "booting Xen 4.17 under QEMU ($accel, -cpu qemu64 -smp 2 -m 2048); serial log: $work/serial.log"
+    xenargs="dom0_mem=1024M,max:1024M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot"
+    # The command line, to boot the same machine by hand (XG_XEN_KEEP=1
+    # keeps its files; replace -serial file:... by -serial mon:stdio).
+    printf "qemu-system-x86_64 -machine pc %s -cpu qemu64 -smp 2 -m 2048 -display none -monitor none -nic none -no-reboot -serial 'file:%s' -drive 'file=%s,format=raw,if=virtio,cache=unsafe' -kernel '%s' -append '%s' -initrd '%s'\n" \
+        "$accel" "$work/serial.log" "$out" "$work/xen" "$xenargs" "$work/vmlinuz $kargs,$work/dom0-initrd" >"$work/qemu.cmd"
+    # shellcheck disable=SC2086
+    qemu-system-x86_64 -machine pc $accel -cpu qemu64 -smp 2 -m 2048 \
+        -display none -monitor none -nic none -no-reboot \
+        -serial "file:$work/serial.log" \
+        -drive "file=$out,format=raw,if=virtio,cache=unsafe" \
+        -kernel "$work/xen" \
+        -append "$xenargs" \
+        -initrd "$work/vmlinuz $kargs,$work/dom0-initrd" \
+        </dev/null >"$work/qemu.log" 2>&1 &
+    qpid=$!
+    # Interrupted: QEMU goes too.
+    trap 'kill "$qpid" 2>/dev/null' EXIT
+    trap 'kill "$qpid" 2>/dev/null; exit 130' INT TERM
+    deadline=$(( $(date +%s) + timeout ))
+    booted=
+    vm_status=timeout
+    while kill -0 "$qpid" 2>/dev/null; do
+        if [ -z "$booted" ] && grep -q '^XGBOOTED' "$work/serial.log" 2>/dev/null; then
+            booted=$(( $(date +%s) - vmstart ))
+            say "dom0 up in ${booted} s"
+        fi
+        if grep -q '^XGDONE' "$work/serial.log" 2>/dev/null; then
+            vm_status=done
+            # dom0 powers off; give it a moment, then stop QEMU ourselves.
+            i=0
+            while kill -0 "$qpid" 2>/dev/null && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+            break
+        fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            say "timeout after $timeout s: stopping QEMU"
+            break
+        fi
+        sleep 2
+    done
+    if kill -0 "$qpid" 2>/dev/null; then
+        kill "$qpid" 2>/dev/null || true
+        sleep 1
+        kill -9 "$qpid" 2>/dev/null || true
+    fi
+    wait "$qpid" 2>/dev/null || true
+    trap - EXIT INT TERM
+    vm_time=$(( $(date +%s) - vmstart ))
+}
+
+# A file tests.sh left in slot N of the output disk (XGOUT NAME SLOT BYTES).
+extract_outputs() {
+    tr -d '\r' <"$work/serial.log" | sed -n 's/^XGOUT \([A-Za-z0-9_.-]*\) \([0-9]*\) \([0-9]*\).*/\1 \2 \3/p' >"$work/outputs"
+    mkdir -p "$work/out"
+    rm -f "$work"/out/*
+    while read -r name slot bytes; do
+        dd if="$work/out.img" of="$work/out/$name" bs=1M skip=$((slot * 512)) count=$(( (bytes + 1048575) / 1048576 )) 2>/dev/null
+        truncate -s "$bytes" "$work/out/$name"
+    done <"$work/outputs"
+}
+
+verify_stream() { # NAME FORMAT: Xen's verify-stream-v2 on an image tests.sh put out
+    v=$R/usr/lib/xen-4.17/bin/verify-stream-v2
+    f=$work/out/$1
+    [ -f "$f" ] || { echo "the VM did not write out $1"; return 1; }
+    py=$(command -v python3 || true)
+    [ -n "$py" ] || { echo "python3 not found: cannot run verify-stream-v2"; return 1; }
+    PYTHONPATH=$R/usr/lib/xen-4.17/lib/python "$py" "$v" -f "$2" -i "$f" >"$work/out/$1.verify" 2>&1 ||
+        { echo "verify-stream-v2 -f $2 rejects $1: $(tail -n 3 "$work/out/$1.verify" | tr '\n' ' ')"; return 1; }
+}
+
+# ---------------------------------------------------------------- main
+mkdir -p "$work"
+need_host_tools
+fetch_packages
+R=$cache/root
+build_images
+vmstart=$(date +%s)
+run_vm
+
+serial=$work/serial.log
+tr -d '\r' <"$serial" >"$work/serial.txt" 2>/dev/null || : >"$work/serial.txt"
+extract_outputs
+[ "${XG_XEN_KEEP:-0}" = 1 ] || rm -f "$work/out.img" "$work/dom0-initrd" "$work/guest-initrd.gz" "$work/xen" "$work/vmlinuz"
+
+# Results: XGTEST NAME PASS|FAIL REASON lines from tests.sh; the host adds
+# verify-stream-v2 on the images tests.sh wrote out.
+passed=0
+failed=0
+report() { # NAME VERDICT REASON
+    printf '%s: %s%s\n' "$2" "$1" "${3:+ ($3)}"
+    if [ "$2" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+sed -n 's/^XGTEST \([^ ]*\) \(PASS\|FAIL\) *\(.*\)$/\1 \2 \3/p' "$work/serial.txt" >"$work/results"
+expected=$(sed -n 's/^XGPLAN \(.*\)$/\1/p' "$work/serial.txt" | tail -n 1)
+# check_image VERDICT REASON FILE FORMAT: sets verdict and reason; an image
+# that came out is checked even when the test failed later on.
+check_image() {
+    verdict=$1 reason=$2
+    [ -f "$work/out/$3" ] || { [ "$verdict" = PASS ] && verdict=FAIL reason="$reason; the image did not come out of the VM"; return 0; }
+    if r=$(verify_stream "$3" "$4"); then
+        reason="$reason; verify-stream-v2 -f $4 accepts the image"
+    else
+        verdict=FAIL reason="$reason; $r"
+    fi
+}
+while read -r name verdict reason; do
+    case $name in
+        xg-save-restore) check_image "$verdict" "$reason" xg-save.xl xl ;;
+        xc-save) check_image "$verdict" "$reason" xc-save.img libxc ;;
+    esac
+    report "$name" "$verdict" "$reason"
+done <"$work/results"
+for name in $expected; do
+    grep -q "^$name " "$work/results" || report "$name" FAIL "no result: the VM stopped before it ($vm_status)"
+done
+[ -n "$expected" ] || report boot FAIL "dom0 never started the tests ($vm_status); see $serial"
+
+# Times: every XGTIME line (OP HELPER SECONDS), the median per operation
+# and helper, and xg's median over Xen's for save and restore.  Under TCG
+# only the ratio means something.
+if grep -q '^XGTIME' "$work/serial.txt"; then
+    say "times in this boot, seconds (median of n; xen = Xen's own libxl-save-helper, xg = xg's):"
+    sed -n 's/^XGTIME \([^ ]*\) \([^ ]*\) \([0-9.]*\).*/\1 \2 \3/p' "$work/serial.txt" |
+        sort -k1,1 -k2,2 -k3,3n | awk '
+        function flush() {
+            if (c == 0) return
+            m = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+            med[key] = m
+            printf "  %-8s %-4s %6.2f  (n=%d:%s)\n", op, h, m, c, all
+        }
+        { if ($1 " " $2 != key) { flush(); key = $1 " " $2; op = $1; h = $2; c = 0; all = "" }
+          v[++c] = $3; all = all " " $3 }
+        END {
+            flush()
+            split("save restore", ops, " ")
+            for (i = 1; i <= 2; i++)
+                if (med[ops[i] " xen"] > 0 && (ops[i] " xg") in med)
+                    printf "  %-8s ratio xg/xen %.2f\n", ops[i], med[ops[i] " xg"] / med[ops[i] " xen"]
+        }'
+fi
+say "dom0 up after ${booted:-?} s; VM ran ${vm_time} s; whole run $(( $(date +%s) - start )) s; serial log $serial"
+echo "xen-tier: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,605 @@
+#!/bin/sh
+# tests/xen/tests.sh - the tests of the Xen tier, run by dom0's /init
+# (busybox sh) once xenstored and xenconsoled are up.
+#
+# Prints on the console, which run.sh reads from the serial log:
+#   XGPLAN NAME...             the tests it is going to run
+#   XGTEST NAME PASS|FAIL WHY  one per test
+#   XGTIME OP HELPER SECONDS   save/restore/migrate times (xen: Xen's own
+#                              libxl-save-helper, xg: xg's)
+#   XGOUT NAME SLOT BYTES      a file written to slot SLOT (512 MiB each)
+#                              of the output disk /dev/vda, for the host
+#   XGINFO ...                 facts worth keeping (not verdicts)
+#   "  | ..."                  excerpts of the logs behind a FAIL
+#
+# Every test uses the guest of guest.cfg, whose console counts (domU-init);
+# a test passes only if the counter goes on from where it was saved, with
+# the same boot id and no XGBAD line: a restarted, corrupted or lost guest
+# fails.  Tests marked (xen) use only Xen's tools and show that the tier
+# itself works; the others exercise xg.
+
+XG_HELPER=/xg/bin/xg-libxl-save-helper
+CFG=/xg/guest/guest.cfg
+CONS=/var/log/xen/console
+W=/tmp/xg
+OUT=/dev/vda
+OP_TIMEOUT=180    # seconds for one xl/xc_save/xc_restore run, under TCG
+
+ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
+  xen-migrate-live xg-migrate-live xg-migrate-pipe xc-save xg-bad-image"
+
+mkdir -p /tmp
+mount -t tmpfs -o size=800m tmpfs /tmp
+mkdir -p "$W" "$CONS"
+: >"$CONS/guest-none.log"     # so that the glob of the console logs always matches
+
+for a in $(cat /proc/cmdline); do
+    case $a in
+        xgtests=*) SELECTED=$(echo "${a#xgtests=}" | tr ':' ' ') ;;
+        xgverbose) XG_VERBOSE=1; PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x ;;
+    esac
+done
+SELECTED=$(echo ${SELECTED:-$ALL_TESTS})
+echo "XGPLAN $SELECTED"
+
+now() { cut -d' ' -f1 /proc/uptime; }
+not_past() { awk -v d="$1" -v t="$(now)" 'BEGIN { exit !(t < d) }'; }   # DEADLINE: still before it?
+in_secs() { awk -v s="$1" -v t="$(now)" 'BEGIN { print t + s }'; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+show() { # FILE [LINES]: the end of a log, for the serial log
+    [ -f "$1" ] && tail -n "${2:-15}" "$1" | tr -d '\r' | sed 's/^/  | /'
+}
+xlh() { # xen|xg XL-ARGS...: xl with Xen's own helper or with xg's
+    h=$1
+    shift
+    if [ "$h" = xg ]; then
+        LIBXL_SAVE_HELPER=$XG_HELPER timeout $OP_TIMEOUT xl "$@"
+    else
+        timeout $OP_TIMEOUT xl "$@"
+    fi
+}
+helper_name() { [ "$1" = xg ] && echo "xg's helper" || echo "Xen's helper"; }
+
+# ---------------------------------------------------------------- the guest
+GID=     # boot id of the guest the tests follow
+LIVE=    # yes/no: whether xl migrate of a PV guest works on this hypervisor
+XG_WORKS=no   # whether xl save and xl restore with xg's helper worked
+XG_SAVES=no   # whether xl save with xg's helper worked
+
+# The guests' console logs (xenconsoled --log=guest), one per domain name.
+cons_awk() { # AWK-ARGS...: awk over all the console logs
+    awk "$@" "$CONS"/guest-*.log 2>/dev/null
+}
+logs() { cons_awk '{ sub(/\r$/, ""); print }'; }
+boot_ids() { cons_awk '{ sub(/\r$/, "") } $1 == "XGBOOT" && !seen[$2]++ { printf "%s ", $2 }'; }
+count() { cons_awk -v id="$GID" '$1 == "XGCOUNT" && $2 == id && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }'; }
+nbad() { cons_awk '/XGBAD/ { n++ } END { print n + 0 }'; }
+domid() { xl domid xgu 2>/dev/null; }
+others() { xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $2 }' | tr '\n' ' '; }
+
+destroy_all() {
+    for d in $(others); do xl destroy "$d" >/dev/null 2>&1; done
+}
+
+create_guest() {
+    destroy_all
+    before=$(boot_ids)
+    t=$(now)
+    if ! timeout $OP_TIMEOUT xl create -e "$CFG" >"$W/create.log" 2>&1; then
+        show "$W/create.log"
+        why="xl create failed"
+        return 1
+    fi
+    GID=
+    deadline=$(in_secs 120)
+    while not_past "$deadline"; do
+        if [ -z "$GID" ]; then
+            for id in $(boot_ids); do
+                case " $before " in *" $id "*) ;; *) GID=$id ;; esac
+            done
+        fi
+        if [ -n "$GID" ] && [ "$(count)" -ge 3 ]; then
+            echo "XGINFO guest $GID counting in domain $(domid), $(since "$t") s after xl create"
+            return 0
+        fi
+        usleep 250000
+    done
+    show "$CONS/guest-xgu.log"
+    why="the guest did not start counting within 120 s of xl create"
+    return 1
+}
+
+# A guest that counts, created anew unless the one we follow still does.
+# IDS: the boots seen so far; one more later means the guest restarted.
+ensure_guest() {
+    if [ -n "$GID" ] && [ -n "$(domid)" ]; then
+        n=$(count)
+        sleep 1
+        if [ "$(count)" -gt "$n" ]; then
+            IDS=$(boot_ids)
+            return 0
+        fi
+    fi
+    if [ -s "$W/golden.xl" ] && from_golden; then
+        IDS=$(boot_ids)
+        return 0
+    fi
+    create_guest || return 1
+    IDS=$(boot_ids)
+}
+
+# A guest in seconds rather than a boot: restore the image xen-baseline
+# kept (Xen's own helper).  The console logs are emptied first
+# (xenconsoled appends to them), so that the counts of the boot the image
+# holds start again from where it was saved.
+from_golden() {
+    destroy_all
+    for f in "$CONS"/guest-*.log; do : >"$f"; done
+    GID=$GOLDEN_ID
+    if ! timeout $OP_TIMEOUT xl restore -e "$W/golden.xl" >"$W/golden.log" 2>&1; then
+        show "$W/golden.log"
+        echo "XGINFO the kept image did not restore: booting a new guest"
+        rm -f "$W/golden.xl"
+        return 1
+    fi
+    counts_past "$GOLDEN_AT" "kept image" || { echo "XGINFO the guest from the kept image: $why"; return 1; }
+    echo "XGINFO guest $GID restored from the kept image into domain $(domid)"
+}
+
+# After a save/restore: the guest GID counts past N (within 20 s), with no
+# new boot and no XGBAD.  Sets why either way.
+counts_past() { # N WHAT
+    n=$1
+    bad=$(nbad)
+    deadline=$(in_secs 20)
+    while not_past "$deadline"; do
+        c=$(count)
+        if [ "$c" -gt $((n + 2)) ]; then
+            if [ "$(nbad)" != "$bad" ]; then
+                why="$2: the guest's memory is not what it wrote: $(logs | grep XGBAD | tail -n 1)"
+                return 1
+            fi
+            why="$2; counter $n -> $c, boot $GID"
+            return 0
+        fi
+        usleep 250000
+    done
+    if [ "$(boot_ids)" != "$IDS" ]; then
+        why="$2: the guest restarted (new boot id) instead of going on from $n"
+    else
+        why="$2: the counter stopped at $n (xl list: $(xl list 2>&1 | awk 'NR > 2' | tr '\n' ';'))"
+    fi
+    [ "$(nbad)" != "$bad" ] && why="$why; $(logs | grep XGBAD | tail -n 1)"
+    return 1
+}
+
+# ---------------------------------------------------------------- helpers
+# What else to look at when an operation failed: the domains, the end of
+# Xen's log, and what xenstored/xenconsoled said to syslog.
+context() {
+    echo "  | xl list: $(xl list 2>&1 | awk 'NR > 1 { print $1 "(" $2 ")" $5 }' | tr '\n' ' ')"
+    for x in $(others); do
+        echo "  | domain $x: console/tty '$(xenstore-read /local/domain/$x/console/tty 2>&1)'," \
+            "store/ring-ref '$(xenstore-read /local/domain/$x/store/ring-ref 2>&1)'"
+    done
+    xl dmesg 2>&1 | tail -n 6 | tr -d '\r' | sed 's/^/  | xl dmesg: /'
+    [ -f /var/log/messages ] && grep -v ' kern\.' /var/log/messages | tail -n 6 | sed 's/^/  | syslog: /'
+    # xenstored's answer to the last introductions of a domain.
+    awk '$1 == "IN" && $5 == "INTRODUCE" { want[$2] = $0; next }
+         $1 == "OUT" && ($2 in want) { print want[$2] " -> " $5 " " $6 " " $7; delete want[$2] }
+         END { for (c in want) print want[c] " -> no answer" }' \
+        /var/log/xen/xenstored-trace.log 2>/dev/null | tail -n 2 | cut -c1-160 | sed 's/^/  | xenstored trace: /'
+    logs | grep -v XGCOUNT | tail -n 4 | sed 's/^/  | guest console: /'
+}
+
+put_out() { # NAME SLOT FILE: copy FILE to the output disk for the host
+    if dd if="$3" of="$OUT" bs=1M seek=$(($2 * 512)) conv=fsync 2>"$W/dd.log"; then
+        echo "XGOUT $1 $2 $(stat -c %s "$3")"
+    else
+        echo "XGINFO cannot write $1 to $OUT: $(cat "$W/dd.log")"
+    fi
+}
+
+# save HELPER FILE: xl save of the guest; prints XGTIME; sets SAVED_AT to
+# the last count before the guest went away.
+save() {
+    t=$(now)
+    if ! xlh "$1" save xgu "$2" >"$W/save.log" 2>&1; then
+        show "$W/save.log"
+        context
+        why="xl save with $(helper_name "$1") failed"
+        return 1
+    fi
+    echo "XGTIME save $1 $(since "$t")"
+    [ "$1" = xg ] && XG_SAVES=yes
+    if [ -n "$(domid)" ]; then
+        why="xl save with $(helper_name "$1") left the domain running"
+        return 1
+    fi
+    SAVED_AT=$(count)
+}
+
+# restore HELPER FILE: xl restore, then the counter must go on.
+restore() {
+    t=$(now)
+    if ! xlh "$1" -v restore -e "$2" >"$W/restore.log" 2>&1; then
+        show "$W/restore.log"
+        context
+        why="xl restore with $(helper_name "$1") failed"
+        return 1
+    fi
+    echo "XGTIME restore $1 $(since "$t")"
+    counts_past "$SAVED_AT" "saved with $SAVED_BY, restored with $(helper_name "$1")" || { context; return 1; }
+}
+
+# The head of an xl save file up to the start of its libxc stream (the xl
+# header, the libxl stream header and records up to LIBXC_CONTEXT), parsed
+# here with od so that it does not depend on xg; and its tail after the
+# libxc stream (for a PV guest, libxl's END record alone).
+xl_split() { # XLFILE: sets XL_HEAD (bytes) and checks the tail
+    f=$1
+    magic=$(head -c 27 "$f")
+    [ "$magic" = "Xen saved domain, xl format" ] || { why="$f is not an xl save file"; return 1; }
+    optlen=$(od -An -tu4 -j 44 -N 4 "$f" | tr -d ' ')
+    pos=$((48 + optlen))
+    [ "$(dd if="$f" bs=1 skip=$pos count=8 2>/dev/null)" = LibxlFmt ] || { why="no libxl stream header at $pos in $f"; return 1; }
+    pos=$((pos + 16))
+    while :; do
+        set -- $(od -An -tu4 -j $pos -N 8 "$f")
+        [ $# = 2 ] || { why="libxl records of $f end early"; return 1; }
+        pos=$((pos + 8))
+        [ "$1" = 1 ] && break                    # LIBXC_CONTEXT: the libxc stream follows
+        [ "$1" = 0 ] && { why="no LIBXC_CONTEXT record in $f"; return 1; }
+        pos=$((pos + ($2 + 7) / 8 * 8))
+    done
+    [ "$(od -An -tx1 -j $pos -N 8 "$f" | tr -d ' ')" = ffffffffffffffff ] || { why="no libxc stream at $pos in $f"; return 1; }
+    # The libxc END record, then libxl's END record: 16 zero bytes.
+    [ "$(tail -c 16 "$f" | od -An -tx1 | tr -d ' \n')" = 00000000000000000000000000000000 ] ||
+        { why="$f does not end in libxc's and libxl's END records"; return 1; }
+    XL_HEAD=$pos
+}
+
+# wrap XLFILE LIBXC OUT: OUT is XLFILE with its libxc stream replaced.
+wrap() {
+    xl_split "$1" || return 1
+    { head -c "$XL_HEAD" "$1"; cat "$2"; tail -c 8 "$1"; } >"$3"
+}
+
+have_xg_helper() {
+    [ -x "$XG_HELPER" ] && return 0
+    why="xg-libxl-save-helper is not built (tools/libxl-save-helper/xg-libxl-save-helper)"
+    return 1
+}
+
+# ---------------------------------------------------------------- tests
+# (xen) xl save / xl restore with Xen's own helper: the tier works.
+t_xen_baseline() {
+    ensure_guest || return 1
+    SAVED_BY="Xen's helper"
+    save xen "$W/xen.xl" || return 1
+    restore xen "$W/xen.xl" || return 1
+    # Its xl wrapper, for xc-save.
+    xl_split "$W/xen.xl" || return 1
+    head -c "$XL_HEAD" "$W/xen.xl" >"$W/xl.head"
+    tail -c 8 "$W/xen.xl" >"$W/xl.tail"
+    # and the image itself, from which ensure_guest makes a new guest.
+    mv "$W/xen.xl" "$W/golden.xl"
+    GOLDEN_ID=$GID
+    GOLDEN_AT=$SAVED_AT
+}
+
+# 1. xl save / xl restore with xg's helper; the host runs verify-stream-v2
+# -f xl on the image.
+t_xg_save_restore() {
+    have_xg_helper || return 1
+    ensure_guest || return 1
+    SAVED_BY="xg's helper"
+    save xg "$W/xg.xl" || return 1
+    put_out xg-save.xl 0 "$W/xg.xl"
+    if ! xg-inspect "$W/xg.xl" >"$W/inspect.log" 2>&1; then
+        show "$W/inspect.log"
+        why="xg-inspect refuses the image xg's helper wrote"
+        return 1
+    fi
+    restore xg "$W/xg.xl" || return 1
+    rm -f "$W/xg.xl"
+    XG_WORKS=yes
+}
+
+# 2a. Saved by Xen's own helper, restored by xg's.
+t_interop_xen_to_xg() {
+    have_xg_helper || return 1
+    ensure_guest || return 1
+    SAVED_BY="Xen's helper"
+    save xen "$W/xen.xl" || return 1
+    restore xg "$W/xen.xl"
+    r=$?
+    rm -f "$W/xen.xl"
+    return $r
+}
+
+# 2b. Saved by xg's helper, restored by Xen's own.
+t_interop_xg_to_xen() {
+    have_xg_helper || return 1
+    ensure_guest || return 1
+    SAVED_BY="xg's helper"
+    save xg "$W/xg.xl" || return 1
+    restore xen "$W/xg.xl"
+    r=$?
+    rm -f "$W/xg.xl"
+    return $r
+}
+
+# migrate HELPER: xl migrate to localhost (always live), the receiving xl
+# started through sh instead of ssh; the guest dirties memory all the while.
+# Sets LIVE=no when the hypervisor cannot do log-dirty for PV guests:
+# Xen does that with shadow paging, and Debian's Xen 4.17 is built without
+# it (CONFIG_SHADOW_PAGING is not set), so there no helper can migrate a
+# PV guest live.  Then the migration must fail cleanly: the guest goes on
+# running where it was, and nothing is left behind.
+migrate() {
+    ensure_guest || return 1
+    d0=$(domid)
+    n0=$(count)
+    t=$(now)
+    if ! xlh "$1" -v migrate -s "" xgu "exec xl -v migrate-receive" >"$W/migrate.log" 2>&1; then
+        # The receiving xl may outlive a failed migration.
+        for p in $(pidof xl); do kill "$p" 2>/dev/null; done
+        if grep -qiE 'log-?dirty' "$W/migrate.log" && grep -qiE 'Operation not supported|logdirty: 95' "$W/migrate.log"; then
+            LIVE=no
+            grep -iE 'log-?dirty' "$W/migrate.log" | head -n 2 | tr -d '\r' | sed 's/^/  | /'
+            if ! counts_past "$n0" "after the failed migration"; then
+                why="$why (the guest must go on running when log-dirty mode is refused)"
+                return 1
+            fi
+            [ "$(domid)" = "$d0" ] || { why="after the failed migration the guest is in domain '$(domid)', not $d0"; return 1; }
+            left=$(xl list | awk 'NR > 2 && $1 != "xgu" { print $1 "(" $2 ")" }' | tr '\n' ' ')
+            [ -z "$left" ] || { why="the failed migration left $left behind"; return 1; }
+            why="no live migration on this hypervisor (log-dirty for PV needs shadow paging, which Debian's Xen 4.17 lacks): $(helper_name "$1") failed cleanly, the guest went on in domain $d0 ($why)"
+            return 0
+        fi
+        show "$W/migrate.log" 25
+        context
+        why="xl migrate with $(helper_name "$1") failed"
+        return 1
+    fi
+    LIVE=yes
+    echo "XGTIME migrate $1 $(since "$t")"
+    d1=$(domid)
+    if [ -z "$d1" ] || [ "$d1" = "$d0" ]; then
+        why="after xl migrate the guest is in domain '${d1:-none}' (was $d0); xl list: $(xl list | awk 'NR > 2' | tr '\n' ';')"
+        return 1
+    fi
+    during=$(($(count) - n0))
+    counts_past "$(count)" "live migration with $(helper_name "$1") from domain $d0 to $d1, $during counts during it" || return 1
+    left=$(xl list | awk 'NR > 2 && $1 != "xgu" { print $1 "(" $2 ")" }' | tr '\n' ' ')
+    [ -z "$left" ] || { why="$why; left behind: $left"; return 1; }
+}
+
+could() { [ "$1" = yes ] && echo could || echo "could not"; }
+
+# (xen) live migration to localhost with Xen's own helper.
+t_xen_migrate_live() { migrate xen; }
+
+# 3. live migration to localhost with xg's helper on both sides: it must
+# do what Xen's own helper does on this hypervisor (xen-migrate-live).
+t_xg_migrate_live() {
+    have_xg_helper || return 1
+    xen_live=$LIVE
+    migrate xg || return 1
+    if [ -n "$xen_live" ] && [ "$LIVE" != "$xen_live" ]; then
+        why="Xen's own helper $(could "$xen_live") migrate live in this boot, xg's helper $(could "$LIVE"): $why"
+        return 1
+    fi
+}
+
+# 3b. The rest of a migration without log-dirty: xl save into a pipe that
+# xl restore reads at the same time (xg's helper on both sides), both
+# domains alive at once, as under xl migrate; the guest renamed back after.
+t_xg_migrate_pipe() {
+    have_xg_helper || return 1
+    ensure_guest || return 1
+    d0=$(domid)
+    sed 's/^name = .*/name = "xgu-in"/' "$CFG" >"$W/in.cfg"
+    rm -f "$W/pipe"
+    mkfifo "$W/pipe"
+    t=$(now)
+    LIBXL_SAVE_HELPER=$XG_HELPER timeout $OP_TIMEOUT xl -v restore -e "$W/in.cfg" "$W/pipe" >"$W/pipe-restore.log" 2>&1 &
+    rpid=$!
+    SAVED_BY="xg's helper (into a pipe)"
+    xlh xg save xgu "$W/pipe" >"$W/save.log" 2>&1
+    src=$?
+    SAVED_AT=$(count)
+    wait $rpid
+    rrc=$?
+    rm -f "$W/pipe"
+    if [ $src != 0 ] || [ $rrc != 0 ]; then
+        show "$W/save.log" 8
+        show "$W/pipe-restore.log"
+        context
+        why="xl save into a pipe (exit $src) | xl restore from it (exit $rrc), xg's helper on both sides, failed"
+        return 1
+    fi
+    echo "XGTIME pipe xg $(since "$t")"
+    if ! xl rename xgu-in xgu >"$W/rename.log" 2>&1; then
+        show "$W/pipe-restore.log"
+        show "$W/rename.log"
+        context
+        why="xl rename xgu-in xgu failed after the restore from the pipe"
+        return 1
+    fi
+    if ! counts_past "$SAVED_AT" "domain $d0 saved into a pipe and restored from it as domain $(domid), xg's helper on both sides"; then
+        show "$W/pipe-restore.log"
+        context
+        return 1
+    fi
+}
+
+# 4. xc_save --check, then xc_save --backend xen of the running guest
+# (xc_save suspends it itself); the image goes back into a guest through
+# xl restore with Xen's own helper (inside the xl wrapper of an image of
+# the same guest), and the host runs verify-stream-v2 on it.
+t_xc_save() {
+    # The xl wrapper comes from an image of this guest by Xen's own helper
+    # (xen-baseline keeps one).
+    if [ ! -s "$W/xl.head" ]; then
+        t_xen_baseline || return 1
+    fi
+    ensure_guest || return 1
+
+    d=$(domid)
+    n=$(count)
+    fails=
+    if ! timeout $OP_TIMEOUT xc_save --backend xen --domid "$d" --check >"$W/check.log" 2>&1; then
+        show "$W/check.log"
+        fails="$fails; xc_save --check failed on the running guest"
+    fi
+    counts_past "$n" "after xc_save --check" || fails="$fails; $why (--check must leave the guest running)"
+
+    t=$(now)
+    if ! timeout $OP_TIMEOUT xc_save --backend xen --domid "$d" --out "$W/xc.img" >"$W/xcsave.log" 2>&1; then
+        show "$W/xcsave.log"
+        context
+        why="${fails#; }; xc_save --backend xen --domid $d failed"
+        why=${why#; }
+        return 1
+    fi
+    echo "XGTIME xc_save xg $(since "$t")"
+    state=$(xl list "$d" 2>/dev/null | awk 'NR == 2 { print $5 }')
+    SAVED_AT=$(count)
+    sleep 1
+    if [ "$(count)" != "$SAVED_AT" ]; then
+        why="${fails#; }; the guest still counts after xc_save (state '$state'): it was not suspended"
+        why=${why#; }
+        return 1
+    fi
+    echo "XGINFO xc_save left domain $d in state '$state'"
+    put_out xc-save.img 1 "$W/xc.img"
+    xl destroy "$d" >/dev/null 2>&1
+    cat "$W/xl.head" "$W/xc.img" "$W/xl.tail" >"$W/xc.xl"
+    rm -f "$W/xc.img"
+    SAVED_BY="xc_save"
+    restore xen "$W/xc.xl"
+    r=$?
+    rm -f "$W/xc.xl"
+    if [ -n "$fails" ]; then
+        why="${fails#; }; then xc_save: $why"
+        return 1
+    fi
+    return $r
+}
+
+# 5. A bad image: vcpu0's cr3 page typed as an ordinary page, in an image
+# Xen's own helper wrote.  xg refuses it before pinning anything, says why,
+# and Xen logs no page-type error.
+t_xg_bad_image() {
+    have_xg_helper || return 1
+    ensure_guest || return 1
+    SAVED_BY="Xen's helper"
+    save xen "$W/xen.xl" || return 1
+    # vcpu0's cr3: the pfn xg names when every page table is retyped.
+    cr3=$(xg-mutate "$W/xen.xl" /dev/stdout --tables-as NOTAB 2>/dev/null |
+          xg-inspect - 2>&1 | sed -n 's/.*cr3 points to pfn \(0x[0-9a-f]*\).*/\1/p' | head -n 1)
+    if [ -n "$cr3" ]; then
+        what="vcpu0's cr3 page (pfn $cr3) typed as an ordinary page"
+        xg-mutate "$W/xen.xl" "$W/bad.img" --type "$cr3=NOTAB" >"$W/mutate.log" 2>&1
+    else
+        what="every page table typed as an ordinary page (cr3 pfn not found)"
+        xg-mutate "$W/xen.xl" "$W/bad.img" --tables-as NOTAB >"$W/mutate.log" 2>&1
+    fi || { show "$W/mutate.log"; why="xg-mutate failed"; return 1; }
+    wrap "$W/xen.xl" "$W/bad.img" "$W/bad.xl" || return 1
+    rm -f "$W/xen.xl"
+    echo "XGINFO bad image: $what"
+
+    xl dmesg -c >/dev/null 2>&1
+    before=$(others)
+    fails=
+    # xl restore with xg's helper must fail, saying why.
+    if xlh xg -v restore -e "$W/bad.xl" >"$W/bad-xl.log" 2>&1; then
+        fails="$fails; xl restore with xg's helper accepted it"
+    elif ! grep -i 'cr3' "$W/bad-xl.log" | grep -q "${cr3:-cr3}"; then
+        show "$W/bad-xl.log"
+        fails="$fails; xl restore with xg's helper failed without naming vcpu0's cr3 ${cr3:-page}"
+    fi
+    echo "XGINFO xl restore with xg's helper said:"
+    grep -iE 'cr3|error|fail' "$W/bad-xl.log" | head -n 8 | tr -d '\r' | sed 's/^/  | /'
+    # xc_restore --create, standalone.
+    if timeout $OP_TIMEOUT xc_restore --backend xen --create --in "$W/bad.img" >"$W/bad-xc.log" 2>&1; then
+        fails="$fails; xc_restore --create accepted it"
+    elif ! grep -i 'cr3' "$W/bad-xc.log" | grep -q "${cr3:-cr3}"; then
+        show "$W/bad-xc.log"
+        fails="$fails; xc_restore failed without naming the cr3 page"
+    fi
+    echo "XGINFO xc_restore --backend xen --create said:"
+    head -n 6 "$W/bad-xc.log" | tr -d '\r' | sed 's/^/  | /'
+    # Nothing reached the hypervisor's page-type checks.
+    xl dmesg >"$W/dmesg.log" 2>&1
+    if grep -qiE 'bad type|mm\.c|pin|validat|PT base' "$W/dmesg.log"; then
+        show "$W/dmesg.log"
+        fails="$fails; xl dmesg shows a page-type or pin error"
+    fi
+    left=
+    for x in $(others); do
+        case " $before " in *" $x "*) ;; *) left="$left $x" ;; esac
+        xl destroy "$x" >/dev/null 2>&1
+    done
+    [ -z "$left" ] || echo "XGINFO domains left behind by the refused restores:$left (destroyed)"
+
+    # The control: Xen's own helper must refuse the image too, or it was
+    # not bad and xg refused a good one.
+    xl dmesg -c >/dev/null 2>&1
+    xlh xen -v restore -e "$W/bad.xl" >"$W/bad-xen.log" 2>&1
+    r=$?
+    [ $r = 0 ] && fails="$fails; Xen's own helper restored the image: it was not bad"
+    echo "XGINFO Xen's own helper on the same image: exit $r; it said:"
+    grep -iE 'error|fail|bad' "$W/bad-xen.log" | head -n 6 | tr -d '\r' | sed 's/^/  | /'
+    xl dmesg | grep -iE 'bad type|mm\.c|pin|validat' | head -n 4 | tr -d '\r' | sed 's/^/  | xl dmesg: /'
+    destroy_all
+    rm -f "$W/bad.xl" "$W/bad.img"
+    GID=
+    if [ -n "$fails" ]; then
+        why="$what: ${fails#; }"
+        return 1
+    fi
+    why="$what: refused by xl restore (xg's helper) and xc_restore naming pfn ${cr3:-?}, Xen logged no page-type error; Xen's own helper refuses it too"
+}
+
+# Save and restore times with both helpers, alternating, on the same guest
+# in the same boot; restores with xg's helper only if it worked in test 1.
+timings() {
+    [ "$XG_SAVES" = yes ] || { echo "XGINFO no timing rounds: xl save with xg's helper did not work in this boot"; return 0; }
+    [ "$XG_WORKS" = yes ] || echo "XGINFO timing rounds restore with Xen's helper only: xl restore with xg's helper did not work in this boot"
+    for i in 1 2 3; do
+        for h in xen xg; do
+            ensure_guest || return 0
+            r=$h
+            [ "$XG_WORKS" = yes ] || r=xen
+            SAVED_BY=$(helper_name $h)
+            save $h "$W/t.xl" || { echo "XGINFO timing round $i: $why"; return 0; }
+            restore $r "$W/t.xl" || { echo "XGINFO timing round $i: $why"; rm -f "$W/t.xl"; return 0; }
+            rm -f "$W/t.xl"
+        done
+    done
+}
+
+# ---------------------------------------------------------------- run
+[ -b "$OUT" ] || echo "XGINFO no output disk $OUT: images cannot be checked on the host"
+echo "XGINFO $(xl info 2>/dev/null | grep -E '^(xen_version|total_memory|free_memory|nr_cpus)' | tr -s ' ' | tr '\n' ';')"
+for name in $SELECTED; do
+    fn=t_$(echo "$name" | tr '-' '_')
+    why=
+    echo "XGSTART $name $(now) load $(cut -d' ' -f1-3 /proc/loadavg)"
+    if $fn; then
+        echo "XGTEST $name PASS $why"
+    else
+        echo "XGTEST $name FAIL $why"
+    fi
+done
+timings
+echo "XGINFO dom0 memory: $(free -m | awk 'NR == 2 { print $3 " MiB used, " $4 " MiB free" }')"
+if [ -n "${XG_VERBOSE:-}" ]; then
+    for f in "$CONS"/guest-*.log; do
+        echo "XGINFO console log $f:"
+        tr -d '\r' <"$f" | grep -v XGCOUNT | sed 's/^/  | /'
+    done
+fi
