@@ -15,6 +15,28 @@
 
 #define DLOG(h, fmt, ...) sim_log((h), "(XEN) d%uv0 " fmt, (h)->caller, ##__VA_ARGS__)
 
+/*
+ * The host file is sparse: give a frame its disk blocks before it is
+ * used, so a full disk is an allocation failure and not a SIGBUS in
+ * whichever process first writes the page.  Blocks are reserved a 1 MiB
+ * chunk at a time (frames are mostly allocated in order), and never given
+ * back, so what this process reserved stays reserved.
+ */
+#define BACKED_CHUNK 256U
+
+static bool back_frame(struct sim_host *h, uint64_t mfn)
+{
+    if (mfn >= h->backed_lo && mfn < h->backed_hi)
+        return true;
+    uint64_t lo = mfn - mfn % BACKED_CHUNK, hi = XG_MIN(lo + BACKED_CHUNK, h->hdr->nr_frames);
+    if (fallocate(h->fd, 0, (off_t)(h->hdr->off_data + lo * SIM_PAGE), (off_t)((hi - lo) * SIM_PAGE)) < 0 &&
+        errno != EOPNOTSUPP)
+        return false;
+    h->backed_lo = lo;
+    h->backed_hi = hi;
+    return true;
+}
+
 static int64_t alloc_frame(struct sim_host *h)
 {
     uint64_t n = h->hdr->nr_frames;
@@ -27,12 +49,7 @@ static int64_t alloc_frame(struct sim_host *h)
         struct sim_frame *f = sim_frame(h, mfn);
         if (f->owner != SIM_OWNER_FREE)
             continue;
-        /*
-         * The host file is sparse: give the frame its disk blocks now, so a
-         * full disk is an allocation failure here and not a SIGBUS in
-         * whichever process first writes the page.
-         */
-        if (fallocate(h->fd, 0, (off_t)(h->hdr->off_data + mfn * SIM_PAGE), SIM_PAGE) < 0 && errno != EOPNOTSUPP)
+        if (!back_frame(h, mfn))
             return -2;
         if (f->flags & SIM_PGC_NEED_SCRUB)
             memset(sim_frame_data(h, mfn), 0, SIM_PAGE); /* Xen scrubs freed memory */

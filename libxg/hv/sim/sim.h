@@ -188,6 +188,8 @@ struct sim_host {
     uint32_t caller;             /* domain making the current hypercall (log prefix) */
     bool locked;
     char *path;
+    /* Frames [lo, hi) whose disk blocks this process knows are allocated (domain.c). */
+    uint64_t backed_lo, backed_hi;
 };
 
 /* ---- host.c: file, lock, journal, log ---- */
