@@ -3,7 +3,7 @@
  * the pipe baseline measured in the same run (bench/README.md).
  *
  *   bench_engine save    [--mem SIZE] [--runs R]   non-live save to /dev/null and through a pipe
- *   bench_engine live    [--mem SIZE] [--rate PCT] live save while a workload dirties PCT% of pages/s
+ *   bench_engine live    [--mem SIZE] [--rate PCT] live save through a pipe while a workload dirties PCT% of pages/s
  *   bench_engine restore [--mem SIZE] [--runs R]   restore from a file and through a pipe
  *
  * Throughput counts the guest's page data (pages x 4 KiB), for the engine
@@ -217,13 +217,26 @@ static int cmd_live(void)
         _exit(0);
     }
     sleep(1);
-    int fd = open("/dev/null", O_WRONLY);
+    /* Through a pipe drained by this process, as to a receiver: the passes take as long as the transfer. */
+    int p[2];
+    if (pipe(p) < 0)
+        bench_die("pipe");
+    bench_set_pipe_size(p[1], 1 << 20);
     pid_t c = fork();
-    if (c == 0)
-        save_child(host_a, dom, fd, true, NULL);
-    close(fd);
+    if (c == 0) {
+        close(p[0]);
+        save_child(host_a, dom, p[1], true, NULL);
+    }
+    close(p[1]);
+    pid_t r = fork(); /* the receiver, so that this process can sample the saver's memory */
+    if (r == 0) {
+        bench_drain(p[0]);
+        _exit(0);
+    }
+    close(p[0]);
     struct bench_mem m = { 0 };
     bench_wait(c, &m, "the live save");
+    bench_wait(r, NULL, "the receiver");
     kill(w, SIGKILL);
     waitpid(w, NULL, 0);
     printf("peak memory of the saving process: %llu KiB anonymous\n", (unsigned long long)m.anon_kib);
@@ -362,9 +375,14 @@ int main(int argc, char **argv)
         { "rate", required_argument, NULL, 'p' }, { "no-pin", no_argument, NULL, 'n' },
         { NULL, 0, NULL, 0 },
     };
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s save|live|restore [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n", argv[0]);
-        return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *f = argc < 2 ? stderr : stdout;
+        fprintf(f, "usage: %s save|live|restore [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
+                   "  save     non-live save to /dev/null and through a pipe, beside a pipe baseline\n"
+                   "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
+                   "  restore  restore from a file and through a pipe, beside the baseline\n"
+                   "(bench/README.md)\n", argv[0]);
+        return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
     argc--;
