@@ -37,65 +37,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "xg/xg.h"
 
-#define PAGE 4096U
-#define BASE_CHUNK (1U << 20)
-#define GiB (1024.0 * 1024.0 * 1024.0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_stream: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-/* Guest-like memory: random words, zero stretches, repeated patterns. */
-static uint8_t *make_pages(size_t nr)
-{
-    size_t len = nr * PAGE;
-    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        die("mmap of the source pages");
-    uint64_t s = 0x9e3779b97f4a7c15ULL;
-    for (size_t i = 0; i < nr; i++) {
-        uint64_t *w = (uint64_t *)(p + i * PAGE);
-        unsigned kind = (unsigned)(i % 8);
-        for (unsigned k = 0; k < PAGE / 8; k++) {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            if (kind == 0)
-                w[k] = 0;                        /* zero page */
-            else if (kind == 1)
-                w[k] = i * 0x1000 + (k & 0xff);  /* page-table-like, ascending */
-            else if (kind == 2 && k >= 256)
-                w[k] = 0;                        /* partly used */
-            else
-                w[k] = s;
-        }
-    }
-    return p;
-}
-
-/* Writer on one CPU, reader on another (when there are two): steadier figures. */
-static bool pin = true;
-
-static void pin_to(int cpu)
-{
-    if (!pin)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
-}
+#define PAGE BENCH_PAGE
+#define BASE_CHUNK BENCH_CHUNK
+#define GiB BENCH_GIB
 
 struct run {
     int data[2];   /* the measured pipe */
@@ -103,24 +50,18 @@ struct run {
     pid_t writer;
 };
 
-static void set_pipe_size(int fd, long size)
-{
-    if (size > 0 && fcntl(fd, F_SETPIPE_SZ, (int)size) < 0)
-        die("F_SETPIPE_SZ (see /proc/sys/fs/pipe-max-size)");
-}
-
 /* Fork a writer running fn(fd); it starts when go() is called. */
 static void start(struct run *r, long pipe_size, int (*fn)(int fd, const uint8_t *src, size_t nr),
                   const uint8_t *src, size_t nr)
 {
     if (pipe(r->data) < 0 || pipe(r->go) < 0)
-        die("pipe");
-    set_pipe_size(r->data[1], pipe_size);
+        bench_die("pipe");
+    bench_set_pipe_size(r->data[1], pipe_size);
     r->writer = fork();
     if (r->writer < 0)
-        die("fork");
+        bench_die("fork");
     if (r->writer == 0) {
-        pin_to(0);
+        bench_pin_to(0);
         close(r->data[0]);
         close(r->go[1]);
         char c;
@@ -136,9 +77,9 @@ static void start(struct run *r, long pipe_size, int (*fn)(int fd, const uint8_t
 
 static double go(struct run *r)
 {
-    double t0 = now();
+    double t0 = bench_now();
     if (write(r->go[1], "g", 1) != 1)
-        die("starting the writer");
+        bench_die("starting the writer");
     close(r->go[1]);
     return t0;
 }
@@ -175,7 +116,7 @@ static double run_baseline(const uint8_t *src, size_t nr, long pipe_size)
 {
     static uint8_t *buf;
     if (!buf && !(buf = malloc(BASE_CHUNK)))
-        die("malloc");
+        bench_die("malloc");
     struct run r;
     start(&r, pipe_size, base_write, src, nr);
     double t0 = go(&r);
@@ -185,13 +126,13 @@ static double run_baseline(const uint8_t *src, size_t nr, long pipe_size)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            die("read");
+            bench_die("read");
         }
         if (n == 0)
             break;
         total += (uint64_t)n;
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     finish(&r, "baseline");
     if (total != (uint64_t)nr * PAGE) {
         fprintf(stderr, "bench_stream: baseline moved %llu bytes\n", (unsigned long long)total);
@@ -248,7 +189,7 @@ static double run_codec(const uint8_t *src, size_t nr, long pipe_size)
     start(&r, pipe_size, codec_write, src, nr);
     xg_diag *d = xg_diag_new();
     if (!d)
-        die("xg_diag_new");
+        bench_die("xg_diag_new");
     double t0 = go(&r);
     xg_stream_reader *rd = NULL;
     struct xg_record rec;
@@ -257,7 +198,7 @@ static double run_codec(const uint8_t *src, size_t nr, long pipe_size)
     while (rc == 0 && (rc = xg_stream_read(rd, &rec)) == 0 && rec.type != XG_REC_END)
         if (rec.type == XG_REC_PAGE_DATA)
             pages += rec.u.page_data.nr_data;
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (rc < 0 || pages != nr) {
         xg_diag_print(stderr, d, true);
         fprintf(stderr, "bench_stream: the codec run read %llu pages of %zu\n", (unsigned long long)pages, nr);
@@ -271,20 +212,9 @@ static double run_codec(const uint8_t *src, size_t nr, long pipe_size)
 
 /* ---------------------------------------------------------------- main */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
+    bench_prog = "bench_stream";
     static const struct option longopts[] = {
         { "pages", required_argument, NULL, 'n' },
         { "runs", required_argument, NULL, 'r' },
@@ -304,7 +234,7 @@ int main(int argc, char **argv)
         case 'n': nr = strtoul(optarg, NULL, 0); break;
         case 'r': runs = atoi(optarg); break;
         case 'p': pipe_size = strtol(optarg, NULL, 0); break;
-        case 'P': pin = false; break;
+        case 'P': bench_pin = false; break;
         case 'o':
             do_codec = !strcmp(optarg, "codec");
             do_base = !strcmp(optarg, "baseline");
@@ -324,24 +254,24 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-        pin = false;
-    pin_to(1);
-    uint8_t *src = make_pages(nr);
+        bench_pin = false;
+    bench_pin_to(1);
+    uint8_t *src = bench_make_pages(nr);
     double gib = (double)nr * PAGE / GiB;
     int probe[2];
     long actual = 0;
     if (pipe(probe) == 0) {
-        set_pipe_size(probe[1], pipe_size);
+        bench_set_pipe_size(probe[1], pipe_size);
         actual = fcntl(probe[1], F_GETPIPE_SZ);
         close(probe[0]);
         close(probe[1]);
     }
     printf("bench_stream: %zu pages (%.2f GiB) through a pipe of %ld KiB, median of %d runs%s\n", nr, gib,
-           actual / 1024, runs, pin ? ", writer on cpu0, reader on cpu1" : "");
+           actual / 1024, runs, bench_pin ? ", writer on cpu0, reader on cpu1" : "");
 
     double *tb = calloc((size_t)runs, sizeof(double)), *tc = calloc((size_t)runs, sizeof(double));
     if (!tb || !tc)
-        die("calloc");
+        bench_die("calloc");
     for (int i = 0; i < runs; i++) {
         /* Take turns, so drift (heat, other load) hits both alike. */
         if (i % 2 && do_codec)
@@ -354,7 +284,7 @@ int main(int argc, char **argv)
                do_codec ? gib / tc[i] : 0);
         fflush(stdout);
     }
-    double b = gib / median(tb, runs), k = gib / median(tc, runs);
+    double b = gib / bench_median(tb, runs), k = gib / bench_median(tc, runs);
     if (do_base)
         printf("baseline (write/read 1 MiB): %.2f GiB/s\n", b);
     if (do_codec)

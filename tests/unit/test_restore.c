@@ -274,20 +274,9 @@ static void env_fini(struct env *e)
     free(e->bad);
 }
 
-static xg_hv *open_host(const char *path)
-{
-    char spec[512];
-    snprintf(spec, sizeof(spec), "sim:%s", path);
-    xg_diag *d = xg_diag_new();
-    xg_hv *hv;
-    ck_assert_int_eq(xg_hv_open(spec, d, &hv), 0);
-    xg_diag_free(d);
-    return hv;
-}
-
 static void save_to(struct env *e, const char *path)
 {
-    xg_hv *hv = open_host(e->src);
+    xg_hv *hv = xgt_open_sim(e->src);
     xg_diag *d = xg_diag_new();
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     struct xg_save_params p = { 0 };
@@ -303,7 +292,7 @@ static void save_to(struct env *e, const char *path)
 static int restore_file(struct env *e, const char *path, struct xg_restore_params *p, xg_diag *d,
                         struct xg_restore_result *res, const char *faults)
 {
-    xg_hv *hv = open_host(e->dst);
+    xg_hv *hv = xgt_open_sim(e->dst);
     if (faults)
         ck_assert_int_eq(xg_hv_set_faults(hv, faults, d), 0);
     int fd = open(path, O_RDONLY);
@@ -312,17 +301,6 @@ static int restore_file(struct env *e, const char *path, struct xg_restore_param
     close(fd);
     xg_hv_close(hv);
     return rc;
-}
-
-static bool diag_has(const xg_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < xg_diag_count(d); i++) {
-        const struct xg_finding *f = xg_diag_get(d, i);
-        if ((f->msg && strstr(f->msg, needle)) || (f->xen_says && strstr(f->xen_says, needle)) ||
-            (f->hint && strstr(f->hint, needle)))
-            return true;
-    }
-    return false;
 }
 
 static char *host_log(const char *path, bool trace)
@@ -389,7 +367,7 @@ static void expect_refused(struct env *e, const char *needle)
     struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1, .console_evtchn = -1 };
     struct xg_restore_result res;
     int rc = restore_file(e, e->bad, &p, d, &res, NULL);
-    if (rc != XG_E_IMAGE || !diag_has(d, needle)) {
+    if (rc != XG_E_IMAGE || !xgt_diag_has(d, needle)) {
         xg_diag_print(stderr, d, true);
         ck_abort_msg("expected XG_E_IMAGE with \"%s\", got %s", needle, xg_err_name(rc));
     }
@@ -477,7 +455,7 @@ START_TEST(bad_writable_pagetable)
     /* The diagnostic carries what Xen would say. */
     struct xg_restore_params p = { .check_only = true, .create = true };
     restore_file(&e, e.bad, &p, d, NULL, NULL);
-    ck_assert(diag_has(d, "exp e000000000000000"));
+    ck_assert(xgt_diag_has(d, "exp e000000000000000"));
     xg_diag_free(d);
     img_free(&im);
     env_fini(&e);
@@ -661,7 +639,7 @@ START_TEST(stale_table_is_a_warning)
     ck_assert_int_eq(rc, 0);
     ck_assert_uint_eq(res.tables_stale, 1);
     ck_assert_uint_gt(xg_diag_total(d, XG_SEV_WARNING), 0);
-    ck_assert(diag_has(d, "stale table no pin and no cr3 reaches"));
+    ck_assert(xgt_diag_has(d, "stale table no pin and no cr3 reaches"));
     assert_consistent(e.dst);
     xg_diag_free(d);
     img_free(&im);
@@ -682,7 +660,7 @@ START_TEST(netbsd_needs_dependency_order)
     struct xg_restore_result res;
     /* Xen's own order (pfns upwards) fails on linear entries between L4s... */
     ck_assert_int_eq(restore_file(&e, e.img, &p, d, &res, NULL), XG_E_HV);
-    ck_assert(diag_has(d, "pinning in pfn order"));
+    ck_assert(xgt_diag_has(d, "pinning in pfn order"));
     ck_assert_uint_eq(host_domains(e.dst), 0);
     assert_consistent(e.dst);
     xg_diag_clear(d);
@@ -719,7 +697,7 @@ static void refusal(const char *faults, unsigned expect_pins_before)
     struct xg_restore_params p = { .domid = domid, .store_evtchn = -1, .console_evtchn = -1 };
     int rc = restore_file(&e, e.img, &p, d, NULL, faults);
     ck_assert_int_eq(rc, XG_E_HV);
-    ck_assert(diag_has(d, "injected fault"));
+    ck_assert(xgt_diag_has(d, "injected fault"));
     ck_assert_uint_eq(host_domains(e.dst), 1);
     ck_assert_uint_eq(pinned_frames(e.dst, domid), 0);
     char *log = host_log(e.dst, true);
@@ -832,7 +810,7 @@ START_TEST(xen417_image_saves_back_the_same)
     struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
     struct xg_restore_result res;
     ck_assert_int_eq(restore_file(&e, fixture, &p, d, &res, NULL), 0);
-    xg_hv *hv = open_host(e.dst);
+    xg_hv *hv = xgt_open_sim(e.dst);
     ck_assert_int_eq(xg_hv_resume(hv, res.domid, d), 0);
     int fd = open(e.img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     struct xg_save_params sp = { 0 };
@@ -931,7 +909,7 @@ START_TEST(xen417_image_truncated)
         uint64_t cut = i < n ? off[i] : off[0] + (uint64_t)rand() % (whole.len - off[0] - 1);
         struct xgt_thread *feeder;
         int pfd = xgt_pipe_feed(whole.data, cut, &feeder);
-        xg_hv *hv = open_host(e.dst);
+        xg_hv *hv = xgt_open_sim(e.dst);
         struct xg_restore_params p = { .create = true, .create_vcpus = 1, .store_evtchn = -1, .console_evtchn = -1 };
         xg_diag_clear(d);
         int rc = xg_restore(hv, pfd, &p, NULL, NULL, d);

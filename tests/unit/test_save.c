@@ -59,37 +59,15 @@ static void env_fini(struct env *e)
     free(e->img);
 }
 
-static xg_hv *open_hv(const char *path)
-{
-    char spec[512];
-    snprintf(spec, sizeof(spec), "sim:%s", path);
-    xg_hv *hv;
-    xg_diag *d = xg_diag_new();
-    ck_assert_int_eq(xg_hv_open(spec, d, &hv), 0);
-    xg_diag_free(d);
-    return hv;
-}
-
 static int save(struct env *e, const struct xg_save_params *p, struct xg_save_stats *st, xg_diag *d)
 {
-    xg_hv *hv = open_hv(e->host);
+    xg_hv *hv = xgt_open_sim(e->host);
     int fd = open(e->img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ck_assert_int_ge(fd, 0);
     int rc = xg_save(hv, e->dom, fd, p, NULL, st, d);
     close(fd);
     xg_hv_close(hv);
     return rc;
-}
-
-static bool has(const xg_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < xg_diag_count(d); i++) {
-        const struct xg_finding *f = xg_diag_get(d, i);
-        if ((f->msg && strstr(f->msg, needle)) || (f->xen_says && strstr(f->xen_says, needle)) ||
-            (f->hint && strstr(f->hint, needle)))
-            return true;
-    }
-    return false;
 }
 
 struct dom_state {
@@ -264,7 +242,7 @@ START_TEST(live_save_ends_with_last_content)
     /* The guest is suspended: the image must equal it, page for page. */
     check_image_matches(&e);
     /* And restore to an identical guest. */
-    xg_hv *hv = open_hv(e.host2);
+    xg_hv *hv = xgt_open_sim(e.host2);
     int fd = open(e.img, O_RDONLY);
     struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
     struct xg_restore_result res;
@@ -335,9 +313,9 @@ START_TEST(dom0_writable_map_is_named)
     ck_assert(f && f->loc.has_pfn && f->loc.has_mfn && f->loc.has_ref_type);
     ck_assert(xg_pfinfo_level(f->loc.ref_type) != 0);
     ck_assert_int_eq(f->sys_errno, EBUSY);
-    ck_assert(has(d, "cannot map pfn"));
-    ck_assert(has(d, "exp e000000000000000"));
-    ck_assert(has(d, "maps foreign pages writable"));
+    ck_assert(xgt_diag_has(d, "cannot map pfn"));
+    ck_assert(xgt_diag_has(d, "exp e000000000000000"));
+    ck_assert(xgt_diag_has(d, "maps foreign pages writable"));
     struct dom_state s = state_of(&e);
     ck_assert(!s.suspended && !s.logdirty);
     xg_diag_free(d);
@@ -355,7 +333,7 @@ START_TEST(foreign_pte_is_named)
     const struct xg_finding *f = xg_diag_first_error(d);
     ck_assert(f && f->loc.has_level && f->loc.level == 1 && f->loc.has_slot && f->loc.has_entry && f->loc.has_owner);
     ck_assert(f->loc.owner != e.dom);
-    ck_assert(has(d, "a frame of domain"));
+    ck_assert(xgt_diag_has(d, "a frame of domain"));
     /* It was suspended for the final pass: the failed save resumed it and left log-dirty off. */
     struct dom_state s = state_of(&e);
     ck_assert(!s.suspended && !s.logdirty);
@@ -397,7 +375,7 @@ START_TEST(stale_table_still_restorable)
     struct xg_save_callbacks cb = { .log = log_line, .arg = &logbuf };
     struct xg_save_params p = { 0 };
     struct xg_save_stats st;
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     int fd = open(e.img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ck_assert_int_eq(xg_save(hv, e.dom, fd, &p, &cb, &st, d), 0);
     close(fd);
@@ -426,7 +404,7 @@ START_TEST(closed_pipe_resumes_the_guest)
     ck_assert_int_eq(pipe(p), 0);
     close(p[0]);
     signal(SIGPIPE, SIG_IGN);
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     xg_diag *d = xg_diag_new();
     struct xg_save_params sp = { .live = true };
     int rc = xg_save(hv, e.dom, p[1], &sp, NULL, NULL, d);
@@ -435,7 +413,7 @@ START_TEST(closed_pipe_resumes_the_guest)
     ck_assert_int_eq(rc, XG_E_IO);
     const struct xg_finding *f = xg_diag_first_error(d);
     ck_assert_int_eq(f->sys_errno, EPIPE);
-    ck_assert(has(d, "closed pipe"));
+    ck_assert(xgt_diag_has(d, "closed pipe"));
     struct dom_state s = state_of(&e);
     ck_assert(!s.suspended && !s.logdirty && !s.paused);
     xg_diag_free(d);
@@ -447,7 +425,7 @@ START_TEST(injected_map_failure_cleans_up)
 {
     struct env e;
     env_init(&e, "linux64", 16 << 20, 1, 2, 0);
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     xg_diag *d = xg_diag_new();
     ck_assert_int_eq(xg_hv_set_faults(hv, "map@6", d), 0);
     int fd = open(e.img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -472,7 +450,7 @@ START_TEST(preflight_changes_nothing)
 {
     struct env e;
     env_init(&e, "pae32", 8 << 20, 2, 3, 0);
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     xg_diag *d = xg_diag_new();
     struct xg_save_params sp = { .check_only = true };
     int rc = xg_save(hv, e.dom, -1, &sp, NULL, NULL, d);
@@ -496,13 +474,13 @@ START_TEST(preflight_foreign_mapping_running_then_paused)
 {
     struct env e;
     env_init(&e, "linux64", 8 << 20, 1, 1, SIM_FAULT_FOREIGN_PTE);
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     xg_diag *d = xg_diag_new();
     struct xg_save_params sp = { .check_only = true };
     ck_assert_int_eq(xg_save(hv, e.dom, -1, &sp, NULL, NULL, d), 0);
     ck_assert_uint_eq(xg_diag_total(d, XG_SEV_ERROR), 0);
     ck_assert_uint_ge(xg_diag_total(d, XG_SEV_WARNING), 1);
-    ck_assert(has(d, "a frame of domain"));
+    ck_assert(xgt_diag_has(d, "a frame of domain"));
     xg_diag_free(d);
     d = xg_diag_new();
     ck_assert_int_eq(xg_hv_pause(hv, e.dom, d), 0);
@@ -521,14 +499,14 @@ START_TEST(preflight_finds_every_problem)
     struct env e;
     /* netbsd64 keeps its p2m in a frame-list tree of ordinary pages, so the check gets to the tables. */
     env_init(&e, "netbsd64", 8 << 20, 1, 3, SIM_FAULT_DOM0_WRITABLE_MAP);
-    xg_hv *hv = open_hv(e.host);
+    xg_hv *hv = xgt_open_sim(e.host);
     xg_diag *d = xg_diag_new();
     struct xg_save_params sp = { .check_only = true };
     ck_assert_int_eq(xg_save(hv, e.dom, -1, &sp, NULL, NULL, d), XG_E_GUEST);
     xg_hv_close(hv);
     /* Every table that cannot be mapped read-only is reported, not just the first. */
     ck_assert_uint_gt(xg_diag_total(d, XG_SEV_ERROR), 3);
-    ck_assert(has(d, "maps foreign pages writable"));
+    ck_assert(xgt_diag_has(d, "maps foreign pages writable"));
     xg_diag_free(d);
     env_fini(&e);
 }

@@ -898,3 +898,31 @@ void xgt_sample_counts(const struct xgt_sample_opts *in, struct xgt_sample_count
         c->records += 2;
     c->records += state + 1; /* state, END */
 }
+
+/* ------------------------------------------------------------ backends, findings */
+
+xg_hv *xgt_open_sim(const char *path)
+{
+    char spec[4096];
+    snprintf(spec, sizeof(spec), "sim:%s", path);
+    xg_diag *d = xg_diag_new();
+    xg_hv *hv;
+    if (!d || xg_hv_open(spec, d, &hv) < 0) {
+        if (d)
+            xg_diag_print(stderr, d, true);
+        xgt_die("cannot open the simulated host %s", path);
+    }
+    xg_diag_free(d);
+    return hv;
+}
+
+bool xgt_diag_has(const xg_diag *d, const char *needle)
+{
+    for (size_t i = 0; i < xg_diag_count(d); i++) {
+        const struct xg_finding *f = xg_diag_get(d, i);
+        if ((f->msg && strstr(f->msg, needle)) || (f->xen_says && strstr(f->xen_says, needle)) ||
+            (f->hint && strstr(f->hint, needle)))
+            return true;
+    }
+    return false;
+}

@@ -14,6 +14,7 @@
  *  - temporary folders and files, whole-fd reads, pipes fed by a thread;
  *  - writing a stream with xg's writer through a callback (to a file, to
  *    memory, or to a pipe read by the caller);
+ *  - the simulated host as a backend, and a search of the findings;
  *  - a representative PV stream (the "sample"): every PV record type,
  *    every page type, deterministic page contents, with the offset of each
  *    record kept for truncation tests.
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xg/hv.h"
 #include "xg/xg.h"
 
 #ifdef __cplusplus
@@ -147,6 +149,13 @@ void xgt_stream_to_mem(bool gzip, xgt_write_fn fn, void *arg, struct xgt_buf *ou
  * caller reads, closes the read end, then joins (the join returns fn's rc).
  */
 int xgt_stream_to_pipe(bool gzip, xgt_write_fn fn, void *arg, struct xgt_thread **out);
+
+/* ------------------------------------------------------------ backends, findings */
+
+/* The simulated host in the file at path, as a backend; dies when it cannot be opened. */
+xg_hv *xgt_open_sim(const char *path);
+/* Whether some finding of d says needle, in its message, "Xen would log" line or hint. */
+bool xgt_diag_has(const xg_diag *d, const char *needle);
 
 /* ------------------------------------------------------------ reading with xg */
 

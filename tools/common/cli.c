@@ -1,9 +1,11 @@
 /*
- * cli.c - argument parsing helpers for the tools.
+ * cli.c - helpers shared by the tools: argument parsing, usage errors,
+ * progress and log output, opening a backend.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -112,4 +114,20 @@ xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d)
         fprintf(stderr, "%s: no Xen here; to run on a simulated host: xg-sim init HOST, then --backend sim:HOST\n",
                 prog);
     return NULL;
+}
+
+int cli_usage_error(const char *prog, void (*usage)(FILE *out), const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (usage) {
+        fprintf(stderr, "\n");
+        usage(stderr);
+    } else {
+        fprintf(stderr, "\n(run `%s --help` for usage)\n", prog);
+    }
+    return EXIT_USAGE;
 }

@@ -6,11 +6,19 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit statuses of every tool. */
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+
+/*
+ * A usage error: "PROG: message" on stderr, then usage(stderr), or when
+ * usage is NULL a pointer to --help.  Returns EXIT_USAGE.
+ */
+int cli_usage_error(const char *prog, void (*usage)(FILE *out), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Parse a size: bytes, or a number with K, M, G (binary) suffix.

@@ -73,18 +73,7 @@ static void usage(FILE *out)
             prog, prog);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    usage(stderr);
-    return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error(prog, usage, __VA_ARGS__)
 
 /* ---------------------------------------------------------------- xend mode */
 

@@ -51,17 +51,7 @@ static void usage(FILE *out)
             prog);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(run `%s --help` for usage)\n", prog);
-    return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error(prog, NULL, __VA_ARGS__)
 
 static int report(xg_diag *d, int rc)
 {
