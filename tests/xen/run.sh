@@ -255,7 +255,8 @@ PY
         if f=$(xg_tool "$t"); then
             cp "$f" "$d/xg/bin/$(basename "$t")"
             found="$found $(basename "$t")"
-            for lib in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+            # The tools link libxg.so: find the one just built, not an installed one.
+            for lib in $(LD_LIBRARY_PATH=$builddir/libxg/.libs ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
                 n=$(basename "$lib")
                 [ -e "$d/lib/x86_64-linux-gnu/$n" ] || [ -e "$d/usr/lib/x86_64-linux-gnu/$n" ] ||
                     [ -e "$d/xg/lib/$n" ] || cp -L "$lib" "$d/xg/lib/$n"

@@ -66,15 +66,22 @@ bool cli_parse_size(const char *s, uint64_t *out)
 }
 
 #include <string.h>
+#include <time.h>
 
-#include "internal.h"
+/* Seconds on a monotonic clock: the tools link libxg's public API only. */
+static double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 void cli_ui_progress(void *arg, const struct xg_progress *p)
 {
     struct cli_ui *ui = arg;
     if (!ui || !ui->progress)
         return;
-    double now = xg__now();
+    double now = cli_now();
     if (p->done < p->total && now - ui->last < 0.1)
         return;
     ui->last = now;
