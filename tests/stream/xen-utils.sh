@@ -1,14 +1,16 @@
 # xen-utils.sh - sourced by tests: Xen's own pure-python stream tools
 # (verify-stream-v2, convert-legacy-stream) from Debian's xen-utils-4.17,
 # fetched once into a cache folder:
-#   apt-get download xen-utils-4.17; dpkg -x *.deb "$cache/xen-utils"
-# with cache = ${XG_TEST_CACHE:-$abs_top_builddir/tests/.cache}.
+#   apt-get download xen-utils-4.17; dpkg -x *.deb "$cache/xen-utils-4.17"
+# with cache = ${XG_CACHE_DIR:-~/.cache/xg}: outside the build tree (make
+# distcheck wants nothing left behind), shared by every build, one folder
+# per Xen version.
 # Sets: x, pkg, verifier, converter, pylib, python; defines get_xen_utils
 # (0 when the tools are there).  The caller defines fail().
 
-cache=${XG_TEST_CACHE:-${abs_top_builddir:-$(pwd)}/tests/.cache}
-x=$cache/xen-utils
+cache=${XG_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/xg}
 pkg=xen-utils-4.17
+x=$cache/$pkg
 verifier=$x/usr/lib/xen-4.17/bin/verify-stream-v2
 converter=$x/usr/lib/xen-4.17/bin/convert-legacy-stream
 pylib=$x/usr/lib/xen-4.17/lib/python
