@@ -9,7 +9,11 @@
 #   4. boot Xen 4.17 under QEMU and run the tools against the real
 #      hypervisor (make check-xen: xl save/restore with xg's libxl helper,
 #      interoperability with Xen's own helper both ways, xc_save, a bad
-#      image refused).
+#      image refused),
+#   5. make distcheck (the tarball builds, passes make check, installs and
+#      cleans up after itself),
+#   6. the Debian packages: build, lintian, install, compile against the
+#      installed libxg.pc, purge; xg-xl-helper's divert (tests/pkg).
 # Results of each stage, and the JUnit XML of the scenario harness, are in
 # _build/*/test-suite.log and _build/check/tests/scenario/junit.xml.
 set -eu
@@ -33,6 +37,17 @@ say "valgrind"
 
 say "the tier on real Xen (Xen 4.17 under QEMU, TCG; tests/xen/README.md)"
 (cd "$XG_SRC/_build/check" && make check-xen) || status=1
+
+say "make distcheck"
+t=$(date +%s)
+(cd "$XG_SRC/_build/check" && make -j2 distcheck >distcheck.log 2>&1) ||
+    { status=1; tail -n 40 "$XG_SRC/_build/check/distcheck.log"; }
+echo "distcheck: $(( $(date +%s) - t )) s"
+
+say "Debian packages (tests/pkg/packages.sh)"
+t=$(date +%s)
+sh "$XG_SRC/tests/pkg/packages.sh" || status=1
+echo "packages: $(( $(date +%s) - t )) s"
 
 say "done in $(( $(date +%s) - start )) s: $( [ $status = 0 ] && echo PASS || echo FAIL )"
 exit $status

@@ -14,6 +14,8 @@
 #   tests/abi/symbols.sh --print-sym   print libxg.sym for the headers as
 #                                      they are now (after adding a public
 #                                      function: > libxg/libxg.sym)
+#   tests/abi/symbols.sh --print-debian-symbols   likewise for
+#                                      debian/libxg0.symbols
 set -eu
 
 srcdir=${srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,6 +52,16 @@ if [ "${1:-}" = --print-sym ]; then
     exit 0
 fi
 
+if [ "${1:-}" = --print-debian-symbols ]; then
+    declared >"$tmp/declared"
+    echo "libxg.so.0 libxg0 #MINVER#"
+    echo "* Build-Depends-Package: libxg-dev"
+    echo " $version@$version 0.1.0"
+    # A new function gets the upstream version that adds it: edit its line.
+    sed "s/^\(.*\)$/ \1@$version 0.1.0/" "$tmp/declared"
+    exit 0
+fi
+
 builddir=${1:-${abs_top_builddir:-.}}
 lib=$builddir/libxg/.libs/libxg.so
 [ -f "$lib" ] || fail "$lib not built"
@@ -76,5 +88,14 @@ report "declared in include/xg but not exported by libxg.so" "$tmp/declared" "$t
 report "exported by libxg.so but declared in no public header" "$tmp/exported" "$tmp/declared"
 report "declared in include/xg but missing from libxg/libxg.sym" "$tmp/declared" "$tmp/listed"
 report "in libxg/libxg.sym but declared in no public header" "$tmp/listed" "$tmp/declared"
-[ $status = 0 ] || { echo "(regenerate the list: tests/abi/symbols.sh --print-sym > libxg/libxg.sym)" >&2; exit 1; }
+# The Debian symbols file lists the same names (dpkg-gensymbols then holds
+# the built library to it).
+debsym=$srcdir/debian/libxg0.symbols
+if [ -f "$debsym" ]; then
+    sed -n "s/^ \([A-Za-z_][A-Za-z0-9_]*\)@$version .*/\1/p" "$debsym" | grep -vx "$version" |
+        LC_ALL=C sort -u >"$tmp/debian"
+    report "declared in include/xg but missing from debian/libxg0.symbols" "$tmp/declared" "$tmp/debian"
+    report "in debian/libxg0.symbols but declared in no public header" "$tmp/debian" "$tmp/declared"
+fi
+[ $status = 0 ] || { echo "(regenerate: tests/abi/symbols.sh --print-sym > libxg/libxg.sym; --print-debian-symbols for debian/libxg0.symbols)" >&2; exit 1; }
 echo "PASS: libxg.so exports the $(wc -l <"$tmp/declared") functions of include/xg/*.h, version $version"
