@@ -46,9 +46,12 @@ page_options() {
 }
 
 # 2. The programs make install puts in bindir, as the Makefile knows them.
-printf 'xg-print-bin-programs:\n\t@echo $(bin_PROGRAMS)\n' >"$tmp/print.mk"
-programs=$(make -s --no-print-directory -C "$builddir" -f Makefile -f "$tmp/print.mk" \
-    xg-print-bin-programs) || { echo "FAIL: cannot list bin_PROGRAMS in $builddir" >&2; exit 1; }
+# (A make of its own: not the jobserver or the messages of the make running us.)
+printf 'xg-print-bin-programs:\n\t@echo "bin_PROGRAMS: $(bin_PROGRAMS)"\n' >"$tmp/print.mk"
+programs=$(cd "$builddir" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+    make -s --no-print-directory -f Makefile -f "$tmp/print.mk" xg-print-bin-programs) ||
+    { echo "FAIL: cannot list bin_PROGRAMS in $builddir" >&2; exit 1; }
+programs=$(printf '%s\n' "$programs" | sed -n 's/^bin_PROGRAMS: //p')
 [ -n "$programs" ] || { echo "FAIL: no programs in bin_PROGRAMS" >&2; exit 1; }
 n=0
 for prog in $programs; do

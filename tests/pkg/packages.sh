@@ -86,15 +86,15 @@ int main(int argc, char **argv)
     xg_diag *d = xg_diag_new();
     struct xg_restore_result res = { 0 };
     int rc = xg_image_check(fd, NULL, &res, d);
-    printf("%s width=%u pages=%llu\n", xg_err_name(rc), res.guest_width,
-           (unsigned long long)res.pages);
+    printf("%s width=%u tables=%llu\n", xg_err_name(rc), res.guest_width,
+           (unsigned long long)res.tables);
     xg_diag_free(d);
     return rc != 0;
 }
 PROG
 cc -std=gnu11 -Wall -Werror -o "$work/check" "$work/check.c" $(PKG_CONFIG_PATH= pkg-config --cflags --libs libxg) ||
     fail "the program does not build against the installed libxg"
-ldd "$work/check" | grep -q "libxg.so.0 => /usr/lib/" || fail "the program does not use the installed libxg.so.0"
+ldd "$work/check" | grep -qE "libxg.so.0 => (/usr)?/lib/x86_64-linux-gnu/libxg.so.0 " || fail "the program does not use the installed libxg.so.0"
 image=$src/tests/data/linux64-4.17-xl.img.gz
 out=$("$work/check" "$image") || fail "the installed libxg refuses Xen 4.17's image: $out"
 case $out in
