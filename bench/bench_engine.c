@@ -5,6 +5,7 @@
  *   bench_engine save    [--mem SIZE] [--runs R]   non-live save to /dev/null and through a pipe
  *   bench_engine live    [--mem SIZE] [--rate PCT] live save through a pipe while a workload dirties PCT% of pages/s
  *   bench_engine restore [--mem SIZE] [--runs R]   restore from a file and through a pipe
+ *   bench_engine scale   [--sizes MIB,...] [--runs R]  seconds per GiB and peak memory by guest size
  *
  * Throughput counts the guest's page data (pages x 4 KiB), for the engine
  * and for the baseline alike.  Memory is the saving or restoring process's
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ static char *dir, *host_a, *host_b, *image;
 static uint64_t mem = 1ULL << 30;
 static int runs = 3;
 static double rate_pct = 5;
+static const char *sizes = "256,1024,4096,16384";
 
 static char *path_in(const char *name)
 {
@@ -367,20 +370,110 @@ static int cmd_restore(void)
     return 0;
 }
 
+/* One save to a file, timed, with the saver's peak memory. */
+static double save_to_file(uint32_t dom, struct bench_mem *m)
+{
+    int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        bench_die(image);
+    double t = bench_now();
+    pid_t c = fork();
+    if (c == 0)
+        save_child(host_a, dom, fd, false, NULL);
+    close(fd);
+    bench_wait(c, m, "the save to a file");
+    t = bench_now() - t;
+    resume(host_a, dom);
+    return t;
+}
+
+/* Free disk under dir, in bytes. */
+static uint64_t free_disk(void)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) < 0)
+        bench_die("statvfs");
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+/*
+ * For each size: build a guest, save it to /dev/null (the engine and the
+ * host alone) and to a file, then restore that file onto a fresh host.
+ * Seconds per GiB should stay flat; the peak anonymous RSS should stay
+ * under 32 MiB + 0.5% of the guest.  Disk: the largest guest's host file
+ * (its size + 1/8) and its image (its size), one after the other with the
+ * restoring host's file (the same again): about 2.2 x the largest size.
+ */
+static int cmd_scale(void)
+{
+    uint64_t list[16];
+    int n = 0;
+    for (const char *p = sizes; *p && n < 16;) {
+        char *end;
+        uint64_t mib = strtoull(p, &end, 0);
+        if (end == p || mib < 16)
+            bench_die("--sizes takes MiB figures of 16 or more, separated by commas");
+        list[n++] = mib << 20;
+        p = *end == ',' ? end + 1 : end;
+    }
+    uint64_t biggest = 0;
+    for (int i = 0; i < n; i++)
+        biggest = list[i] > biggest ? list[i] : biggest;
+    uint64_t need = biggest / 8 * 18, have = free_disk();
+    printf("scale: sizes %s MiB, %d run(s) each; disk needed about %.1f GiB, free %.1f GiB in %s\n",
+           sizes, runs, (double)need / BENCH_GIB, (double)have / BENCH_GIB, dir);
+    if (need > have) {
+        fprintf(stderr, "bench_engine: not enough disk for a %llu MiB guest (set TMPDIR)\n",
+                (unsigned long long)(biggest >> 20));
+        return 1;
+    }
+    printf("%9s %12s %12s %12s %14s %14s %14s\n", "guest MiB", "null s/GiB", "file s/GiB",
+           "restore s/GiB", "save peak KiB", "rest. peak KiB", "aim KiB");
+    for (int i = 0; i < n; i++) {
+        mem = list[i];
+        double gib = (double)mem / BENCH_GIB;
+        double tn[16], tf[16], tr[16];
+        struct bench_mem ms = { 0 }, mr = { 0 };
+        new_host(host_a);
+        uint32_t dom = build(host_a);
+        for (int r = 0; r < runs; r++) {
+            tn[r] = save_to_null(dom, &ms) / gib;
+            tf[r] = save_to_file(dom, &ms) / gib;
+        }
+        unlink(host_a);
+        for (int r = 0; r < runs; r++) {
+            new_host(host_b);
+            double share = 0;
+            tr[r] = restore_from_file(&mr, &share) / gib;
+            unlink(host_b);
+        }
+        unlink(image);
+        printf("%9llu %12.3f %12.3f %12.3f %14llu %14llu %14llu\n", (unsigned long long)(mem >> 20),
+               bench_median(tn, runs), bench_median(tf, runs), bench_median(tr, runs),
+               (unsigned long long)ms.anon_kib, (unsigned long long)mr.anon_kib,
+               (unsigned long long)((32ULL << 10) + mem / 1024 / 200));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bench_prog = "bench_engine";
     static const struct option opts[] = {
         { "mem", required_argument, NULL, 'm' }, { "runs", required_argument, NULL, 'r' },
         { "rate", required_argument, NULL, 'p' }, { "no-pin", no_argument, NULL, 'n' },
+        { "sizes", required_argument, NULL, 's' },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: %s save|live|restore [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
+        fprintf(f, "usage: %s save|live|restore|scale [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
+                   "       [--sizes MIB,MIB,...]\n"
                    "  save     non-live save to /dev/null and through a pipe, beside a pipe baseline\n"
                    "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
                    "  restore  restore from a file and through a pipe, beside the baseline\n"
+                   "  scale    save and restore guests of each --sizes (default 256,1024,4096,16384 MiB):\n"
+                   "           seconds per GiB and peak memory; needs about 2.2 x the largest size of disk\n"
                    "(bench/README.md)\n", argv[0]);
         return argc < 2 ? 2 : 0;
     }
@@ -394,6 +487,7 @@ int main(int argc, char **argv)
         case 'r': runs = atoi(optarg); break;
         case 'p': rate_pct = atof(optarg); break;
         case 'n': bench_pin = false; break;
+        case 's': sizes = optarg; break;
         default: return 2;
         }
     }
@@ -415,6 +509,8 @@ int main(int argc, char **argv)
         return cmd_live();
     if (!strcmp(cmd, "restore"))
         return cmd_restore();
+    if (!strcmp(cmd, "scale"))
+        return cmd_scale();
     fprintf(stderr, "bench_engine: unknown command %s\n", cmd);
     return 2;
 }

@@ -260,7 +260,9 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
         return rc;
     }
     if (rc == 0) {
-        struct xg_stream_writer_opts wo = { .gzip = c.p->compress };
+        struct xg_stream_writer_opts wo = { .gzip = c.p->compress,
+                                            .gzip_level = c.p->compress_level,
+                                            .gzip_threads = c.p->compress_threads };
         rc = xg_stream_writer_open(fd, &wo, d, &c.w);
     }
     if (rc == 0)

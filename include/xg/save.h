@@ -33,6 +33,8 @@ struct xg_save_params {
     double max_factor;       /* live: stop when pages sent exceed this times the guest (0: 3) */
     unsigned min_dirty;      /* live: suspend once fewer pages are dirty (0: 50) */
     bool compress;           /* gzip the whole stream */
+    int compress_level;      /* zlib level 1..9, 0: 1 (fast) */
+    unsigned compress_threads; /* compressing threads, 0: one per online CPU */
     bool check_only;         /* pre-flight check: report, change nothing, write nothing */
     bool debug;              /* XCFLAGS_DEBUG: send VERIFY and every page again */
     unsigned suspend_timeout_ms; /* 0: 60 s */

@@ -246,6 +246,7 @@ typedef struct xg_stream_writer xg_stream_writer;
 struct xg_stream_writer_opts {
     bool gzip;               /* compress the whole stream with zlib */
     int gzip_level;          /* 1..9, 0 = default (1: fast) */
+    unsigned gzip_threads;   /* compression threads, 0 = one per online CPU */
 };
 
 /*

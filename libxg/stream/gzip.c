@@ -1,9 +1,11 @@
 /*
- * gzip.c - transparent gzip framing around a whole stream, with zlib.
+ * gzip.c - transparent gzip framing around a whole stream, with zlib:
+ * the reading side (gzip_write.c compresses).
  *
  * The inner stream stays a standard libxc stream; gzip is only the
  * container, detected by its magic.  Concatenated gzip members (what
- * `cat a.gz b.gz` makes) are read as one stream.
+ * `cat a.gz b.gz` makes, and what xg's parallel compressor writes) are
+ * read as one stream.
  */
 #include "config.h"
 
@@ -123,107 +125,4 @@ void xg__gzr_close(struct xg_gzr *g)
     inflateEnd(&g->z);
     free(g->in);
     free(g);
-}
-
-struct xg_gzw {
-    int fd;
-    z_stream z;
-    uint8_t *out;
-    uint64_t bytes_out;
-};
-
-int xg__gzw_open(int fd, int level, xg_diag *d, struct xg_gzw **out)
-{
-    *out = NULL;
-    struct xg_gzw *g = calloc(1, sizeof(*g));
-    if (!g || !(g->out = malloc(GZ_OUT_SIZE))) {
-        free(g);
-        return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory starting gzip compression");
-    }
-    g->fd = fd;
-    if (level < 1 || level > 9)
-        level = 1;
-    if (deflateInit2(&g->z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(g->out);
-        free(g);
-        return xg_diag_err(d, XG_E_NOMEM, NULL, "zlib: cannot start compression");
-    }
-    g->z.next_out = g->out;
-    g->z.avail_out = GZ_OUT_SIZE;
-    *out = g;
-    return 0;
-}
-
-static int gzw_drain(struct xg_gzw *g, xg_diag *d)
-{
-    size_t have = GZ_OUT_SIZE - g->z.avail_out;
-    if (have) {
-        if (xg__write_full(g->fd, g->out, have) < 0)
-            return xg_diag_syserr(d, XG_E_IO, errno, NULL, "writing compressed image");
-        g->bytes_out += have;
-    }
-    g->z.next_out = g->out;
-    g->z.avail_out = GZ_OUT_SIZE;
-    return 0;
-}
-
-static int gzw_run(struct xg_gzw *g, int flush, xg_diag *d)
-{
-    for (;;) {
-        if (g->z.avail_out == 0) {
-            int rc = gzw_drain(g, d);
-            if (rc < 0)
-                return rc;
-        }
-        int zr = deflate(&g->z, flush);
-        if (zr == Z_STREAM_ERROR)
-            return xg_diag_err(d, XG_E_IO, NULL, "zlib: compression failed");
-        if (flush == Z_FINISH) {
-            if (zr == Z_STREAM_END)
-                return gzw_drain(g, d);
-            continue;
-        }
-        if (g->z.avail_in == 0 && g->z.avail_out != 0)
-            return 0;
-    }
-}
-
-int xg__gzw_writev(struct xg_gzw *g, const struct iovec *iov, unsigned n, xg_diag *d)
-{
-    for (unsigned i = 0; i < n; i++) {
-        const uint8_t *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            uInt chunk = left > (1U << 30) ? (1U << 30) : (uInt)left;
-            g->z.next_in = (Bytef *)p;
-            g->z.avail_in = chunk;
-            int rc = gzw_run(g, Z_NO_FLUSH, d);
-            if (rc < 0)
-                return rc;
-            p += chunk;
-            left -= chunk;
-        }
-    }
-    return 0;
-}
-
-int xg__gzw_finish(struct xg_gzw *g, xg_diag *d)
-{
-    g->z.next_in = NULL;
-    g->z.avail_in = 0;
-    return gzw_run(g, Z_FINISH, d);
-}
-
-void xg__gzw_close(struct xg_gzw *g)
-{
-    if (!g)
-        return;
-    deflateEnd(&g->z);
-    free(g->out);
-    free(g);
-}
-
-uint64_t xg__gzw_bytes_out(const struct xg_gzw *g)
-{
-    return g->bytes_out;
 }

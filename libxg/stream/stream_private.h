@@ -13,7 +13,7 @@
 
 #include "xg/diag.h"
 
-/* ---- gzip.c: the only file that includes zlib.h ---- */
+/* ---- gzip.c (reading) and gzip_write.c: the only files that include zlib.h ---- */
 
 struct xg_gzr; /* inflating reader over an fd */
 struct xg_gzw; /* deflating writer over an fd */
@@ -34,10 +34,16 @@ int xg__gzr_open(int fd, const void *prefix, size_t prefix_len, xg_diag *d, stru
 ssize_t xg__gzr_read(struct xg_gzr *z, void *buf, size_t len, uint64_t offset, xg_diag *d);
 void xg__gzr_close(struct xg_gzr *z);
 
-int xg__gzw_open(int fd, int level, xg_diag *d, struct xg_gzw **out);
+/*
+ * Start compressing into fd at zlib level 1..9 (anything else: 1) with
+ * `threads` compression threads (0: one per online CPU; at most 8).  The
+ * output is a sequence of gzip members, one per MiB of input.
+ */
+int xg__gzw_open(int fd, int level, unsigned threads, xg_diag *d, struct xg_gzw **out);
 int xg__gzw_writev(struct xg_gzw *z, const struct iovec *iov, unsigned n, xg_diag *d);
-/* Finish the gzip member and flush.  Returns 0 or XG_E_*. */
+/* Compress and write what is left.  Returns 0 or XG_E_*. */
 int xg__gzw_finish(struct xg_gzw *z, xg_diag *d);
+/* Stop the threads and free; what was not finished is dropped.  NULL is fine. */
 void xg__gzw_close(struct xg_gzw *z);
 uint64_t xg__gzw_bytes_out(const struct xg_gzw *z);
 

@@ -40,7 +40,7 @@ int xg_stream_writer_open(int fd, const struct xg_stream_writer_opts *opts, xg_d
     w->fd = fd;
     w->d = d;
     if (opts && opts->gzip) {
-        int rc = xg__gzw_open(fd, opts->gzip_level, d, &w->gz);
+        int rc = xg__gzw_open(fd, opts->gzip_level, opts->gzip_threads, d, &w->gz);
         if (rc < 0) {
             free(w);
             return rc;

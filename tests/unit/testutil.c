@@ -246,7 +246,7 @@ void xgt_gzip(const void *p, size_t len, struct xgt_buf *out)
     xg_diag *d = xg_diag_new();
     struct xg_gzw *z = NULL;
     struct iovec iov = { (void *)p, len };
-    if (!d || xg__gzw_open(fd, 1, d, &z) < 0 || xg__gzw_writev(z, &iov, 1, d) < 0 || xg__gzw_finish(z, d) < 0)
+    if (!d || xg__gzw_open(fd, 1, 1, d, &z) < 0 || xg__gzw_writev(z, &iov, 1, d) < 0 || xg__gzw_finish(z, d) < 0)
         xgt_die("xgt_gzip: %s", d && xg_diag_first_error(d) ? xg_diag_first_error(d)->msg : "out of memory");
     xg__gzw_close(z);
     xg_diag_free(d);

@@ -44,7 +44,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: %s [--backend sim:PATH|xen] --domid N [--out FILE|-] [--live]\n"
-            "               [--max-iters N] [--max-factor F] [--compress] [--check]\n"
+            "               [--max-iters N] [--max-factor F] [--compress] [--compress-level N]\n"
+            "               [--compress-threads N] [--check]\n"
             "               [--progress] [--report FILE.xml] [--verbose]\n"
             "       %s IOFD DOMID MAXIT MAX_F FLAGS          (xend's calling convention)\n"
             "\n"
@@ -59,7 +60,10 @@ static void usage(FILE *out)
             "  -l, --live           live: copy memory while the guest runs, then suspend\n"
             "      --max-iters N    live: at most N passes before suspending (default 29)\n"
             "      --max-factor F   live: stop when F times the guest was sent (default 3)\n"
-            "  -z, --compress       gzip the image\n"
+            "  -z, --compress       gzip the image, on every CPU (one gzip member per MiB;\n"
+            "                       any gzip reader reads it as one stream)\n"
+            "      --compress-level N  zlib level 1 (fastest, the default) .. 9 (smallest)\n"
+            "      --compress-threads N  compressing threads (default: one per CPU, at most 8)\n"
             "  -c, --check          pre-flight check only: report what would keep the image\n"
             "                       from restoring; suspends and writes nothing\n"
             "  -p, --progress       progress bar on stderr (default when it is a terminal)\n"
@@ -167,6 +171,8 @@ int main(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },     { "live", no_argument, NULL, 'l' },
         { "max-iters", required_argument, NULL, 'I' }, { "max-factor", required_argument, NULL, 'F' },
         { "compress", no_argument, NULL, 'z' },      { "check", no_argument, NULL, 'c' },
+        { "compress-level", required_argument, NULL, 'L' },
+        { "compress-threads", required_argument, NULL, 'T' },
         { "progress", no_argument, NULL, 'p' },      { "report", required_argument, NULL, 'r' },
         { "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -195,6 +201,18 @@ int main(int argc, char **argv)
                 return usage_error("bad --max-factor \"%s\" (1..1000)", optarg);
             break;
         case 'z': p.compress = true; break;
+        case 'L':
+            if (!cli_parse_u64(optarg, 1, 9, &v))
+                return usage_error("bad --compress-level \"%s\" (1..9)", optarg);
+            p.compress = true;
+            p.compress_level = (int)v;
+            break;
+        case 'T':
+            if (!cli_parse_u64(optarg, 1, 8, &v))
+                return usage_error("bad --compress-threads \"%s\" (1..8)", optarg);
+            p.compress = true;
+            p.compress_threads = (unsigned)v;
+            break;
         case 'c': p.check_only = true; break;
         case 'p': progress = true; break;
         case 'r': report = optarg; break;
