@@ -446,23 +446,19 @@ static int tear_down_space(struct churn *c, struct space *s)
 
 /* ------------------------------------------------------------ balloon */
 
-/* The guest's p2m entry for pfn, written as Linux does: p2m_generation odd while it changes. */
+/*
+ * The guest's p2m entry for pfn, a plain store into its p2m list.  Linux
+ * bumps shared info's p2m_generation only around a change of the list's
+ * own mapping (xen_alloc_p2m_entry replacing a p2m page); this guest's list
+ * is backed in full, so an entry change leaves the generation alone, and
+ * the saver must notice the change through the dirty p2m page.
+ */
 static int set_p2m(struct churn *c, uint64_t pfn, uint64_t mfn)
 {
     unsigned w = c->width;
     uint8_t word[8];
     xg_guest_set_word(word, 0, w, mfn == NONE ? (w == 4 ? 0xffffffffULL : NONE) : mfn);
-    const struct xg_shinfo_layout *sl = xg_shinfo_layout(w);
-    uint8_t *si = sim_frame_data(c->h, c->dom->shared_info_mfn);
-    bool linear = c->gi.p2m_va != 0;
-    if (linear) {
-        sim_journal(c->h, si + sl->p2m_generation, sl->word);
-        xg_guest_set_word(si, sl->p2m_generation, sl->word, xg_guest_word(si, sl->p2m_generation, sl->word) + 1);
-    }
-    int e = guest_store(c, c->gi.p2m_first_pfn + pfn * w / SIM_PAGE, (unsigned)(pfn * w % SIM_PAGE), word, w);
-    if (linear)
-        xg_guest_set_word(si, sl->p2m_generation, sl->word, xg_guest_word(si, sl->p2m_generation, sl->word) + 1);
-    return e;
+    return guest_store(c, c->gi.p2m_first_pfn + pfn * w / SIM_PAGE, (unsigned)(pfn * w % SIM_PAGE), word, w);
 }
 
 static int balloon_out(struct churn *c)
