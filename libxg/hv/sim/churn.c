@@ -663,10 +663,14 @@ struct credits {
     double dirty, spaces, balloon, grants;
 };
 
-static unsigned take(double *credit, double rate, double dt)
+/*
+ * What is due this tick.  At most `cap` (the rest waits for the next
+ * ticks), so one tick's undo journal stays small whatever the rate.
+ */
+static unsigned take(double *credit, double rate, double dt, unsigned cap)
 {
     *credit += rate * dt;
-    unsigned n = (unsigned)*credit;
+    unsigned n = *credit < cap ? (unsigned)*credit : cap;
     *credit -= n;
     return n;
 }
@@ -780,8 +784,8 @@ int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opt
         finishing = now - t0 >= o->seconds;
         double dt = now - last;
         last = now;
-        unsigned n[4] = { take(&cr.dirty, o->dirty_rate, dt), take(&cr.spaces, o->pt_churn, dt),
-                          take(&cr.balloon, o->balloon, dt), take(&cr.grants, o->grant_maps, dt) };
+        unsigned n[4] = { take(&cr.dirty, o->dirty_rate, dt, UINT32_MAX), take(&cr.spaces, o->pt_churn, dt, 32),
+                          take(&cr.balloon, o->balloon, dt, 64), take(&cr.grants, o->grant_maps, dt, 16) };
         if ((rc = sim_lock(h, domid, d)) < 0)
             break;
         if (!guest_running(&c)) {
