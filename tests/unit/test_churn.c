@@ -34,7 +34,8 @@ static char host_path[160];
 static struct sim_host *H;
 static xg_diag *D;
 
-static const enum sim_layout layouts[] = { SIM_LAYOUT_LINUX64, SIM_LAYOUT_PAE32, SIM_LAYOUT_NETBSD64 };
+static const enum sim_layout layouts[] = { SIM_LAYOUT_LINUX64, SIM_LAYOUT_PAE32,
+                                           SIM_LAYOUT_NETBSD64 };
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -44,7 +45,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void setup(void)
 {
-    snprintf(topdir, sizeof(topdir), "%s/xg-test-churn.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(topdir, sizeof(topdir), "%s/xg-test-churn.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(topdir));
     snprintf(host_path, sizeof(host_path), "%s/host", topdir);
     D = xg_diag_new();
@@ -64,7 +66,9 @@ static void teardown(void)
 
 static uint32_t build(enum sim_layout layout, unsigned vcpus)
 {
-    struct sim_build_opts o = { .layout = layout, .mem_bytes = 32ULL << 20, .nr_vcpus = vcpus, .seed = 7 };
+    struct sim_build_opts o = {
+        .layout = layout, .mem_bytes = 32ULL << 20, .nr_vcpus = vcpus, .seed = 7
+    };
     uint32_t dom;
     int rc = sim_build(H, &o, &dom, D);
     if (rc < 0)
@@ -101,7 +105,8 @@ static struct holdings holdings(uint32_t dom)
             continue;
         o.pinned += !!(f->type_info & PGT_pinned);
         uint64_t t = f->type_info & PGT_type_mask;
-        o.tables += t >= PGT_l1_page_table && t <= PGT_l4_page_table && (f->type_info & PGT_count_mask);
+        o.tables +=
+            t >= PGT_l1_page_table && t <= PGT_l4_page_table && (f->type_info & PGT_count_mask);
         o.writable += t == PGT_writable_page && (f->type_info & PGT_count_mask);
     }
     for (unsigned v = 0; v < d->nr_vcpus; v++)
@@ -138,7 +143,12 @@ START_TEST(test_run_every_layout)
     uint32_t dom = build(layouts[_i], 2);
     struct holdings before = holdings(dom);
     struct sim_churn_opts o = {
-        .seconds = 0.6, .dirty_rate = 2000, .pt_churn = 500, .balloon = 200, .grant_maps = 100, .seed = 3,
+        .seconds = 0.6,
+        .dirty_rate = 2000,
+        .pt_churn = 500,
+        .balloon = 200,
+        .grant_maps = 100,
+        .seed = 3,
     };
     struct sim_churn_stats st;
     int rc = sim_churn_run(H, dom, &o, &st, D);
@@ -179,7 +189,12 @@ static int child_churn(uint32_t dom, double seconds, double grant_maps)
     if (sim_host_open(host_path, d, &h) < 0)
         return 10;
     struct sim_churn_opts o = {
-        .seconds = seconds, .dirty_rate = 1000, .pt_churn = 500, .balloon = 200, .grant_maps = grant_maps, .seed = 9,
+        .seconds = seconds,
+        .dirty_rate = 1000,
+        .pt_churn = 500,
+        .balloon = 200,
+        .grant_maps = grant_maps,
+        .seed = 9,
     };
     struct sim_churn_stats st;
     int rc = sim_churn_run(h, dom, &o, &st, d);
@@ -293,8 +308,8 @@ END_TEST
 
 static const struct {
     unsigned bug;
-    const char *step;      /* what the run says it was doing */
-    const char *xen_says;  /* what Xen logs */
+    const char *step;     /* what the run says it was doing */
+    const char *xen_says; /* what Xen logs */
 } bugs[] = {
     { SIM_CHURN_BUG_NO_RO, "pinning a new page table", "Bad type" },
     { SIM_CHURN_BUG_EARLY_RW, "making a pinned page table writable", "Bad type" },
@@ -310,7 +325,8 @@ START_TEST(test_wrong_step_refused)
     int rc = sim_churn_run(H, dom, &o, &st, D);
     ck_assert_int_eq(rc, XG_E_HV);
     char *text = diag_text();
-    ck_assert_msg(strstr(text, bugs[b].step), "the refusal does not say \"%s\": %s", bugs[b].step, text);
+    ck_assert_msg(strstr(text, bugs[b].step), "the refusal does not say \"%s\": %s", bugs[b].step,
+                  text);
     ck_assert_msg(strstr(text, "rolled back"), "%s", text);
     free(text);
     char *log = host_log();
@@ -363,7 +379,9 @@ START_TEST(test_paused_guest_untouched)
     sim_unlock(H);
     struct holdings before = holdings(dom);
     uint64_t sum_before = memory_sum(dom);
-    struct sim_churn_opts o = { .seconds = 0.3, .pt_churn = 500, .balloon = 100, .grant_maps = 50, .seed = 1 };
+    struct sim_churn_opts o = {
+        .seconds = 0.3, .pt_churn = 500, .balloon = 100, .grant_maps = 50, .seed = 1
+    };
     struct sim_churn_stats st;
     ck_assert_int_eq(sim_churn_run(H, dom, &o, &st, D), 0);
     ck_assert_uint_eq(st.spaces_built + st.ballooned_out + st.grant_maps, 0);
