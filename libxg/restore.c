@@ -231,7 +231,8 @@ static int give_back_xtab(struct restore_ctx *c, const struct xg_rec_page_data *
         }
         uint64_t pfn = xg_pd_pfn(pd->pfn[i]);
         uint32_t type = xg_pd_type(pd->pfn[i]);
-        if ((type & XG_PFINFO_LTAB_MASK) != XG_PFINFO_XTAB || !c->mfn1[pfn] || c->mfn1[pfn] == ~0ULL)
+        if ((type & XG_PFINFO_LTAB_MASK) != XG_PFINFO_XTAB || !c->mfn1[pfn] ||
+            c->mfn1[pfn] == ~0ULL)
             continue;
         mfns[n++] = c->mfn1[pfn] - 1;
         c->mfn1[pfn] = 0;

@@ -387,8 +387,9 @@ static int live_passes(struct save_ctx *c)
         return XG_E_GUEST;
     uint64_t moved = mark_moved_pfns(c);
     if (moved)
-        xg__save_log(c, "%llu pfns changed frame since they were sent (ballooned out or in); sent again",
-                     (unsigned long long)moved);
+        xg__save_log(
+            c, "%llu pfns changed frame since they were sent (ballooned out or in); sent again",
+            (unsigned long long)moved);
     uint64_t last = count_bits(c->dirty, c->nr_pfns);
     double t = xg__now();
     if ((rc = send_pass(c, c->dirty, true, "final pass")) < 0)

@@ -307,7 +307,8 @@ int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns
 {
     if (!hv->ops->depopulate) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return xg_diag_err(d, XG_E_UNSUPPORTED, &l, "the %s backend cannot give frames back to Xen", hv->ops->name);
+        return xg_diag_err(d, XG_E_UNSUPPORTED, &l, "the %s backend cannot give frames back to Xen",
+                           hv->ops->name);
     }
     return hv->ops->depopulate(hv, domid, n, mfns, d);
 }

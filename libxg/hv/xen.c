@@ -1412,8 +1412,10 @@ static int xen_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t 
     free(arr);
     if (rc < 0) {
         struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(mfns[0]) };
-        return FAIL(x, d, e, &l, "giving %u frames of domain %u back from mfn %#llx failed "
-                                 "(XENMEM_decrease_reservation)", n, domid, (unsigned long long)mfns[0]);
+        return FAIL(x, d, e, &l,
+                    "giving %u frames of domain %u back from mfn %#llx failed "
+                    "(XENMEM_decrease_reservation)",
+                    n, domid, (unsigned long long)mfns[0]);
     }
     return 0;
 }

@@ -1114,17 +1114,19 @@ static void scen_roundtrip(struct scenario *s, const struct params *p)
 /* ------------------------------------------------------------ group: churn */
 
 /* xg-sim run with the kernel's churn; dirty_rate is a fraction of the guest's pages per second. */
-static struct child *start_churn(struct scenario *s, const char *host, uint32_t domid, const struct params *p)
+static struct child *start_churn(struct scenario *s, const char *host, uint32_t domid,
+                                 const struct params *p)
 {
     struct spawn o;
     spawn_defaults(&o);
     o.timeout = p->dirty_seconds + s->cfg->timeout;
     double pages = (double)p->mem_mb * 256;
-    return child_start(s, &o,
-                       ARGV(s->cfg->xg_sim, "run", host, S(s, "%u", domid), "--seconds", S(s, "%g", p->dirty_seconds),
-                            "--dirty-rate", S(s, "%g", p->dirty_rate * pages), "--pt-churn", S(s, "%g", p->pt_churn),
-                            "--balloon", S(s, "%g", p->balloon), "--grant-maps", S(s, "%g", p->grant_maps),
-                            "--seed", S(s, "%u", p->seed + 100)));
+    return child_start(
+        s, &o,
+        ARGV(s->cfg->xg_sim, "run", host, S(s, "%u", domid), "--seconds",
+             S(s, "%g", p->dirty_seconds), "--dirty-rate", S(s, "%g", p->dirty_rate * pages),
+             "--pt-churn", S(s, "%g", p->pt_churn), "--balloon", S(s, "%g", p->balloon),
+             "--grant-maps", S(s, "%g", p->grant_maps), "--seed", S(s, "%u", p->seed + 100)));
 }
 
 /* The run exited 0 and its kernel built address spaces (and ballooned, grant-mapped) as asked. */
@@ -1134,13 +1136,20 @@ static bool churn_ok(struct scenario *s, const struct child *w, const struct par
         return false;
     const char *o = buf_str(&w->out);
     unsigned long long built = 0, torn = 0, out = 0, maps = 0;
-    const char *a = strstr(o, "address spaces: "), *b = strstr(o, "balloon: "), *g = strstr(o, "grant maps: ");
+    const char *a = strstr(o, "address spaces: "), *b = strstr(o, "balloon: "),
+               *g = strstr(o, "grant maps: ");
     if (!a || sscanf(a, "address spaces: %llu built, %llu torn down", &built, &torn) != 2 || !b ||
-        sscanf(b, "balloon: %llu pages out", &out) != 1 || !g || sscanf(g, "grant maps: %llu mapped", &maps) != 1)
-        return fail(s, "%s: no \"address spaces:\", \"balloon:\" and \"grant maps:\" lines", w->cmd);
-    if ((p->pt_churn > 0 && (!built || !torn)) || (p->balloon > 0 && !out) || (p->grant_maps > 0 && !maps))
-        return fail(s, "%s: the kernel did not churn as asked (%llu spaces built, %llu torn down, %llu pages "
-                       "ballooned, %llu grant maps)", w->cmd, built, torn, out, maps);
+        sscanf(b, "balloon: %llu pages out", &out) != 1 || !g ||
+        sscanf(g, "grant maps: %llu mapped", &maps) != 1)
+        return fail(s, "%s: no \"address spaces:\", \"balloon:\" and \"grant maps:\" lines",
+                    w->cmd);
+    bool idle = (p->pt_churn > 0 && (!built || !torn)) || (p->balloon > 0 && !out) ||
+                (p->grant_maps > 0 && !maps);
+    if (idle)
+        return fail(s,
+                    "%s: the kernel did not churn as asked (%llu spaces built, %llu torn down, "
+                    "%llu pages ballooned, %llu grant maps)",
+                    w->cmd, built, torn, out, maps);
     return true;
 }
 
@@ -1861,8 +1870,9 @@ static void build_matrix(struct matrix *mx, const struct config *cfg)
                     .balloon = 100,
                     .grant_maps = (si % 2) ? 0 : 50,
                 };
-                add(mx, cfg, "churn", scen_churn_live, &p, "live-%s-%uM-s%u-v%u-pt%g-balloon%g-grants%g", p.layout,
-                    p.mem_mb, p.seed, p.vcpus, p.pt_churn, p.balloon, p.grant_maps);
+                add(mx, cfg, "churn", scen_churn_live, &p,
+                    "live-%s-%uM-s%u-v%u-pt%g-balloon%g-grants%g", p.layout, p.mem_mb, p.seed,
+                    p.vcpus, p.pt_churn, p.balloon, p.grant_maps);
             }
     for (unsigned l = 0; l < NLAYOUTS; l++, k++) {
         struct params p = {
@@ -1876,8 +1886,8 @@ static void build_matrix(struct matrix *mx, const struct config *cfg)
             .balloon = 100,
             .grant_maps = 50,
         };
-        add(mx, cfg, "churn", scen_churn_run, &p, "run-%s-%uM-v%u-%gs-pt%g-balloon%g-grants%g", p.layout, p.mem_mb,
-            p.vcpus, p.dirty_seconds, p.pt_churn, p.balloon, p.grant_maps);
+        add(mx, cfg, "churn", scen_churn_run, &p, "run-%s-%uM-v%u-%gs-pt%g-balloon%g-grants%g",
+            p.layout, p.mem_mb, p.vcpus, p.dirty_seconds, p.pt_churn, p.balloon, p.grant_maps);
     }
 
     /* badimage: each mutation x layout. */

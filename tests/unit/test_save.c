@@ -274,7 +274,12 @@ static pid_t start_churn(struct env *e, uint64_t seed)
         if (sim_host_open(e->host, d, &h) < 0)
             _exit(1);
         struct sim_churn_opts o = {
-            .seconds = 30, .dirty_rate = 1600, .pt_churn = 500, .balloon = 400, .grant_maps = 50, .seed = seed,
+            .seconds = 30,
+            .dirty_rate = 1600,
+            .pt_churn = 500,
+            .balloon = 400,
+            .grant_maps = 50,
+            .seed = seed,
         };
         struct sim_churn_stats cs;
         int rc = sim_churn_run(h, e->dom, &o, &cs, d);
@@ -311,7 +316,9 @@ START_TEST(live_save_under_churn)
     check_image_matches(&e);
     xg_hv *hv = xgt_open_sim(e.host2);
     int fd = open(e.img, O_RDONLY);
-    struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_params rp = {
+        .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1
+    };
     struct xg_restore_result res;
     rc = xg_restore(hv, fd, &rp, NULL, &res, d);
     if (rc)

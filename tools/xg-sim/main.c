@@ -38,8 +38,9 @@ static void usage(FILE *out)
             "  suspend HOST DOMID              the guest suspends itself (shutdown suspend)\n"
             "  resume HOST DOMID               resume a suspended or freshly restored guest\n"
             "  destroy HOST DOMID              destroy a domain\n"
-            "  run HOST DOMID --seconds T [--dirty-rate PAGES_PER_SEC] [--pt-churn SPACES_PER_SEC]\n"
-            "      [--balloon PAGES_PER_SEC] [--grant-maps MAPS_PER_SEC] [--seed S]\n"
+            "  run HOST DOMID --seconds T [--dirty-rate PAGES_PER_SEC]\n"
+            "      [--pt-churn SPACES_PER_SEC] [--balloon PAGES_PER_SEC]\n"
+            "      [--grant-maps MAPS_PER_SEC] [--seed S]\n"
             "                                  the guest's kernel at work for T seconds: it\n"
             "                                  dirties pages; builds, pins, runs on and tears\n"
             "                                  down address spaces (fork/exec/exit); gives\n"
@@ -293,19 +294,26 @@ static int cmd_run(int argc, char **argv, xg_diag *d)
     static const struct option opts[] = {
         { "dirty-rate", required_argument, NULL, 'r' }, { "seconds", required_argument, NULL, 't' },
         { "seed", required_argument, NULL, 's' },       { "pt-churn", required_argument, NULL, 'p' },
-        { "balloon", required_argument, NULL, 'b' },    { "grant-maps", required_argument, NULL, 'g' },
+        { "balloon", required_argument, NULL, 'b' },
+        { "grant-maps", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 },
     };
     struct sim_churn_opts o = { .seconds = -1, .seed = 1 };
     bool have_rate = false;
     int c;
     while ((c = getopt_long(argc, argv, "r:t:s:p:b:g:", opts, NULL)) != -1) {
-        double *rate = c == 'r' ? &o.dirty_rate : c == 'p' ? &o.pt_churn : c == 'b' ? &o.balloon
-                                                   : c == 'g' ? &o.grant_maps : NULL;
+        double *rate = c == 'r'   ? &o.dirty_rate
+                       : c == 'p' ? &o.pt_churn
+                       : c == 'b' ? &o.balloon
+                       : c == 'g' ? &o.grant_maps
+                                  : NULL;
         if (rate) {
+            const char *name = c == 'r'   ? "dirty-rate"
+                               : c == 'p' ? "pt-churn"
+                               : c == 'b' ? "balloon"
+                                          : "grant-maps";
             if (!cli_parse_double(optarg, 0, 1e9, rate))
-                return usage_error("bad --%s \"%s\"", c == 'r' ? "dirty-rate" : c == 'p' ? "pt-churn"
-                                                     : c == 'b' ? "balloon" : "grant-maps", optarg);
+                return usage_error("bad --%s \"%s\"", name, optarg);
             have_rate = true;
             continue;
         }
@@ -323,8 +331,8 @@ static int cmd_run(int argc, char **argv, xg_diag *d)
         }
     }
     if (!have_rate || o.seconds < 0)
-        return usage_error("run needs --seconds and at least one of --dirty-rate, --pt-churn, --balloon, "
-                           "--grant-maps");
+        return usage_error("run needs --seconds and at least one of --dirty-rate, --pt-churn, "
+                           "--balloon, --grant-maps");
     if (argc - optind != 2)
         return usage_error("run takes HOST DOMID");
     uint32_t domid;
@@ -354,12 +362,14 @@ static int cmd_run(int argc, char **argv, xg_diag *d)
         printf("address spaces: %llu built, %llu torn down, %llu cr3 switches, %llu left\n",
                (unsigned long long)st.spaces_built, (unsigned long long)st.spaces_torn_down,
                (unsigned long long)st.cr3_switches, (unsigned long long)st.spaces_left);
-        printf("balloon: %llu pages out, %llu back, %llu still out\n", (unsigned long long)st.ballooned_out,
-               (unsigned long long)st.ballooned_in, (unsigned long long)st.balloon_left);
-        printf("grant maps: %llu mapped, %llu unmapped by the run\n", (unsigned long long)st.grant_maps,
-               (unsigned long long)st.grant_unmaps);
+        printf("balloon: %llu pages out, %llu back, %llu still out\n",
+               (unsigned long long)st.ballooned_out, (unsigned long long)st.ballooned_in,
+               (unsigned long long)st.balloon_left);
+        printf("grant maps: %llu mapped, %llu unmapped by the run\n",
+               (unsigned long long)st.grant_maps, (unsigned long long)st.grant_unmaps);
         if (st.ticks_skipped)
-            printf("%llu ticks skipped while the guest was not running\n", (unsigned long long)st.ticks_skipped);
+            printf("%llu ticks skipped while the guest was not running\n",
+                   (unsigned long long)st.ticks_skipped);
     }
     return report(d, rc);
 }

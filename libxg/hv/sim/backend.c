@@ -593,7 +593,8 @@ static int sim_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t 
             /* Xen returns the extents done; those stay freed. */
             sim_unlock(h);
             struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(mfns[i]) };
-            return xg_diag_syserr(d, XG_E_HV, -e, &l, "decrease_reservation stopped at mfn %#llx (%u of %u done)",
+            return xg_diag_syserr(d, XG_E_HV, -e, &l,
+                                  "decrease_reservation stopped at mfn %#llx (%u of %u done)",
                                   (unsigned long long)mfns[i], i, n);
         }
     }

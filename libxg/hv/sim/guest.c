@@ -63,8 +63,8 @@ int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_gu
 }
 
 /* The mfn of a pfn, from the guest's own p2m list (its p2m frames, through the M2P-free path). */
-int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
-                  uint64_t *mfn)
+int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi,
+                  uint64_t pfn, uint64_t *mfn)
 {
     unsigned w = dom->guest_width;
     if (pfn >= gi->nr_pages)
@@ -416,10 +416,13 @@ static void sleep_s(double s)
         ;
 }
 
-void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi, uint64_t gi_mfn,
-                        unsigned batch, uint64_t *rng, struct sim_workload_stats *st)
+void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi,
+                        uint64_t gi_mfn, unsigned batch, uint64_t *rng,
+                        struct sim_workload_stats *st)
 {
-    uint64_t span = XG_MIN(gi->data_nr, gi->directmap_nr > gi->data_first_pfn ? gi->directmap_nr - gi->data_first_pfn : 0);
+    uint64_t span =
+        XG_MIN(gi->data_nr,
+               gi->directmap_nr > gi->data_first_pfn ? gi->directmap_nr - gi->data_first_pfn : 0);
     for (unsigned i = 0; i < batch && span; i++) {
         uint64_t pfn = gi->data_first_pfn + mix(rng) % span, m;
         if (sim_guest_p2m(h, dom, gi, pfn, &m) < 0 || !sim_mfn_valid(h, m))

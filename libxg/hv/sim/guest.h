@@ -126,13 +126,14 @@ int sim_workload(struct sim_host *h, uint32_t domid, double pages_per_sec, doubl
                  struct sim_workload_stats *st, xg_diag *d);
 
 /* One batch of the workload: dirty up to `batch` data pages.  Lock held, guest running. */
-void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi, uint64_t gi_mfn,
-                        unsigned batch, uint64_t *rng, struct sim_workload_stats *st);
+void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi,
+                        uint64_t gi_mfn, unsigned batch, uint64_t *rng,
+                        struct sim_workload_stats *st);
 /* The frame vcpu v's cr3 names. */
 uint64_t sim_vcpu_root(const struct sim_domain *dom, unsigned v);
 /* The mfn of pfn from the guest's own p2m; -ENOENT when ballooned out.  Lock held. */
-int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
-                  uint64_t *mfn);
+int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi,
+                  uint64_t pfn, uint64_t *mfn);
 
 /*
  * churn.c: a kernel at work.  `xg-sim run` with any of the rates below
@@ -140,9 +141,10 @@ int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_g
  * ballooned out and back, transient grant maps of a peer's frames, and
  * the workload's dirtying, each step through the host's Xen rules.
  */
-#define SIM_CHURN_BUG_NO_RO 0x1U      /* tests: pin tables whose direct-map alias is still writable */
-#define SIM_CHURN_BUG_EARLY_RW 0x2U   /* tests: make a table writable again before unpinning it */
-#define SIM_CHURN_BUG_KEEP_CR3 0x4U   /* tests: tear a space down while a vcpu still runs on it */
+/* Deliberate mistakes, for tests: each must be refused. */
+#define SIM_CHURN_BUG_NO_RO 0x1U    /* pin tables whose direct-map alias is still writable */
+#define SIM_CHURN_BUG_EARLY_RW 0x2U /* make a table writable again before unpinning it */
+#define SIM_CHURN_BUG_KEEP_CR3 0x4U /* tear a space down while a vcpu still runs on it */
 struct sim_churn_opts {
     double seconds;
     double dirty_rate;        /* pages per second */
@@ -159,8 +161,8 @@ struct sim_churn_stats {
     uint64_t grant_maps, grant_unmaps;
     uint64_t ticks_skipped;   /* the guest was paused or suspended */
 };
-int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o, struct sim_churn_stats *st,
-                  xg_diag *d);
+int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o,
+                  struct sim_churn_stats *st, xg_diag *d);
 /* The guest's side of suspend for its grant maps: unmap them all.  Lock held. */
 int sim_churn_drop_grants(struct sim_host *h, struct sim_domain *dom, uint64_t gi_mfn);
 
