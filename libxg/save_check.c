@@ -36,6 +36,7 @@ enum suspect_kind {
     S_ENTRY,      /* entry `slot` of the table at `pfn` */
     S_UNMAPPABLE, /* the table at `pfn` could not be mapped read-only */
     S_XTAB,       /* Xen reports the frame of `pfn` as invalid */
+    S_P2M,        /* the p2m entry of `pfn` names a frame the M2P does not give it */
     S_VCPU,       /* vcpu `vcpu`'s context does not decode */
     S_CR3,        /* vcpu's cr3 (`slot` 0) or user cr3 (`slot` 1) */
     S_GDT,        /* vcpu's GDT frame `g`; `pfn`/`slot`: an L1 entry that maps it writable, or ~0 */
@@ -50,6 +51,7 @@ enum verdict {
     V_WRONG_TARGET,  /* an upper-level entry to an ordinary page or a table of another level */
     V_UNMAPPABLE,
     V_XTAB,
+    V_P2M,
     V_VCPU_BAD,
     V_NOT_GUEST,     /* a vcpu's frame is not one of the guest's */
     V_ROOT_TYPE,     /* a cr3 that is not a top-level table */
@@ -73,6 +75,7 @@ struct seen {
     uint64_t pte;        /* the holder's entry at slot */
     uint8_t xen_l2;      /* the holder is a PAE guest's Xen L2 */
     uint8_t vcpu_ok;
+    uint8_t p2m_bad;     /* S_P2M: the entry (mfn) disagrees with the M2P */
     uint8_t has_ref;     /* the vcpu names the frame (cr3 or GDT frame g exists) */
     uint64_t ref_mfn;    /* the frame the finding is about: entry target, cr3, GDT frame */
     uint64_t ref_pfn;    /* ~0 when it is not one of the guest's frames */
@@ -141,6 +144,8 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
         return r->mfn != ~0ULL && xg_pfinfo_level(r->type) && r->map_err ? V_UNMAPPABLE : V_NONE;
     case S_XTAB:
         return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
+    case S_P2M:
+        return r->p2m_bad ? V_P2M : V_NONE;
     case S_VCPU:
         return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
     case S_CR3:
@@ -220,6 +225,9 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
                     (unsigned long long)r->mfn);
         return;
     }
+    case V_P2M:
+        xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR);
+        return;
     case V_VCPU_BAD:
         xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", vc, r->why ? r->why : "its context does not decode");
         return;
@@ -432,6 +440,22 @@ static int scan_vcpus(struct check *k)
     return 0;
 }
 
+/* A running guest's p2m entries, each bad one a suspect (it may be mid-balloon). */
+static uint64_t check_p2m(struct check *k)
+{
+    uint64_t bad = 0;
+    for (uint64_t pfn = 0; pfn <= k->c->max_pfn; pfn++) {
+        struct suspect s = { .kind = S_P2M, .pfn = pfn };
+        struct seen r = { 0 };
+        if (!xg__save_p2m_bad(k->c, pfn, &r.mfn))
+            continue;
+        r.p2m_bad = 1;
+        bad++;
+        found(k, &s, &r);
+    }
+    return bad;
+}
+
 static int sample_types(struct check *k)
 {
     struct save_ctx *c = k->c;
@@ -595,12 +619,16 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
         }
     }
     /* The holders' (or frames') types, then their contents. */
-    for (size_t i = 0; i < n; i++)
-        mfns[i] = s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 ? guest_mfn(c, s[i].pfn) : ~0ULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].kind == S_P2M)
+            r[i].p2m_bad = xg__save_p2m_bad(c, s[i].pfn, &r[i].ref_mfn);
+        bool frame = s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 && s[i].kind != S_P2M;
+        mfns[i] = frame ? guest_mfn(c, s[i].pfn) : ~0ULL;
+    }
     if ((rc = read_types(k, n, mfns, types)) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        r[i].mfn = mfns[i];
+        r[i].mfn = s[i].kind == S_P2M ? r[i].ref_mfn : mfns[i];
         r[i].type = types[i];
     }
     if ((rc = read_holders(k, s, n, r)) < 0)
@@ -725,7 +753,7 @@ int xg__save_preflight(struct save_ctx *c)
         rc = xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
         goto out;
     }
-    uint64_t bad_p2m = xg__save_check_p2m(c, XG_SEV_ERROR);
+    uint64_t bad_p2m = k.running ? check_p2m(&k) : xg__save_check_p2m(c, XG_SEV_ERROR);
     if ((rc = sample_types(&k)) < 0)
         goto out;
     hook("types");

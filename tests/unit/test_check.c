@@ -495,6 +495,36 @@ START_TEST(xtab_paused_is_error)
 }
 END_TEST
 
+/* ------------------------------------------------------------ p2m */
+
+static uint64_t p2m_saved;
+
+/* The guest's p2m entry of one pfn names another pfn's frame for a moment (the guest's own memory). */
+static void p2m_wrong(void)
+{
+    uint64_t *e = &frame(mfn_of(GI.p2m_first_pfn + data_pfn(8) / 512))[data_pfn(8) % 512];
+    p2m_saved = *e;
+    *e = mfn_of(data_pfn(9));
+}
+static void p2m_fixed(void)
+{
+    frame(mfn_of(GI.p2m_first_pfn + data_pfn(8) / 512))[data_pfn(8) % 512] = p2m_saved;
+}
+
+START_TEST(p2m_entry_fixed_after_read)
+{
+    locked(p2m_wrong);
+    expect_no_error(p2m_fixed, "types");
+}
+END_TEST
+
+START_TEST(p2m_entry_paused_is_error)
+{
+    locked(p2m_wrong);
+    expect_error(true, "but the M2P says that frame is pfn");
+}
+END_TEST
+
 /* ------------------------------------------------------------ cr3 */
 
 static uint64_t new_l4;
@@ -616,6 +646,8 @@ static Suite *suite(void)
         { "unmappable_tables_paused_are_errors", unmappable_tables_paused_are_errors },
         { "page_ballooned_while_sampled", page_ballooned_while_sampled },
         { "xtab_paused_is_error", xtab_paused_is_error },
+        { "p2m_entry_fixed_after_read", p2m_entry_fixed_after_read },
+        { "p2m_entry_paused_is_error", p2m_entry_paused_is_error },
         { "new_address_space_after_sample", new_address_space_after_sample },
         { "cr3_paused_is_error", cr3_paused_is_error },
         { "gdt_on_freed_table", gdt_on_freed_table },
