@@ -511,6 +511,30 @@ static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, co
     }
 }
 
+/*
+ * A GDT frame's descriptors, as Xen's check_descriptor (pv/descriptor-tables.c)
+ * checks them when XEN_DOMCTL_setvcpucontext makes the frame a GDT frame:
+ * that comes after every pin, so what it would refuse is refused here.
+ * Only when the frame's contents can be read (a restore onto a host).
+ */
+static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t p)
+{
+    if (!c->v->page || !present_in_image(c, p) || xg_pfinfo_level(type_of(c, p)))
+        return;
+    const uint8_t *page = c->v->page(c->v->arg, p);
+    uint64_t desc;
+    const char *why;
+    int i = page ? xg_pv_gdt_frame_check(page, c->v->width, &desc, &why) : -1;
+    if (i < 0)
+        return;
+    struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_SLOT((unsigned)i), XGF_ENTRY(desc) };
+    xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                "vcpu%u's GDT frame %u (pfn %#llx) holds, in descriptor %d (%#018llx), %s; Xen refuses it",
+                vc, g, (unsigned long long)p, i, (unsigned long long)desc, why);
+    xg_diag_hint(c->d, "Xen checks every descriptor of a GDT frame (check_descriptor) when it sets the vcpu's "
+                       "context, after every table is pinned; XEN_DOMCTL_setvcpucontext would fail with EINVAL");
+}
+
 static void check_special(struct vctx *c, struct xg_pv_plan *plan)
 {
     char says[160];
@@ -539,6 +563,7 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
             snprintf(says, sizeof(says), "GDT frame %u (pfn %#llx) has bad type %u", g, (unsigned long long)p,
                      (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
             check_frame(c, "a GDT frame", (int)vc, p, says);
+            check_gdt_contents(c, vc, g, p);
         }
     }
     for (unsigned i = 0; i < c->v->nr_p2m; i++) {

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -932,6 +933,151 @@ START_TEST(xen417_image_truncated)
 }
 END_TEST
 
+/* ------------------------------------------------------------ Xen 4.17's rules: what it restores, what it refuses */
+
+/* Restore the crafted image: it must succeed (a finding containing `needle`, if given) and self-check. */
+static void expect_restored(struct env *e, const char *needle)
+{
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(e, e->bad, &p, d, &res, NULL);
+    if (rc || (needle && !xgt_diag_has(d, needle)))
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(!needle || xgt_diag_has(d, needle), "no finding says \"%s\"", needle);
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e->dst, d, &h), 0);
+    rc = sim_self_check(h, res.domid, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(h);
+    assert_consistent(e->dst);
+    xg_diag_free(d);
+}
+
+static uint64_t *gdt_frame(struct img *im, unsigned vcpu)
+{
+    struct xg_pv_vcpu_frames f = img_frames(im, vcpu);
+    ck_assert_uint_ge(f.nr_gdt, 1);
+    return img_table(im, f.gdt[0]);
+}
+
+/*
+ * xen/arch/x86/pv/descriptor-tables.c, check_descriptor (through
+ * validate_segdesc_page, pv_set_gdt, arch_set_info_guest): every system
+ * descriptor but a call gate is refused, here a 64-bit TSS.  Xen checks it
+ * at XEN_DOMCTL_setvcpucontext, after every pin: xg refuses it before.
+ */
+START_TEST(gdt_tss_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    gdt_frame(&im, 0)[20] = 0x0000890000000067ULL; /* P, type 9 (available 64-bit TSS), limit 0x67 */
+    img_write(&im, e.bad);
+    expect_refused(&e, "a TSS descriptor; Xen refuses it");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* check_descriptor: a 32-bit PV guest's code segment may not have the L bit; a 64-bit guest's may. */
+START_TEST(gdt_long_code_refused_in_32bit_guest)
+{
+    struct env e;
+    struct img im;
+    const uint64_t long_code = 0x00af9a000000ffffULL; /* P, DPL 0, code, L, G, limit 0xfffff */
+    craft(&e, "pae32", 1, &im);
+    gdt_frame(&im, 0)[21] = long_code;
+    img_write(&im, e.bad);
+    expect_refused(&e, "a 64-bit (L) code segment");
+    img_free(&im);
+    env_fini(&e);
+    craft(&e, "linux64", 1, &im);
+    gdt_frame(&im, 0)[21] = long_code;
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * xen/arch/x86/domain.c, arch_set_info_guest: a 64-bit PV context with a
+ * non-canonical address is refused (EINVAL) before any frame is looked at.
+ */
+START_TEST(vcpu_noncanonical_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    xg_guest_set_word(img_vcpu(&im, 0), 648, 8, 0x0000800000000000ULL); /* user_regs.rip */
+    img_write(&im, e.bad);
+    expect_refused(&e, "user_regs.rip is not a canonical address");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* arch_set_info_guest: vm_assist bits outside PV64_VM_ASSIST_MASK are refused, for vcpu0 only. */
+START_TEST(vcpu0_vm_assist_checked)
+{
+    struct env e;
+    struct img im;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    craft(&e, "linux64", 2, &im);
+    uint8_t *ctx0 = img_vcpu(&im, 0), *ctx1 = img_vcpu(&im, 1);
+    uint64_t good = xg_guest_word(ctx0, L->vm_assist, 8);
+    xg_guest_set_word(ctx0, L->vm_assist, 8, good | 1ULL << 10);
+    img_write(&im, e.bad);
+    expect_refused(&e, "vm_assist has bits Xen does not know");
+    xg_guest_set_word(ctx0, L->vm_assist, 8, good);
+    xg_guest_set_word(ctx1, L->vm_assist, 8, xg_guest_word(ctx1, L->vm_assist, 8) | 1ULL << 10);
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* The simulated host's XEN_DOMCTL_setvcpucontext applies arch_set_info_guest's checks first, as Xen does. */
+START_TEST(sim_setvcpucontext_as_strict_as_xen)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 2);
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e.src, d, &h), 0);
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    uint8_t ctx[XG_VCPU_CTX64_SIZE], ctx1[XG_VCPU_CTX64_SIZE];
+    memcpy(ctx, sim_domain(h, e.src_dom)->vcpu[0].ctx, sizeof(ctx));
+    memcpy(ctx1, sim_domain(h, e.src_dom)->vcpu[1].ctx, sizeof(ctx1));
+    /* The same frames, registers changed: a running vcpu takes it. */
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0xffffffff81000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), 0);
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0x0000800000000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0xffffffff81000000ULL);
+    xg_guest_set_word(ctx, 5128, 8, 0x7fff800000000000ULL); /* syscall_callback_eip */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 5128, 8, 0xffffffff81000100ULL);
+    xg_guest_set_word(ctx, 720 + 14 * 16 + 8, 8, 0x0001000000000000ULL); /* trap_ctxt[14].address */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 720 + 14 * 16 + 8, 8, 0xffffffff81000200ULL);
+    xg_guest_set_word(ctx, L->vm_assist, 8, 1ULL << 33);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx1, L->vm_assist, 8, 1ULL << 33); /* only vcpu0's is checked */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 1, ctx1, sizeof(ctx1)), 0);
+    sim_unlock(h);
+    sim_host_close(h);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -961,6 +1107,11 @@ static Suite *suite(void)
         { "xen417_image_restores", xen417_image_restores },
         { "xen417_image_truncated", xen417_image_truncated },
         { "xen417_image_saves_back_the_same", xen417_image_saves_back_the_same },
+        { "gdt_tss_refused_before_pins", gdt_tss_refused_before_pins },
+        { "gdt_long_code_refused_in_32bit_guest", gdt_long_code_refused_in_32bit_guest },
+        { "vcpu_noncanonical_refused_before_pins", vcpu_noncanonical_refused_before_pins },
+        { "vcpu0_vm_assist_checked", vcpu0_vm_assist_checked },
+        { "sim_setvcpucontext_as_strict_as_xen", sim_setvcpucontext_as_strict_as_xen },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
