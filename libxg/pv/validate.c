@@ -256,7 +256,12 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
             }
             return;
         }
-        if (tp != p) {
+        /*
+         * Only entries Xen will validate count (mm.c, define_get_linear_pagetable:
+         * inc_linear_entries/inc_linear_uses happen when the holder is validated):
+         * a stale table's linear entry never becomes one.
+         */
+        if (tp != p && (c->f[p] & F_LIVE)) {
             c->f[p] |= F_LIN_SRC;
             c->f[tp] |= F_LIN_DST;
         }

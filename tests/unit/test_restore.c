@@ -1078,6 +1078,47 @@ START_TEST(sim_setvcpucontext_as_strict_as_xen)
 }
 END_TEST
 
+/* An ordinary page of the image whose contents are all zero, and no vcpu's (a free page of the guest). */
+static uint64_t zero_page(struct img *im)
+{
+    static const uint8_t zero[4096];
+    struct xg_pv_vcpu_frames f = img_frames(im, 0);
+    for (uint64_t p = im->nr; p-- > 0;) {
+        bool gdt = false;
+        for (unsigned g = 0; g < f.nr_gdt; g++)
+            gdt = gdt || f.gdt[g] == p;
+        if (!gdt && p != f.start_info && im->type[p] == XG_PFINFO_NOTAB && im->page[p] &&
+            !memcmp(im->page[p], zero, sizeof(zero)))
+            return p;
+    }
+    ck_abort_msg("no zero page in the image");
+    return 0;
+}
+
+/*
+ * xen/arch/x86/mm.c, define_get_linear_pagetable: a linear entry counts
+ * (inc_linear_entries on its holder, inc_linear_uses on its target) only
+ * when Xen validates the holder.  A stale table (no pin, no cr3 reaches
+ * it) is never validated, so its read-only linear entry to a live L4 that
+ * itself holds linear entries does not make that L4 fail.
+ */
+START_TEST(stale_linear_entry_to_live_table)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    ck_assert(xg_pte_present(img_table(&im, a)[254])); /* a holds a linear entry to another L4 */
+    uint64_t stale = zero_page(&im);
+    im.type[stale] = XG_PFINFO_L4TAB;
+    img_table(&im, stale)[5] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_restored(&e, "stale");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -1112,6 +1153,7 @@ static Suite *suite(void)
         { "vcpu_noncanonical_refused_before_pins", vcpu_noncanonical_refused_before_pins },
         { "vcpu0_vm_assist_checked", vcpu0_vm_assist_checked },
         { "sim_setvcpucontext_as_strict_as_xen", sim_setvcpucontext_as_strict_as_xen },
+        { "stale_linear_entry_to_live_table", stale_linear_entry_to_live_table },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
