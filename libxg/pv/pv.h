@@ -193,6 +193,8 @@ struct xg_pv_plan {
     unsigned long *live;          /* tables Xen will validate (reachable from a pin or cr3) */
     uint64_t nr_tables, nr_live, nr_stale;
     uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
+    uint64_t *populate_pfn;       /* pfns never sent that live entries name: give each a zeroed frame */
+    size_t nr_populate;
 };
 
 /*

@@ -34,6 +34,7 @@
 #define F_PAE_L2 0x10    /* under slot 3 of a PAE L3: Xen's slots are in it */
 #define F_VALID 0x20     /* (simulation) validated */
 #define F_REPORTED 0x40  /* stale table: first problem already reported */
+#define F_POPULATE 0x80  /* never sent, named by a live entry: the restore gives it a zeroed frame */
 
 struct vctx {
     const struct xg_pv_image_view *v;
@@ -45,6 +46,7 @@ struct vctx {
     uint64_t *undo;
     size_t nundo;
     uint64_t blocked_on; /* (simulation) linear target that was not validated */
+    size_t nr_populate;  /* pfns marked F_POPULATE */
     const char *hinted;  /* the long hint about untyped roots was given */
 };
 
@@ -175,6 +177,28 @@ static const char *kind_of(uint32_t t)
     }
 }
 
+/*
+ * A live entry naming a pfn the image never sent (or sent as XTAB), within
+ * its pfn space.  Xen's restore (tools/libs/guest/xg_sr_restore_x86_pv.c,
+ * x86_pv_localise_page) populates a frame for it and goes on; so does xg,
+ * with a warning naming the entry.  Returns false when that does not apply.
+ */
+static bool unsent_target(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e, uint64_t tp)
+{
+    if (!(c->f[p] & F_LIVE) || tp >= c->v->nr_pfns)
+        return false;
+    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
+                        XGF_REF_TYPE(type_of(c, tp)) };
+    xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
+                "L%u table at pfn %#llx, slot %u, names pfn %#llx, which the image never sent; the restore gives it "
+                "a new zeroed frame, as Xen's restore does", level, (unsigned long long)p, s, (unsigned long long)tp);
+    if (!(c->f[tp] & F_POPULATE)) {
+        c->f[tp] |= F_POPULATE;
+        c->nr_populate++;
+    }
+    return true;
+}
+
 static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
 {
     uint64_t tp = xg_pte_frame(e);
@@ -185,6 +209,8 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
         return;
     }
     if (!present_in_image(c, tp)) {
+        if (unsent_target(c, p, 1, s, e, tp))
+            return;
         if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx, which is not in the image",
                           (unsigned long long)p, s, (unsigned long long)tp))
             xg_diag_hint(c->d, "the saving side sent no frame for that pfn (ballooned out, or it could not map it); "
@@ -233,6 +259,9 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         return;
     }
     if (!present_in_image(c, tp)) {
+        /* Xen then validates the zeroed frame as an L(level-1) table: all its entries are non-present. */
+        if (unsent_target(c, p, level, s, e, tp))
+            return;
         if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
                           level, (unsigned long long)p, s, (unsigned long long)tp))
             xg_diag_xen_says(c->d, "Could not get page ref for mfn <none: pfn %llx has no frame>", (unsigned long long)tp);
@@ -641,6 +670,16 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
     }
     check_tables(&c);
     check_special(&c, plan);
+    if (c.nr_populate) {
+        plan->populate_pfn = malloc(c.nr_populate * sizeof(uint64_t));
+        if (!plan->populate_pfn) {
+            rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+            goto out;
+        }
+        for (uint64_t p = 0; p < n; p++)
+            if (c.f[p] & F_POPULATE)
+                plan->populate_pfn[plan->nr_populate++] = p;
+    }
     if (xg_diag_total(d, XG_SEV_ERROR) == errors_before && (rc = plan_pins(&c, plan)) < 0)
         goto out;
     if (plan->nr_stale)
@@ -663,5 +702,6 @@ void xg_pv_plan_free(struct xg_pv_plan *plan)
     free(plan->pin_pfn);
     free(plan->pin_level);
     free(plan->live);
+    free(plan->populate_pfn);
     memset(plan, 0, sizeof(*plan));
 }
