@@ -35,11 +35,12 @@
 #define F_VALID 0x20     /* (simulation) validated */
 #define F_REPORTED 0x40  /* stale table: first problem already reported */
 #define F_POPULATE 0x80  /* never sent, named by a live entry: the restore gives it a zeroed frame */
+#define F_RW_MAPPED 0x100 /* a live L1 maps it writable */
 
 struct vctx {
     const struct xg_pv_image_view *v;
     xg_diag *d;
-    uint8_t *f;
+    uint16_t *f;
     uint16_t *pae_refs;  /* PAE: references to an L2 from live L3 slots */
     uint64_t *stack;
     size_t nstack;
@@ -125,6 +126,21 @@ static void mark_live(struct vctx *c, uint64_t *roots, size_t nroots)
             uint64_t tp = xg_pte_frame(e);
             if (level_of(c, tp) == level - 1)
                 push(c, tp);
+        }
+    }
+}
+
+/* What live L1 tables map writable: Xen holds a writable type on it, so it cannot become a table. */
+static void mark_rw_mapped(struct vctx *c)
+{
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        if (!(c->f[p] & F_LIVE) || level_of(c, p) != 1)
+            continue;
+        const uint64_t *t = table(c, p);
+        for (unsigned s = 0; t && s < XG_PTES_PER_TABLE; s++) {
+            uint64_t tp = xg_pte_frame(t[s]);
+            if (xg_pte_present(t[s]) && (t[s] & XG_PTE_RW) && tp < c->v->nr_pfns)
+                c->f[tp] |= F_RW_MAPPED;
         }
     }
 }
@@ -239,6 +255,38 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
     }
 }
 
+/*
+ * A live upper-level entry to a page the image records as ordinary, all of
+ * whose entries are non-present: Xen's get_page_type (xen/arch/x86/mm.c)
+ * changes the type of a page nobody holds a type reference on, and its
+ * validation (promote_l1_table..promote_l3_table) passes on non-present
+ * entries, so Xen retypes it and restores the guest.  Not when a live L1
+ * maps it writable or it is a GDT frame (a type reference Xen will hold),
+ * nor when its contents cannot be read (offline).  A note, then accepted.
+ */
+static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e, uint64_t tp)
+{
+    if (!(c->f[p] & F_LIVE) || level_of(c, tp) || type_of(c, tp) != XG_PFINFO_NOTAB ||
+        (c->f[tp] & (F_RW_MAPPED | F_GDT)) || !c->v->page)
+        return false;
+    const uint8_t *page = c->v->page(c->v->arg, tp);
+    if (!page)
+        return false;
+    for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
+        uint64_t x;
+        memcpy(&x, page + i * 8, 8);
+        if (xg_pte_present(x))
+            return false;
+    }
+    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
+                        XGF_REF_TYPE(type_of(c, tp)) };
+    xg_diag_add(c->d, XG_SEV_NOTE, 0, 0, &l, __FILE__, __LINE__,
+                "L%u table at pfn %#llx, slot %u, points to pfn %#llx, recorded as an ordinary page; all its entries "
+                "are non-present, so Xen makes it an L%u table when it validates this one, and so does the restore",
+                level, (unsigned long long)p, s, (unsigned long long)tp, level - 1);
+    return true;
+}
+
 static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e)
 {
     bool compat = c->v->width == 4;
@@ -296,6 +344,8 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         }
         return;
     }
+    if (retypable(c, p, level, s, e, tp))
+        return;
     if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
                       level, (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)), level - 1)) {
         if (tl)
@@ -417,7 +467,7 @@ static bool attempt(struct vctx *c, uint64_t p)
     if (sim_validate(c, p))
         return true;
     while (c->nundo > mark)
-        c->f[c->undo[--c->nundo]] &= (uint8_t)~F_VALID;
+        c->f[c->undo[--c->nundo]] &= (uint16_t)~F_VALID;
     return false;
 }
 
@@ -617,7 +667,7 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
     size_t errors_before = xg_diag_total(d, XG_SEV_ERROR);
     uint64_t n = v->nr_pfns;
     struct vctx c = { .v = v, .d = d };
-    c.f = calloc(n ? n : 1, 1);
+    c.f = calloc(n ? n : 1, sizeof(uint16_t));
     c.stack = malloc((n ? n : 1) * sizeof(uint64_t));
     c.undo = malloc((n ? n : 1) * sizeof(uint64_t));
     c.pae_refs = v->width == 4 ? calloc(n ? n : 1, sizeof(uint16_t)) : NULL;
@@ -658,6 +708,7 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
         }
     }
     mark_live(&c, roots, nroots);
+    mark_rw_mapped(&c);
     for (uint64_t p = 0; p < n; p++) {
         if (!level_of(&c, p))
             continue;

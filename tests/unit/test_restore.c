@@ -1161,6 +1161,48 @@ START_TEST(unsent_pfn_gets_a_zeroed_frame)
 }
 END_TEST
 
+/*
+ * xen/arch/x86/mm.c, get_page_type / promote_l1_table: an upper-level
+ * entry to a page nobody holds a type reference on makes Xen retype it,
+ * and a page whose entries are all non-present validates at any level.  So
+ * a live L2 entry to a zero page the image records as ordinary restores
+ * (a note).  While a live L1 maps the page writable, Xen cannot retype it
+ * ("Bad type"): refused.
+ */
+START_TEST(ordinary_empty_page_retyped)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t z = zero_page(&im);
+    unsigned slot;
+    uint64_t l2 = find_entry(&im, 2, 1, &slot), free_slot = 512;
+    for (unsigned s = 0; s < 512 && free_slot == 512; s++)
+        if (!img_table(&im, l2)[s])
+            free_slot = s;
+    ck_assert_uint_lt(free_slot, 512);
+    img_table(&im, l2)[free_slot] = xg_pte_make(z, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    /* A live L1 maps it writable too. */
+    uint64_t l1 = find_entry(&im, 1, 0, &slot);
+    img_table(&im, l1)[slot] = xg_pte_set_frame(img_table(&im, l1)[slot], z) | XG_PTE_RW;
+    img_write(&im, e.bad);
+    expect_refused(&e, "which is an ordinary page, not an L1 table");
+    /* The direct map's writable entries to it made read-only: nothing holds a type on it now. */
+    for (uint64_t p = 0; p < im.nr; p++) {
+        if (xg_pfinfo_level(im.type[p]) != 1)
+            continue;
+        uint64_t *t = img_table(&im, p);
+        for (unsigned s = 0; s < 512; s++)
+            if (xg_pte_present(t[s]) && xg_pte_frame(t[s]) == z)
+                t[s] &= ~(uint64_t)XG_PTE_RW;
+    }
+    img_write(&im, e.bad);
+    expect_restored(&e, "all its entries are non-present, so Xen makes it an L1 table");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -1197,6 +1239,7 @@ static Suite *suite(void)
         { "sim_setvcpucontext_as_strict_as_xen", sim_setvcpucontext_as_strict_as_xen },
         { "stale_linear_entry_to_live_table", stale_linear_entry_to_live_table },
         { "unsent_pfn_gets_a_zeroed_frame", unsent_pfn_gets_a_zeroed_frame },
+        { "ordinary_empty_page_retyped", ordinary_empty_page_retyped },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
