@@ -510,9 +510,11 @@ int xg__restore_finish(struct restore_ctx *c)
         if (c->have_tsc)
             rc = xg_hv_tsc_info_set(c->hv, c->domid, &c->tsc, c->d);
     }
+    if (rc == 0 && plan.vcpus_first)
+        rc = set_vcpus(c);
     if (rc == 0)
         rc = pin_all(c, &plan);
-    if (rc == 0)
+    if (rc == 0 && !plan.vcpus_first)
         rc = set_vcpus(c);
     /* Last, as Xen's restore: the back ends' way into the console and xenstore rings. */
     if (rc == 0)

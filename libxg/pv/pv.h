@@ -195,6 +195,7 @@ struct xg_pv_plan {
     uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
     uint64_t *populate_pfn;       /* pfns never sent that live entries name: give each a zeroed frame */
     size_t nr_populate;
+    bool vcpus_first;             /* set the vcpus before the pins (Xen's restore order): the pins need it */
 };
 
 /*

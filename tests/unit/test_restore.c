@@ -1203,6 +1203,31 @@ START_TEST(ordinary_empty_page_retyped)
 }
 END_TEST
 
+/*
+ * tools/libs/guest/xg_sr_restore_x86_pv.c, x86_pv_stream_complete: Xen's
+ * restore sets each vcpu's context (update_vcpu_context; Xen validates the
+ * tree under its cr3) before it pins (pin_pagetables).  A pinned L4 whose
+ * read-only linear entry names vcpu0's unpinned cr3 L4 restores in that
+ * order: it is not a cycle.  xg sets the vcpus first when the pins need it.
+ */
+START_TEST(cr3_validated_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    uint64_t b = xg_pte_frame(img_table(&im, a)[254]); /* the alternate recursive slot */
+    ck_assert(b != a && xg_pfinfo_level(im.type[b]) == 4 && xg_pfinfo_pinned(im.type[b]));
+    im.type[a] = XG_PFINFO_L4TAB;               /* a: only vcpu0's cr3 holds it */
+    img_table(&im, a)[254] = 0;
+    img_table(&im, b)[254] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_restored(&e, "the vcpus are set before the pins");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -1240,6 +1265,7 @@ static Suite *suite(void)
         { "stale_linear_entry_to_live_table", stale_linear_entry_to_live_table },
         { "unsent_pfn_gets_a_zeroed_frame", unsent_pfn_gets_a_zeroed_frame },
         { "ordinary_empty_page_retyped", ordinary_empty_page_retyped },
+        { "cr3_validated_before_pins", cr3_validated_before_pins },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
