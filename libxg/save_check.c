@@ -49,6 +49,7 @@ enum verdict {
     V_RW_TABLE,      /* an L1 maps a page table writable */
     V_RW_LINEAR,     /* a writable same-level (linear) entry */
     V_WRONG_TARGET,  /* an upper-level entry to an ordinary page or a table of another level */
+    V_FOREIGN,       /* an entry to a frame that is not the guest's: a warning while the guest runs */
     V_UNMAPPABLE,
     V_XTAB,
     V_P2M,
@@ -122,8 +123,10 @@ static enum verdict entry_verdict(const struct check *k, const struct suspect *s
         return V_NONE;
     if (level > 1 && (pte & XG_PTE_PSE))
         return V_SUPERPAGE;
-    if (r->ref_mfn == c->info.shared_info_mfn || r->ref_pfn == ~0ULL)
-        return V_NONE; /* notes and warnings, given while scanning */
+    if (r->ref_mfn == c->info.shared_info_mfn)
+        return V_NONE; /* a note, given while scanning */
+    if (r->ref_pfn == ~0ULL)
+        return V_FOREIGN;
     unsigned tl = xg_pfinfo_level(r->ref_type);
     if (level == 1)
         return (pte & XG_PTE_RW) && tl ? V_RW_TABLE : V_NONE;
@@ -216,6 +219,19 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
                     level, pfn, slot, tpfn,
                     xg_pfinfo_level(r->ref_type) ? "a page table of another level" : "an ordinary page", level - 1);
         return;
+    case V_FOREIGN: {
+        /*
+         * A running guest maps frames that are not its own for a while
+         * (grant and foreign mappings); Xen's saver sends such a table
+         * again later and fails only if the entry is still there once the
+         * guest is paused.  So: a warning while it runs, an error after.
+         */
+        uint64_t m2p_pfn = ~0ULL;
+        xg_pv_mfn_in_physmap(&c->pm, r->ref_mfn, &m2p_pfn);
+        struct xg_pv_bad bad = { XG_PV_BAD_MFN, slot, r->pte, r->ref_mfn, m2p_pfn };
+        xg__save_explain_bad_entry(c, s->pfn, level, &bad, k->running ? XG_SEV_WARNING : XG_SEV_ERROR);
+        return;
+    }
     case V_UNMAPPABLE:
         xg__save_explain_map_error(c, s->pfn, r->mfn, r->type, r->map_err, NULL, XG_SEV_ERROR);
         return;
@@ -305,14 +321,7 @@ static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l
         return;
     }
     if (!xg_pv_mfn_in_physmap(&c->pm, mfn, &tpfn)) {
-        /*
-         * A running guest maps frames that are not its own for a while
-         * (grant and foreign mappings); Xen's saver sends such a table
-         * again later and fails only if the entry is still there once the
-         * guest is paused.  So: a warning while it runs, an error after.
-         */
-        struct xg_pv_bad bad = { XG_PV_BAD_MFN, slot, pte, mfn, tpfn };
-        xg__save_explain_bad_entry(c, pfn, level, &bad, k->running ? XG_SEV_WARNING : XG_SEV_ERROR);
+        found(k, &s, &r); /* a frame not the guest's (r.ref_pfn ~0) */
         return;
     }
     r.ref_pfn = tpfn;
@@ -683,12 +692,15 @@ static int recheck(struct check *k)
         size_t keep = 0;
         for (size_t i = 0; i < nleft; i++) {
             bool stable = memcmp(&r1[i], &r2[i], sizeof(r1[i])) == 0;
-            if (stable && verdict_of(k, &left[i], &r2[i]) == V_NONE)
+            enum verdict v = verdict_of(k, &left[i], &r2[i]);
+            if (stable && v == V_NONE)
                 changed++;
+            else if (stable && v == V_FOREIGN)
+                report(k, &left[i], &r2[i], v); /* a warning while the guest runs: no pause for it */
             else if (stable)
-                k->sus[confirm++] = left[i]; /* holds on a stable read: confirm it */
+                k->sus[confirm++] = left[i];    /* holds on a stable read: confirm it */
             else
-                left[keep++] = left[i];      /* read differently twice: try again */
+                left[keep++] = left[i];         /* read differently twice: try again */
         }
         nleft = keep;
     }

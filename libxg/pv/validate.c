@@ -352,6 +352,11 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
             xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of pfn %llx> (pfn %llx)",
                              (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)((uint64_t)(level - 1) << 61),
                              (unsigned long long)tp, (unsigned long long)tp);
+        else if (type_of(c, tp) == XG_PFINFO_NOTAB && !(c->v->page && c->v->page(c->v->arg, tp)))
+            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
+                               "data; if every entry in it is non-present, Xen makes it a table and a restore onto a "
+                               "host accepts it, but this check cannot read ordinary pages offline",
+                         (unsigned long long)tp);
         else
             xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
                                "data, still holding the old host's machine frames; the save was wrong (as when a dom0 "
