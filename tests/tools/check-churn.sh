@@ -5,7 +5,8 @@
 # the check while it runs report no error (findings that changed between
 # the check's samples are re-checked and summed up in a note).  Then the
 # same guest, paused with a bad entry planted (a page table mapped
-# writable), must still be caught: exit 1 and the finding named.
+# writable), must still be caught: exit 1 and the finding named; and so
+# must one planted while it runs (confirmed with a pause under 10 ms).
 #
 # CHECKS (default 20) and LAYOUTS (default all three) may be set.
 set -u
@@ -57,10 +58,24 @@ for layout in $layouts; do
         c=$(sed -n 's/^note: \([0-9]*\) findings changed while the guest ran.*/\1/p' "$dir/check.out")
         changed_total=$((changed_total + ${c:-0}))
     done
+    echo "$layout: $checks checks under --pt-churn 500: $errors errors"
+
+    # A bad entry planted while it churns persists: confirmed with a pause under 10 ms, reported.
+    pfn=$("$plant" "$host" "$dom" --running) || { bad "$layout: xg-plant --running"; pfn=none; }
+    "$save" --backend "sim:$host" --domid "$dom" --check --verbose >"$dir/check.out" 2>&1
+    st=$?
+    ms=$(sed -n 's/.*paused for \([0-9.]*\) ms to confirm.*/\1/p' "$dir/check.out")
+    if [ "$st" -ne 1 ] || ! grep -q "maps pfn $pfn writable, but it is an L1 table" "$dir/check.out"; then
+        bad "$layout: the running guest's planted entry (pfn $pfn) was not caught (exit $st)"
+        grep '^error' "$dir/check.out" | head -5 >&2
+    elif [ -z "$ms" ] || ! awk -v ms="$ms" 'BEGIN { exit !(ms < 10) }'; then
+        bad "$layout: the confirming pause was '${ms}' ms, not under 10"
+    else
+        echo "$layout: running, planted writable mapping of L1 table pfn $pfn: caught, paused $ms ms to confirm"
+    fi
     kill "$runpid" 2>/dev/null
     wait "$runpid" 2>/dev/null
     runpid=
-    echo "$layout: $checks checks under --pt-churn 500: $errors errors"
 
     # The same guest, paused with a bad entry planted: caught.
     pfn=$("$plant" "$host" "$dom") || { bad "$layout: xg-plant"; continue; }

@@ -2,14 +2,14 @@
  * xg-plant - pause a simulated guest and plant a bad page-table entry in
  * it, for tests of xc_save --check:
  *
- *   xg-plant HOST DOMID
+ *   xg-plant HOST DOMID [--running]
  *
  * A data page of the guest is made an L1 table (read-only in the direct
  * map, pinned, through the host's Xen rules), and then its direct-map
  * entry is made writable by writing the host's memory behind Xen's back:
  * a state Xen never allows, which the check must report.  The domain is
  * left paused (its pause count raised by one), so a running workload
- * cannot undo it.  Prints the pfn it planted.  Exit 0 done, 1 failure,
+ * cannot undo it; with --running it is left running.  Prints the pfn it planted.  Exit 0 done, 1 failure,
  * 2 usage.
  */
 #include "config.h"
@@ -45,13 +45,14 @@ static int walk(struct sim_host *h, unsigned width, uint64_t root, uint64_t va, 
     return sim_mfn_valid(h, t) ? 0 : -1;
 }
 
-static int plant(struct sim_host *h, uint32_t domid, uint64_t *planted)
+static int plant(struct sim_host *h, uint32_t domid, bool pause, uint64_t *planted)
 {
     struct sim_domain *dom = sim_domain(h, domid);
     struct sim_guest_info gi;
     if (!dom || dom->dying || sim_guest_info_get(h, dom, &gi, NULL) < 0)
         return -1;
-    SIM_SET(h, dom->pause_count, dom->pause_count + 1);
+    if (pause)
+        SIM_SET(h, dom->pause_count, dom->pause_count + 1);
     /* A data page that is plain writable data now (the workload may hold some as tables). */
     for (uint64_t i = 0; i < gi.data_nr; i++) {
         uint64_t pfn = gi.data_first_pfn + i, l1, mfn;
@@ -78,8 +79,9 @@ static int plant(struct sim_host *h, uint32_t domid, uint64_t *planted)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: xg-plant HOST DOMID\n");
+    bool running = argc == 4 && !strcmp(argv[3], "--running");
+    if (argc != 3 && !running) {
+        fprintf(stderr, "usage: xg-plant HOST DOMID [--running]\n");
         return 2;
     }
     char *end;
@@ -96,7 +98,7 @@ int main(int argc, char **argv)
         xg_diag_print(stderr, d, false);
     } else {
         if (sim_lock(h, (uint32_t)domid, d) == 0) {
-            if (plant(h, (uint32_t)domid, &pfn) == 0) {
+            if (plant(h, (uint32_t)domid, !running, &pfn) == 0) {
                 status = 0;
                 sim_unlock(h);
             } else {
