@@ -208,6 +208,37 @@ static int populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
     return 0;
 }
 
+/*
+ * A pfn sent with data in one pass and as XTAB in a later one was
+ * ballooned out meanwhile: its frame goes back to Xen, so the restored
+ * domain holds the memory the guest holds.  (Xen's own restore keeps such
+ * a frame populated; legacy xc_domain_restore freed the pfns of its
+ * "unmapped pfn list" the same way.)
+ */
+static int give_back_xtab(struct restore_ctx *c, const struct xg_rec_page_data *pd)
+{
+    uint64_t mfns[64];
+    unsigned n = 0;
+    for (uint32_t i = 0; i <= pd->count; i++) {
+        if (i == pd->count || n == XG_ARRAY_SIZE(mfns)) {
+            int rc = n ? xg_hv_depopulate(c->hv, c->domid, n, mfns, c->d) : 0;
+            if (rc < 0)
+                return rc;
+            c->res->pages -= n;
+            n = 0;
+            if (i == pd->count)
+                break;
+        }
+        uint64_t pfn = xg_pd_pfn(pd->pfn[i]);
+        uint32_t type = xg_pd_type(pd->pfn[i]);
+        if ((type & XG_PFINFO_LTAB_MASK) != XG_PFINFO_XTAB || !c->mfn1[pfn] || c->mfn1[pfn] == ~0ULL)
+            continue;
+        mfns[n++] = c->mfn1[pfn] - 1;
+        c->mfn1[pfn] = 0;
+    }
+    return 0;
+}
+
 static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
 {
     const struct xg_rec_page_data *pd = &rec->u.page_data;
@@ -245,6 +276,8 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         }
     }
     if (npop && (rc = populate(c, c->b_pfns, npop)) < 0)
+        return rc;
+    if (c->have_domain && (rc = give_back_xtab(c, pd)) < 0)
         return rc;
 
     /* Then the data: copied into the frames (page tables as they are, normalised). */

@@ -239,6 +239,7 @@ static void cleanup(struct save_ctx *c, bool failed)
     free(c->dirty);
     free(c->deferred);
     free(c->last_type);
+    free(c->sent_mfn);
 }
 
 int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *params,

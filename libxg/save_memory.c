@@ -177,11 +177,13 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
         if (mfn == ~0ULL) {
             c->b_entries[nout++] = xg_pd_entry(pfn, XG_PFINFO_XTAB);
             c->last_type[pfn] = XG_PFINFO_XTAB >> XG_PFINFO_SHIFT;
+            c->sent_mfn[pfn] = mfn;
             continue;
         }
         if (!xg_pfinfo_has_data(t)) {
             c->b_entries[nout++] = xg_pd_entry(pfn, t);
             c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
+            c->sent_mfn[pfn] = mfn;
             continue;
         }
         const void *page = c->b_maps[k];
@@ -215,6 +217,7 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
         c->b_entries[nout++] = xg_pd_entry(pfn, t);
         c->b_pages[npages++] = page;
         c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
+        c->sent_mfn[pfn] = mfn;
         xg__clear_bit(c->deferred, pfn);
     }
     if (nout) {
@@ -300,6 +303,29 @@ static uint64_t count_bits(const unsigned long *map, uint64_t nbits)
     return n;
 }
 
+/*
+ * Ballooning changes a pfn's frame without dirtying the pfn: only the
+ * guest's p2m page is written (Xen's own list of open issues: "PV
+ * ballooning: p2m marked dirty, target frame not").  A pfn given back after
+ * it was sent would come back to life on the other side, and one given
+ * back and taken again would keep its old contents there.  So the final
+ * pass also sends every pfn whose p2m entry is not the frame it was last
+ * sent from (a pfn now without a frame goes as XTAB).
+ */
+static uint64_t mark_moved_pfns(struct save_ctx *c)
+{
+    uint64_t n = 0;
+    for (uint64_t pfn = 0; pfn < c->nr_pfns; pfn++) {
+        if (c->last_type[pfn] == 0xff || xg__test_bit(c->dirty, pfn))
+            continue;
+        if (xg_pv_p2m_get(&c->pm, pfn) != c->sent_mfn[pfn]) {
+            xg__set_bit(c->dirty, pfn);
+            n++;
+        }
+    }
+    return n;
+}
+
 static int live_passes(struct save_ctx *c)
 {
     unsigned max_iters = c->p->max_iters ? c->p->max_iters : 29;
@@ -357,10 +383,14 @@ static int live_passes(struct save_ctx *c)
     free(since);
     if (rc < 0)
         return rc;
-    uint64_t last = count_bits(c->dirty, c->nr_pfns);
-    double t = xg__now();
     if (xg__save_check_p2m(c, XG_SEV_ERROR))
         return XG_E_GUEST;
+    uint64_t moved = mark_moved_pfns(c);
+    if (moved)
+        xg__save_log(c, "%llu pfns changed frame since they were sent (ballooned out or in); sent again",
+                     (unsigned long long)moved);
+    uint64_t last = count_bits(c->dirty, c->nr_pfns);
+    double t = xg__now();
     if ((rc = send_pass(c, c->dirty, true, "final pass")) < 0)
         return rc;
     struct xg_save_iteration *it = &c->st->iter[c->iteration];
@@ -385,8 +415,9 @@ int xg__save_memory(struct save_ctx *c)
     c->dirty = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->deferred = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->last_type = malloc(c->nr_pfns);
+    c->sent_mfn = malloc(c->nr_pfns * sizeof(uint64_t));
     if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages || !c->b_maps ||
-        !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type)
+        !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type || !c->sent_mfn)
         return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for the save buffers");
     memset(c->last_type, 0xff, c->nr_pfns);
 

@@ -45,6 +45,7 @@ struct save_ctx {
     unsigned long *dirty;       /* pfns to send in the next pass */
     unsigned long *deferred;    /* pfns that could not be sent yet (live passes) */
     uint8_t *last_type;         /* XG_PFINFO nibble last sent per pfn, 0xff = never */
+    uint64_t *sent_mfn;         /* frame each pfn was last sent from (~0: sent as XTAB) */
 
     /* Batch buffers, XG_MAX_BATCH entries each. */
     uint64_t *b_pfns, *b_mfns, *b_entries;

@@ -218,6 +218,13 @@ struct xg_hv_ops {
      */
     int (*gnttab_seed)(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
                        uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d);
+
+    /*
+     * Give n frames of domid back to Xen (XENMEM_decrease_reservation,
+     * order 0; a PV domain names them by mfn).  Xen frees each frame once
+     * nothing else holds it and clears its M2P entry.
+     */
+    int (*depopulate)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
 };
 
 struct xg_hv {
@@ -276,6 +283,7 @@ int xg_hv_set_max_pages(xg_hv *hv, uint32_t domid, uint64_t max_pages, xg_diag *
 int xg_hv_set_address_size(xg_hv *hv, uint32_t domid, unsigned guest_width, xg_diag *d);
 int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port, xg_diag *d);
 int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d);
+int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
 int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
                      xg_diag *d);
 int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,

@@ -303,6 +303,15 @@ int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, 
     return hv->ops->populate(hv, domid, n, pfns, mfns, d);
 }
 
+int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d)
+{
+    if (!hv->ops->depopulate) {
+        struct xg_loc l = { XGF_DOMID(domid) };
+        return xg_diag_err(d, XG_E_UNSUPPORTED, &l, "the %s backend cannot give frames back to Xen", hv->ops->name);
+    }
+    return hv->ops->depopulate(hv, domid, n, mfns, d);
+}
+
 int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
                      xg_diag *d)
 {

@@ -1397,6 +1397,27 @@ static int xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *p
     return 0;
 }
 
+static int xen_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d)
+{
+    struct xen_hv *x = X(hv);
+    if (!n)
+        return 0;
+    xen_pfn_t *arr = malloc(n * sizeof(*arr));
+    if (!arr)
+        return nomem(d, "giving frames back");
+    for (unsigned i = 0; i < n; i++)
+        arr[i] = mfns[i];
+    int rc = xc_domain_decrease_reservation_exact(x->xch, domid, n, 0, arr);
+    int e = errno;
+    free(arr);
+    if (rc < 0) {
+        struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(mfns[0]) };
+        return FAIL(x, d, e, &l, "giving %u frames of domain %u back from mfn %#llx failed "
+                                 "(XENMEM_decrease_reservation)", n, domid, (unsigned long long)mfns[0]);
+    }
+    return 0;
+}
+
 static int xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
                           xg_diag *d)
 {
@@ -1670,6 +1691,7 @@ const struct xg_hv_ops xg_xen_ops = {
     .cpu_policy_get = xen_cpu_policy_get,
     .cpu_policy_set = xen_cpu_policy_set,
     .gnttab_seed = xen_gnttab_seed,
+    .depopulate = xen_depopulate,
 };
 
 #define USE_SIM_HINT "use a simulated host: `xg-sim init HOST` and --backend sim:HOST (or XG_BACKEND=sim:HOST)"

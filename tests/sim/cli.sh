@@ -132,6 +132,15 @@ refuse 2 run "$host" "$d1" --dirty-rate -5 --seconds 1
 refuse 2 run "$host" "$d1" --dirty-rate fast --seconds 1
 refuse 2 run "$host" "$d1" --seconds 1
 refuse 1 run "$host" 77 --dirty-rate 1000 --seconds 0.2
+refuse 2 run "$host" "$d1" --pt-churn many --seconds 1
+refuse 2 run "$host" "$d1" --balloon -1 --seconds 1
+refuse 2 run "$host" "$d1" --grant-maps 1e12 --seconds 1
+refuse 2 run "$host" "$d1" --pt-churn 10                   # no --seconds
+refuse 2 run "$host" "$d1" --seconds 1 --seed 3            # no rate at all
+refuse 1 run "$host" 77 --pt-churn 100 --seconds 0.2
+refuse 1 run "$host" "$d4" --pt-churn 100 --seconds 0.2    # an empty domain: no kernel to churn
+"$sim" run "$host" "$d4" --pt-churn 100 --seconds 0.2 2>&1 | grep -q 'no simulated kernel' && ok ||
+    bad "churn on an empty domain does not say it has no kernel to churn"
 # With no page due in the time given, sim_workload never looks for the domain.
 "$sim" run "$host" 77 --dirty-rate 1 --seconds 0.1 >/dev/null 2>&1 && known "run on a missing domain succeeds when no page is due" || ok
 refuse 2 compare "$host" "$d1" "$host"
@@ -176,6 +185,24 @@ wait $p2 || bad "run on $d3 failed: $(cat "$dir/run2")"
 grep -q '^wrote [1-9][0-9]* pages' "$dir/run1" && ok || bad "run wrote nothing: $(cat "$dir/run1")"
 [ $reader_ok -eq 0 ] && ok || bad "self-check or list failed while workloads ran"
 intact "concurrent runs"
+
+# ---- the kernel's churn, beside a reader: counts printed, host and guest sound
+"$sim" run "$host" "$d1" --seconds 1.5 --pt-churn 300 --balloon 100 --dirty-rate 500 --seed 4 >"$dir/churn" 2>&1 &
+p1=$!
+reader_ok=0
+i=0
+while [ $i -lt 6 ]; do
+    "$sim" self-check "$host" "$d1" >/dev/null 2>&1 && "$sim" check "$host" >/dev/null 2>&1 || reader_ok=1
+    i=$((i + 1))
+done
+wait $p1 && ok || bad "churn on $d1 failed: $(cat "$dir/churn")"
+grep -q '^address spaces: [1-9][0-9]* built, [1-9][0-9]* torn down, [0-9]* cr3 switches, 0 left$' "$dir/churn" && ok ||
+    bad "churn built no address space: $(cat "$dir/churn")"
+grep -q '^balloon: [1-9][0-9]* pages out, [1-9][0-9]* back, 0 still out$' "$dir/churn" && ok ||
+    bad "churn ballooned nothing: $(cat "$dir/churn")"
+[ $reader_ok -eq 0 ] && ok || bad "self-check or check failed while the kernel churned"
+run 0 self-check "$host" "$d1"
+intact "churn"
 
 # ---- destroy: the frames come back
 free_before=$("$sim" list "$host" | awk 'NR == 1 { print $5 }')

@@ -263,6 +263,80 @@ START_TEST(live_save_ends_with_last_content)
 }
 END_TEST
 
+static pid_t start_churn(struct env *e, uint64_t seed)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        xg_diag *d = xg_diag_new();
+        struct sim_host *h;
+        if (sim_host_open(e->host, d, &h) < 0)
+            _exit(1);
+        struct sim_churn_opts o = {
+            .seconds = 30, .dirty_rate = 1600, .pt_churn = 500, .balloon = 400, .grant_maps = 50, .seed = seed,
+        };
+        struct sim_churn_stats cs;
+        int rc = sim_churn_run(h, e->dom, &o, &cs, d);
+        sim_host_close(h);
+        _exit(rc ? 1 : 0);
+    }
+    return pid;
+}
+
+/*
+ * A live save while the guest's kernel builds and frees page tables,
+ * switches cr3, balloons and grant-maps: the image holds each pfn as it was
+ * at suspend (a pfn ballooned out after it was sent goes again, as XTAB),
+ * and restores to an equal guest whose self-check passes.
+ */
+START_TEST(live_save_under_churn)
+{
+    static const char *layouts[] = { "linux64", "pae32", "netbsd64" };
+    struct env e;
+    env_init(&e, layouts[_i], 32 << 20, 2, 40 + (uint64_t)_i, 0);
+    pid_t w = start_churn(&e, 3 + (uint64_t)_i);
+    usleep(300000);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params p = { .live = true, .max_iters = 5 };
+    struct xg_save_stats st;
+    int rc = save(&e, &p, &st, d);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_ge(st.iterations, 2);
+    ck_assert_uint_gt(st.invalid, 0); /* pages were out at suspend */
+    check_image_matches(&e);
+    xg_hv *hv = xgt_open_sim(e.host2);
+    int fd = open(e.img, O_RDONLY);
+    struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    rc = xg_restore(hv, fd, &rp, NULL, &res, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    close(fd);
+    xg_hv_close(hv);
+    struct sim_host *ha, *hb;
+    ck_assert_int_eq(sim_host_open(e.host, d, &ha), 0);
+    ck_assert_int_eq(sim_host_open(e.host2, d, &hb), 0);
+    rc = sim_compare(ha, e.dom, hb, res.domid, d);
+    if (rc == 0)
+        rc = sim_self_check(hb, res.domid, d);
+    if (rc == 0)
+        rc = sim_check_consistency(hb, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(ha);
+    sim_host_close(hb);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(live_save_respects_limits)
 {
     struct env e;
@@ -518,6 +592,11 @@ static Suite *suite(void)
     TCase *tc = tcase_create("image_is_the_guest");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, image_is_the_guest, 0, 6);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("live_save_under_churn");
+    tcase_set_timeout(tc, 120);
+    /* Under valgrind (make check-valgrind) one layout: each takes a minute or more there. */
+    tcase_add_loop_test(tc, live_save_under_churn, 0, getenv("XGT_VALGRIND") ? 1 : 3);
     suite_add_tcase(s, tc);
     struct {
         const char *name;

@@ -577,6 +577,30 @@ static int sim_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *p
     return 0;
 }
 
+static int sim_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d)
+{
+    struct sim_host *h = H(hv);
+    int rc = sim_lock(h, 0, d);
+    if (rc < 0)
+        return rc;
+    if (!need_domain(h, domid, d)) {
+        sim_unlock(h);
+        return XG_E_NOTFOUND;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        int e = sim_release_frame(h, domid, mfns[i]);
+        if (e < 0) {
+            /* Xen returns the extents done; those stay freed. */
+            sim_unlock(h);
+            struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(mfns[i]) };
+            return xg_diag_syserr(d, XG_E_HV, -e, &l, "decrease_reservation stopped at mfn %#llx (%u of %u done)",
+                                  (unsigned long long)mfns[i], i, n);
+        }
+    }
+    sim_unlock(h);
+    return 0;
+}
+
 static int sim_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
                           xg_diag *d)
 {
@@ -687,6 +711,7 @@ const struct xg_hv_ops xg_sim_ops = {
     .mmuext = sim_mmuext,
     .frame_owner = sim_frame_owner,
     .gnttab_seed = sim_gnttab_seed,
+    .depopulate = sim_depopulate,
 };
 
 int xg_sim_open(const char *path, xg_diag *d, xg_hv **out)

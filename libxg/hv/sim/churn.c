@@ -50,13 +50,13 @@ struct space {
     uint64_t pfn[SPACE_FRAMES];
     unsigned level[SPACE_FRAMES]; /* 1..4: a table; 0: the process's own data page */
     unsigned nr;
-    unsigned pin[2];              /* indexes into pfn[] of the tables pinned */
+    unsigned pin[2]; /* indexes into pfn[] of the tables pinned */
     unsigned nr_pins;
-    unsigned l1;                  /* index of the L1 mapping USER_VA */
-    unsigned root, user_root;     /* indexes of the roots (user_root == root: none) */
-    bool apdp;                    /* netbsd64: alternate recursive entry set */
-    int vcpu;                     /* vcpu running on it, or -1 */
-    unsigned ttl;                 /* ticks left */
+    unsigned l1;              /* index of the L1 mapping USER_VA */
+    unsigned root, user_root; /* indexes of the roots (user_root == root: none) */
+    bool apdp;                /* netbsd64: alternate recursive entry set */
+    int vcpu;                 /* vcpu running on it, or -1 */
+    unsigned ttl;             /* ticks left */
 };
 
 struct ballooned {
@@ -74,7 +74,7 @@ struct churn {
     const struct sim_churn_opts *o;
     struct sim_churn_stats *st;
     uint64_t rng;
-    uint8_t *busy;                /* per pfn: a space's frame, or ballooned out */
+    uint8_t *busy; /* per pfn: a space's frame, or ballooned out */
     struct space *spaces;
     size_t nr_spaces, cap_spaces;
     struct ballooned *out;
@@ -145,7 +145,8 @@ static int guest_store(struct churn *c, uint64_t pfn, unsigned off, const void *
     const struct sim_frame *f = sim_frame(c->h, m);
     if (f->owner != c->domid || (f->type_info & PGT_type_mask) != PGT_writable_page ||
         !(f->type_info & PGT_count_mask))
-        return refused(c, -EFAULT, "writing a page it has no writable mapping of (a page fault)", pfn);
+        return refused(c, -EFAULT, "writing a page it has no writable mapping of (a page fault)",
+                       pfn);
     uint8_t *p = sim_frame_data(c->h, m) + off;
     sim_journal(c->h, p, len);
     if (src)
@@ -167,14 +168,16 @@ static int mmu(struct churn *c, uint64_t table_pfn, unsigned slot, uint64_t val,
 }
 
 /* Map pfn in the direct map writable, read-only, or not at all. */
-static int set_direct_map(struct churn *c, uint64_t pfn, uint64_t mfn, uint64_t flags, const char *step)
+static int set_direct_map(struct churn *c, uint64_t pfn, uint64_t mfn, uint64_t flags,
+                          const char *step)
 {
     uint64_t va = c->gi.directmap_va + (pfn << 12);
     uint64_t l1 = table_at(c, sim_vcpu_root(c->dom, 0), va, 1);
     if (l1 == NONE)
         return refused(c, -EFAULT, step, pfn);
     uint64_t val = flags ? xg_pte_make(mfn, flags) : 0;
-    int e = sim_mmu_normal(c->h, c->domid, c->domid, (l1 << 12) | (va_index(c->width, va, 1) * 8U), val);
+    int e = sim_mmu_normal(c->h, c->domid, c->domid, (l1 << 12) | (va_index(c->width, va, 1) * 8U),
+                           val);
     return e < 0 ? refused(c, e, step, pfn) : 0;
 }
 
@@ -207,8 +210,8 @@ static bool page_is_free(struct churn *c, uint64_t pfn)
         return false;
     const struct sim_frame *f = sim_frame(c->h, m);
     return f->owner == c->domid && !(f->flags & SIM_PGC_XEN_HEAP) &&
-           (f->type_info & PGT_type_mask) == PGT_writable_page && (f->type_info & PGT_count_mask) == 1 &&
-           f->count == 2;
+           (f->type_info & PGT_type_mask) == PGT_writable_page &&
+           (f->type_info & PGT_count_mask) == 1 && f->count == 2;
 }
 
 static bool take_free_page(struct churn *c, uint64_t *pfn)
@@ -286,7 +289,9 @@ static int write_kernel_half(struct churn *c, struct space *s)
         uint64_t kl2 = xg_pte_frame(src[XG_PAE_XEN_L2_SLOT]);
         if (!sim_mfn_valid(c->h, kl2))
             return refused(c, -EFAULT, "copying the kernel's L2", s->pfn[1]);
-        e = e ? e : guest_store(c, s->pfn[1], 0, sim_frame_data(c->h, kl2), XG_COMPAT_L2_FIRST_XEN_SLOT * 8U);
+        e = e ? e
+              : guest_store(c, s->pfn[1], 0, sim_frame_data(c->h, kl2),
+                            XG_COMPAT_L2_FIRST_XEN_SLOT * 8U);
         break;
     }
     default:
@@ -334,7 +339,8 @@ static int link_tables(struct churn *c, struct space *s, unsigned vcpu)
             return e;
         break;
     }
-    return mmu(c, s->pfn[s->l1], va_index(c->width, USER_VA, 1), xg_pte_make(xg_pte_frame(up), USER_FLAGS), st);
+    return mmu(c, s->pfn[s->l1], va_index(c->width, USER_VA, 1),
+               xg_pte_make(xg_pte_frame(up), USER_FLAGS), st);
 }
 
 /* netbsd64: an alternate recursive entry to a validated L4 that holds no linear entry itself. */
@@ -342,9 +348,11 @@ static int set_apdp(struct churn *c, struct space *s, unsigned vcpu)
 {
     uint64_t target = c->home_root[vcpu];
     const struct sim_frame *tf = sim_frame(c->h, target);
-    if (tf->linear > 0 || (tf->type_info & (PGT_type_mask | PGT_validated)) != (PGT_l4_page_table | PGT_validated))
+    if (tf->linear > 0 ||
+        (tf->type_info & (PGT_type_mask | PGT_validated)) != (PGT_l4_page_table | PGT_validated))
         return 0;
-    int e = mmu(c, s->pfn[0], NETBSD_APDP_SLOT, xg_pte_make(target, RO_FLAGS), "setting an alternate recursive entry");
+    int e = mmu(c, s->pfn[0], NETBSD_APDP_SLOT, xg_pte_make(target, RO_FLAGS),
+                "setting an alternate recursive entry");
     s->apdp = e == 0;
     return e;
 }
@@ -417,9 +425,11 @@ static int tear_down_space(struct churn *c, struct space *s)
         s->vcpu = -1;
     }
     /* exit: the process's mappings go, then its tables. */
-    if ((e = mmu(c, s->pfn[s->l1], va_index(c->width, USER_VA, 1) + 1, 0, "unmapping a page from a live L1")) < 0)
+    if ((e = mmu(c, s->pfn[s->l1], va_index(c->width, USER_VA, 1) + 1, 0,
+                 "unmapping a page from a live L1")) < 0)
         return e;
-    if (s->apdp && (e = mmu(c, s->pfn[0], NETBSD_APDP_SLOT, 0, "clearing an alternate recursive entry")) < 0)
+    if (s->apdp &&
+        (e = mmu(c, s->pfn[0], NETBSD_APDP_SLOT, 0, "clearing an alternate recursive entry")) < 0)
         return e;
     if (c->o->bugs & SIM_CHURN_BUG_EARLY_RW)
         if ((e = set_direct_map(c, s->pfn[s->root], space_mfn(c, s, s->root), RW_FLAGS,
@@ -434,7 +444,8 @@ static int tear_down_space(struct churn *c, struct space *s)
         if (!s->level[i])
             continue;
         if ((e = set_direct_map(c, s->pfn[i], space_mfn(c, s, i), RW_FLAGS,
-                                "making a freed page table writable again in the direct map")) < 0 ||
+                                "making a freed page table writable again in the direct map")) <
+                0 ||
             (e = fill_data(c, s->pfn[i])) < 0)
             return e;
     }
@@ -446,23 +457,20 @@ static int tear_down_space(struct churn *c, struct space *s)
 
 /* ------------------------------------------------------------ balloon */
 
-/* The guest's p2m entry for pfn, written as Linux does: p2m_generation odd while it changes. */
+/*
+ * The guest's p2m entry for pfn, a plain store into its p2m list.  Linux
+ * bumps shared info's p2m_generation only around a change of the list's
+ * own mapping (xen_alloc_p2m_entry replacing a p2m page); this guest's list
+ * is backed in full, so an entry change leaves the generation alone, and
+ * the saver must notice the change through the dirty p2m page.
+ */
 static int set_p2m(struct churn *c, uint64_t pfn, uint64_t mfn)
 {
     unsigned w = c->width;
     uint8_t word[8];
     xg_guest_set_word(word, 0, w, mfn == NONE ? (w == 4 ? 0xffffffffULL : NONE) : mfn);
-    const struct xg_shinfo_layout *sl = xg_shinfo_layout(w);
-    uint8_t *si = sim_frame_data(c->h, c->dom->shared_info_mfn);
-    bool linear = c->gi.p2m_va != 0;
-    if (linear) {
-        sim_journal(c->h, si + sl->p2m_generation, sl->word);
-        xg_guest_set_word(si, sl->p2m_generation, sl->word, xg_guest_word(si, sl->p2m_generation, sl->word) + 1);
-    }
-    int e = guest_store(c, c->gi.p2m_first_pfn + pfn * w / SIM_PAGE, (unsigned)(pfn * w % SIM_PAGE), word, w);
-    if (linear)
-        xg_guest_set_word(si, sl->p2m_generation, sl->word, xg_guest_word(si, sl->p2m_generation, sl->word) + 1);
-    return e;
+    return guest_store(c, c->gi.p2m_first_pfn + pfn * w / SIM_PAGE, (unsigned)(pfn * w % SIM_PAGE),
+                       word, w);
 }
 
 static int balloon_out(struct churn *c)
@@ -498,7 +506,8 @@ static int balloon_in(struct churn *c, uint64_t pfn)
     if (e < 0)
         return refused(c, e, "taking a page back (populate_physmap)", pfn);
     if ((e = set_p2m(c, pfn, m)) < 0 ||
-        (e = set_direct_map(c, pfn, m, RW_FLAGS, "mapping a page it took back")) < 0 || (e = fill_data(c, pfn)) < 0)
+        (e = set_direct_map(c, pfn, m, RW_FLAGS, "mapping a page it took back")) < 0 ||
+        (e = fill_data(c, pfn)) < 0)
         return e;
     c->busy[pfn] = 0;
     c->st->ballooned_in++;
@@ -512,7 +521,8 @@ static struct sim_guest_info *live_info(struct churn *c)
     return (struct sim_guest_info *)sim_frame_data(c->h, c->gi_mfn);
 }
 
-/* A peer domain whose frames the guest maps, as a backend maps a frontend's (made once per host). */
+/* A peer domain whose frames the guest maps, as a backend maps a frontend's (made once per host).
+ */
 static int find_peer(struct churn *c)
 {
     struct sim_host *h = c->h;
@@ -536,7 +546,8 @@ static int find_peer(struct churn *c)
     }
     c->nr_peer_mfns = 0;
     for (uint64_t m = 0; m < h->hdr->nr_frames && c->nr_peer_mfns < XG_ARRAY_SIZE(c->peer_mfn); m++)
-        if (h->frames[m].owner == peer && h->frames[m].count && !(h->frames[m].flags & SIM_PGC_XEN_HEAP))
+        if (h->frames[m].owner == peer && h->frames[m].count &&
+            !(h->frames[m].flags & SIM_PGC_XEN_HEAP))
             c->peer_mfn[c->nr_peer_mfns++] = m;
     if (!c->nr_peer_mfns)
         return refused(c, -ENOENT, "finding a peer's page to map", 0);
@@ -557,13 +568,15 @@ static int grant_map(struct churn *c)
     unsigned slot = 512;
     for (int tries = 0; tries < 16 && slot == 512; tries++) {
         unsigned s = (unsigned)(rnd(c) % XG_PTES_PER_TABLE);
-        if (!xg_pte_present(e[s]) && s != c->gi.shinfo_l1_slot && s != (c->gi.shinfo_l1_slot + 1) % 512)
+        if (!xg_pte_present(e[s]) && s != c->gi.shinfo_l1_slot &&
+            s != (c->gi.shinfo_l1_slot + 1) % 512)
             slot = s;
     }
     if (slot == 512)
         return 0;
     uint64_t pm = c->peer_mfn[rnd(c) % c->nr_peer_mfns];
-    /* GNTTABOP_map_grant_ref with a host address: Xen writes the entry, holding a page and type ref. */
+    /* GNTTABOP_map_grant_ref with a host address: Xen writes the entry, holding a page and type
+     * ref. */
     sim_frame_w(c->h, pm)->count++;
     int rc = sim_get_page_type(c->h, pm, PGT_writable_page);
     if (rc < 0) {
@@ -574,7 +587,8 @@ static int grant_map(struct churn *c)
     sim_mark_dirty(c->h, l1);
     unsigned i = gi->nr_grant_maps;
     sim_journal(c->h, &gi->grant[i], sizeof(gi->grant[i]));
-    gi->grant[i] = (struct sim_grant_map){ .l1_pfn = c->gi.shinfo_l1_pfn, .slot = slot, .peer_mfn = pm };
+    gi->grant[i] =
+        (struct sim_grant_map){ .l1_pfn = c->gi.shinfo_l1_pfn, .slot = slot, .peer_mfn = pm };
     SIM_SET(c->h, gi->nr_grant_maps, i + 1);
     sim_mark_dirty(c->h, c->gi_mfn);
     c->grant_ttl[i] = (uint8_t)(1 + rnd(c) % 3);
@@ -667,10 +681,14 @@ struct credits {
     double dirty, spaces, balloon, grants;
 };
 
-static unsigned take(double *credit, double rate, double dt)
+/*
+ * What is due this tick.  At most `cap` (the rest waits for the next
+ * ticks), so one tick's undo journal stays small whatever the rate.
+ */
+static unsigned take(double *credit, double rate, double dt, unsigned cap)
 {
     *credit += rate * dt;
-    unsigned n = (unsigned)*credit;
+    unsigned n = *credit < cap ? (unsigned)*credit : cap;
     *credit -= n;
     return n;
 }
@@ -723,14 +741,16 @@ static int start(struct churn *c, xg_diag *d)
     if (!c->dom || c->dom->dying)
         return xg_diag_err(d, XG_E_NOTFOUND, &loc, "no domain %u on this host", c->domid);
     if (sim_guest_info_get(c->h, c->dom, &c->gi, &c->gi_mfn) < 0)
-        return xg_diag_err(d, XG_E_INVAL, &loc,
-                           "domain %u is not a guest xg-sim built: it has no simulated kernel to churn its tables",
-                           c->domid);
+        return xg_diag_err(
+            d, XG_E_INVAL, &loc,
+            "domain %u is not a guest xg-sim built: it has no simulated kernel to churn its tables",
+            c->domid);
     c->width = c->dom->guest_width;
     const struct xg_vcpu_layout *L = xg_vcpu_layout(c->width);
     for (unsigned v = 0; v < c->dom->nr_vcpus && v < SIM_MAX_VCPUS; v++) {
         c->home_root[v] = sim_vcpu_root(c->dom, v);
-        uint64_t cr1 = c->width == 8 ? xg_guest_word(c->dom->vcpu[v].ctx, L->ctrlreg + L->word, L->word) : 0;
+        uint64_t cr1 =
+            c->width == 8 ? xg_guest_word(c->dom->vcpu[v].ctx, L->ctrlreg + L->word, L->word) : 0;
         c->home_user[v] = cr1 ? cr1 >> 12 : NONE;
     }
     c->busy = calloc(c->gi.nr_pages, 1);
@@ -741,8 +761,10 @@ static int start(struct churn *c, xg_diag *d)
         uint64_t m;
         if (sim_guest_p2m(c->h, c->dom, &c->gi, pfn, &m) != -ENOENT)
             continue;
-        struct ballooned *nb = c->nr_out == c->cap_out ? realloc(c->out, (c->cap_out = c->cap_out * 2 + 64) * sizeof(*nb))
-                                                       : c->out;
+        struct ballooned *nb =
+            c->nr_out == c->cap_out
+                ? realloc(c->out, (c->cap_out = c->cap_out * 2 + 64) * sizeof(*nb))
+                : c->out;
         if (!nb)
             return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
         c->out = nb;
@@ -759,14 +781,15 @@ static int report_refusal(struct churn *c, int e, xg_diag *d)
         loc.has_pfn = 1;
         loc.pfn = c->step_pfn;
     }
-    return xg_diag_syserr(d, XG_E_HV, -e, &loc,
-                          "the guest's kernel was refused while %s (pfn %#llx); its tick was rolled back "
-                          "(see `xg-sim log`)",
-                          c->step ? c->step : "churning", (unsigned long long)c->step_pfn);
+    return xg_diag_syserr(
+        d, XG_E_HV, -e, &loc,
+        "the guest's kernel was refused while %s (pfn %#llx); its tick was rolled back "
+        "(see `xg-sim log`)",
+        c->step ? c->step : "churning", (unsigned long long)c->step_pfn);
 }
 
-int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o, struct sim_churn_stats *st,
-                  xg_diag *d)
+int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o,
+                  struct sim_churn_stats *st, xg_diag *d)
 {
     memset(st, 0, sizeof(*st));
     struct churn c = { .h = h, .domid = domid, .o = o, .st = st };
@@ -784,8 +807,10 @@ int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opt
         finishing = now - t0 >= o->seconds;
         double dt = now - last;
         last = now;
-        unsigned n[4] = { take(&cr.dirty, o->dirty_rate, dt), take(&cr.spaces, o->pt_churn, dt),
-                          take(&cr.balloon, o->balloon, dt), take(&cr.grants, o->grant_maps, dt) };
+        unsigned n[4] = { take(&cr.dirty, o->dirty_rate, dt, UINT32_MAX),
+                          take(&cr.spaces, o->pt_churn, dt, 32),
+                          take(&cr.balloon, o->balloon, dt, 64),
+                          take(&cr.grants, o->grant_maps, dt, 16) };
         if ((rc = sim_lock(h, domid, d)) < 0)
             break;
         if (!guest_running(&c)) {
