@@ -63,13 +63,19 @@ static int plant(struct sim_host *h, uint32_t domid, bool pause, uint64_t *plant
         uint64_t e = frame(h, l1)[s];
         mfn = xg_pte_frame(e);
         if (!xg_pte_present(e) || !(e & XG_PTE_RW) || !sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid ||
-            sim_pfinfo(h, domid, mfn) != XG_PFINFO_NOTAB)
-            continue;
+            sim_pfinfo(h, domid, mfn) != XG_PFINFO_NOTAB || (sim_frame(h, mfn)->type_info & PGT_count_mask) != 1)
+            continue; /* only the direct map maps it (writable): nothing else will notice */
         sim_journal(h, frame(h, mfn), 4096);
         memset(frame(h, mfn), 0, 4096);
         uint64_t ro = (e & ~(1ULL << 52)) & ~(uint64_t)XG_PTE_RW;
-        if (sim_mmu_normal(h, domid, domid, (l1 << 12) | (s * 8U), ro) < 0 || sim_pin(h, domid, 1, mfn) < 0)
+        if (sim_mmu_normal(h, domid, domid, (l1 << 12) | (s * 8U), ro) < 0)
             return -1;
+        if (sim_pin(h, domid, 1, mfn) < 0) {
+            /* Mapped writable elsewhere too (a running process's page): put it back, try the next. */
+            if (sim_mmu_normal(h, domid, domid, (l1 << 12) | (s * 8U), e & ~(1ULL << 52)) < 0)
+                return -1;
+            continue;
+        }
         sim_write_u64(h, l1, s, frame(h, l1)[s] | XG_PTE_RW);
         *planted = pfn;
         return 0;
