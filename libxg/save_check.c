@@ -46,16 +46,16 @@ enum suspect_kind {
 enum verdict {
     V_NONE,
     V_SUPERPAGE,
-    V_RW_TABLE,      /* an L1 maps a page table writable */
-    V_RW_LINEAR,     /* a writable same-level (linear) entry */
-    V_WRONG_TARGET,  /* an upper-level entry to an ordinary page or a table of another level */
-    V_FOREIGN,       /* an entry to a frame that is not the guest's: a warning while the guest runs */
+    V_RW_TABLE,     /* an L1 maps a page table writable */
+    V_RW_LINEAR,    /* a writable same-level (linear) entry */
+    V_WRONG_TARGET, /* an upper-level entry to an ordinary page or a table of another level */
+    V_FOREIGN, /* an entry to a frame that is not the guest's: a warning while the guest runs */
     V_UNMAPPABLE,
     V_XTAB,
     V_P2M,
     V_VCPU_BAD,
-    V_NOT_GUEST,     /* a vcpu's frame is not one of the guest's */
-    V_ROOT_TYPE,     /* a cr3 that is not a top-level table */
+    V_NOT_GUEST, /* a vcpu's frame is not one of the guest's */
+    V_ROOT_TYPE, /* a cr3 that is not a top-level table */
     V_GDT_TABLE,
     V_GDT_RW,
 };
@@ -70,25 +70,25 @@ struct suspect {
 
 /* One read of everything a suspect involves.  Zeroed first, so two reads compare with memcmp. */
 struct seen {
-    uint64_t mfn;        /* of pfn, from the p2m (~0: none, or the M2P disagrees) */
-    uint32_t type;       /* of that frame (XTAB when none) */
-    int32_t map_err;     /* the holder could not be mapped: its errno */
-    uint64_t pte;        /* the holder's entry at slot */
-    uint8_t xen_l2;      /* the holder is a PAE guest's Xen L2 */
+    uint64_t mfn;    /* of pfn, from the p2m (~0: none, or the M2P disagrees) */
+    uint32_t type;   /* of that frame (XTAB when none) */
+    int32_t map_err; /* the holder could not be mapped: its errno */
+    uint64_t pte;    /* the holder's entry at slot */
+    uint8_t xen_l2;  /* the holder is a PAE guest's Xen L2 */
     uint8_t vcpu_ok;
-    uint8_t p2m_bad;     /* S_P2M: the entry (mfn) disagrees with the M2P */
-    uint8_t has_ref;     /* the vcpu names the frame (cr3 or GDT frame g exists) */
-    uint64_t ref_mfn;    /* the frame the finding is about: entry target, cr3, GDT frame */
-    uint64_t ref_pfn;    /* ~0 when it is not one of the guest's frames */
+    uint8_t p2m_bad;  /* S_P2M: the entry (mfn) disagrees with the M2P */
+    uint8_t has_ref;  /* the vcpu names the frame (cr3 or GDT frame g exists) */
+    uint64_t ref_mfn; /* the frame the finding is about: entry target, cr3, GDT frame */
+    uint64_t ref_pfn; /* ~0 when it is not one of the guest's frames */
     uint32_t ref_type;
-    const char *why;     /* S_VCPU: why the context does not decode */
+    const char *why; /* S_VCPU: why the context does not decode */
 };
 
 struct check {
     struct save_ctx *c;
-    bool running;               /* findings are suspects until re-checked */
-    uint32_t *types;            /* per pfn, XTAB when absent */
-    uint64_t *rw_by;            /* per pfn: 1 + (L1 pfn << 9 | slot) of a writable mapping, 0: none */
+    bool running;    /* findings are suspects until re-checked */
+    uint32_t *types; /* per pfn, XTAB when absent */
+    uint64_t *rw_by; /* per pfn: 1 + (L1 pfn << 9 | slot) of a writable mapping, 0: none */
     uint64_t tables;
     struct suspect *sus;
     size_t nsus, capsus;
@@ -108,18 +108,21 @@ static void hook(const char *phase)
 static uint64_t nominal_type_info(uint32_t t)
 {
     /* What Xen's type_info of such a live table looks like: type, validated, pinned, count 1. */
-    return ((uint64_t)xg_pfinfo_level(t) << 61) | (1ULL << 58) | (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
+    return ((uint64_t)xg_pfinfo_level(t) << 61) | (1ULL << 58) |
+           (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
 }
 
 /* ------------------------------------------------------------ verdicts */
 
 /* The finding about a table entry, from one read of the holder, the entry and its target. */
-static enum verdict entry_verdict(const struct check *k, const struct suspect *s, const struct seen *r)
+static enum verdict entry_verdict(const struct check *k, const struct suspect *s,
+                                  const struct seen *r)
 {
     const struct save_ctx *c = k->c;
     unsigned level = xg_pfinfo_level(r->type);
     uint64_t pte = r->pte;
-    if (!level || r->map_err || !xg_pte_present(pte) || !xg_pv_guest_slot(c->width, level, r->xen_l2, s->slot))
+    if (!level || r->map_err || !xg_pte_present(pte) ||
+        !xg_pv_guest_slot(c->width, level, r->xen_l2, s->slot))
         return V_NONE;
     if (level > 1 && (pte & XG_PTE_PSE))
         return V_SUPERPAGE;
@@ -141,16 +144,12 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
 {
     const struct save_ctx *c = k->c;
     switch ((enum suspect_kind)s->kind) {
-    case S_ENTRY:
-        return entry_verdict(k, s, r);
+    case S_ENTRY: return entry_verdict(k, s, r);
     case S_UNMAPPABLE:
         return r->mfn != ~0ULL && xg_pfinfo_level(r->type) && r->map_err ? V_UNMAPPABLE : V_NONE;
-    case S_XTAB:
-        return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
-    case S_P2M:
-        return r->p2m_bad ? V_P2M : V_NONE;
-    case S_VCPU:
-        return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
+    case S_XTAB: return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
+    case S_P2M: return r->p2m_bad ? V_P2M : V_NONE;
+    case S_VCPU: return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
     case S_CR3:
         if (!r->vcpu_ok || !r->has_ref)
             return V_NONE;
@@ -158,7 +157,8 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
             return V_NOT_GUEST;
         if (s->slot)
             return xg_pfinfo_level(r->ref_type) != 4 ? V_ROOT_TYPE : V_NONE;
-        return (r->ref_type & XG_PFINFO_LTABTYPE_MASK) != ((uint32_t)c->levels << XG_PFINFO_SHIFT) ||
+        return (r->ref_type & XG_PFINFO_LTABTYPE_MASK) !=
+                           ((uint32_t)c->levels << XG_PFINFO_SHIFT) ||
                        !xg_pfinfo_level(r->ref_type)
                    ? V_ROOT_TYPE
                    : V_NONE;
@@ -170,8 +170,8 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
         if (xg_pfinfo_level(r->ref_type))
             return V_GDT_TABLE;
         /* Writable: the L1 entry seen mapping it must still be an L1's writable entry to it. */
-        if (s->pfn != ~0ULL && xg_pfinfo_level(r->type) == 1 && !r->map_err && xg_pte_present(r->pte) &&
-            (r->pte & XG_PTE_RW) && xg_pte_frame(r->pte) == r->ref_mfn)
+        if (s->pfn != ~0ULL && xg_pfinfo_level(r->type) == 1 && !r->map_err &&
+            xg_pte_present(r->pte) && (r->pte & XG_PTE_RW) && xg_pte_frame(r->pte) == r->ref_mfn)
             return V_GDT_RW;
         return V_NONE;
     }
@@ -185,8 +185,9 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
     struct save_ctx *c = k->c;
     unsigned long long pfn = s->pfn, tpfn = r->ref_pfn;
     unsigned level = xg_pfinfo_level(r->type), slot = s->slot, vc = s->vcpu;
-    struct xg_loc el = { XGF_DOMID(c->domid), XGF_PFN(s->pfn), XGF_LEVEL(level), XGF_SLOT(slot), XGF_ENTRY(r->pte),
-                         XGF_REF_PFN(r->ref_pfn), XGF_REF_TYPE(r->ref_type) };
+    struct xg_loc el = { XGF_DOMID(c->domid),      XGF_PFN(s->pfn),   XGF_LEVEL(level),
+                         XGF_SLOT(slot),           XGF_ENTRY(r->pte), XGF_REF_PFN(r->ref_pfn),
+                         XGF_REF_TYPE(r->ref_type) };
     struct xg_loc vl = { XGF_DOMID(c->domid), XGF_VCPU(vc) };
     if (r->ref_pfn != ~0ULL) {
         vl.has_pfn = 1;
@@ -196,28 +197,35 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
     }
     static const char *const what[] = { "cr3", "user cr3" };
     switch (v) {
-    case V_NONE:
-        return;
+    case V_NONE: return;
     case V_SUPERPAGE: {
         struct xg_pv_bad bad = { XG_PV_BAD_SUPERPAGE, slot, r->pte, xg_pte_frame(r->pte), ~0ULL };
         xg__save_explain_bad_entry(c, s->pfn, level, &bad, XG_SEV_ERROR);
         return;
     }
     case V_RW_TABLE:
-        xg_diag_err(c->d, XG_E_GUEST, &el, "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but it is an L%u table",
-                    pfn, slot, tpfn, xg_pfinfo_level(r->ref_type));
-        xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
-                         (unsigned long long)nominal_type_info(r->ref_type), (unsigned long long)r->ref_mfn, tpfn);
+        xg_diag_err(
+            c->d, XG_E_GUEST, &el,
+            "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but it is an L%u table", pfn,
+            slot, tpfn, xg_pfinfo_level(r->ref_type));
+        xg_diag_xen_says(c->d,
+                         "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
+                         (unsigned long long)nominal_type_info(r->ref_type),
+                         (unsigned long long)r->ref_mfn, tpfn);
         return;
     case V_RW_LINEAR:
-        xg_diag_err(c->d, XG_E_GUEST, &el, "L%u table at pfn %#llx, slot %u, is a writable linear entry to pfn %#llx",
+        xg_diag_err(c->d, XG_E_GUEST, &el,
+                    "L%u table at pfn %#llx, slot %u, is a writable linear entry to pfn %#llx",
                     level, pfn, slot, tpfn);
         xg_diag_xen_says(c->d, "Attempt to create linear p.t. with write perms");
         return;
     case V_WRONG_TARGET:
-        xg_diag_err(c->d, XG_E_GUEST, &el, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
-                    level, pfn, slot, tpfn,
-                    xg_pfinfo_level(r->ref_type) ? "a page table of another level" : "an ordinary page", level - 1);
+        xg_diag_err(
+            c->d, XG_E_GUEST, &el,
+            "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
+            level, pfn, slot, tpfn,
+            xg_pfinfo_level(r->ref_type) ? "a page table of another level" : "an ordinary page",
+            level - 1);
         return;
     case V_FOREIGN: {
         /*
@@ -229,7 +237,8 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
         uint64_t m2p_pfn = ~0ULL;
         xg_pv_mfn_in_physmap(&c->pm, r->ref_mfn, &m2p_pfn);
         struct xg_pv_bad bad = { XG_PV_BAD_MFN, slot, r->pte, r->ref_mfn, m2p_pfn };
-        xg__save_explain_bad_entry(c, s->pfn, level, &bad, k->running ? XG_SEV_WARNING : XG_SEV_ERROR);
+        xg__save_explain_bad_entry(c, s->pfn, level, &bad,
+                                   k->running ? XG_SEV_WARNING : XG_SEV_ERROR);
         return;
     }
     case V_UNMAPPABLE:
@@ -237,39 +246,43 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
         return;
     case V_XTAB: {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(s->pfn), XGF_MFN(r->mfn) };
-        xg_diag_err(c->d, XG_E_GUEST, &l, "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB)", pfn,
-                    (unsigned long long)r->mfn);
+        xg_diag_err(c->d, XG_E_GUEST, &l, "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB)",
+                    pfn, (unsigned long long)r->mfn);
         return;
     }
-    case V_P2M:
-        xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR);
-        return;
+    case V_P2M: xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR); return;
     case V_VCPU_BAD:
-        xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", vc, r->why ? r->why : "its context does not decode");
+        xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", vc,
+                    r->why ? r->why : "its context does not decode");
         return;
     case V_NOT_GUEST: {
         char frame[32];
         if (s->kind == S_GDT)
             snprintf(frame, sizeof(frame), "GDT frame %u", s->g);
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(vc), XGF_MFN(r->ref_mfn) };
-        xg_diag_err(c->d, XG_E_GUEST, &l, "vcpu%u's %s (mfn %#llx) is not one of the guest's frames", vc,
+        xg_diag_err(c->d, XG_E_GUEST, &l,
+                    "vcpu%u's %s (mfn %#llx) is not one of the guest's frames", vc,
                     s->kind == S_GDT ? frame : what[slot & 1], (unsigned long long)r->ref_mfn);
         return;
     }
     case V_ROOT_TYPE:
         if (slot)
-            xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u's user cr3 is pfn %#llx, which is not an L4 table", vc, tpfn);
-        else
             xg_diag_err(c->d, XG_E_GUEST, &vl,
-                        "vcpu%u's cr3 is pfn %#llx, which Xen reports as %s, not the L%u table a cr3 needs", vc, tpfn,
-                        xg_pfinfo_name(r->ref_type), c->levels);
+                        "vcpu%u's user cr3 is pfn %#llx, which is not an L4 table", vc, tpfn);
+        else
+            xg_diag_err(
+                c->d, XG_E_GUEST, &vl,
+                "vcpu%u's cr3 is pfn %#llx, which Xen reports as %s, not the L%u table a cr3 needs",
+                vc, tpfn, xg_pfinfo_name(r->ref_type), c->levels);
         return;
     case V_GDT_TABLE:
-        xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u's GDT frame %u (pfn %#llx) is a page table", vc, s->g, tpfn);
+        xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u's GDT frame %u (pfn %#llx) is a page table", vc,
+                    s->g, tpfn);
         return;
     case V_GDT_RW:
         xg_diag_err(c->d, XG_E_GUEST, &vl,
-                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable by the guest (L1 table at pfn %#llx, slot %u)",
+                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable by the guest (L1 table "
+                    "at pfn %#llx, slot %u)",
                     vc, s->g, tpfn, pfn, slot);
         return;
     }
@@ -300,24 +313,31 @@ static void found(struct check *k, const struct suspect *s, const struct seen *r
 
 /* ------------------------------------------------------------ the samples */
 
-static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l2, unsigned slot, uint64_t pte)
+static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l2, unsigned slot,
+                       uint64_t pte)
 {
     struct save_ctx *c = k->c;
     uint64_t mfn = xg_pte_frame(pte), tpfn = ~0ULL;
     struct suspect s = { .kind = S_ENTRY, .slot = (uint16_t)slot, .pfn = pfn };
-    struct seen r = { .mfn = xg_pv_p2m_get(&c->pm, pfn), .type = k->types[pfn], .pte = pte,
-                      .xen_l2 = xen_l2, .ref_mfn = mfn, .ref_pfn = ~0ULL, .ref_type = XG_PFINFO_XTAB };
+    struct seen r = { .mfn = xg_pv_p2m_get(&c->pm, pfn),
+                      .type = k->types[pfn],
+                      .pte = pte,
+                      .xen_l2 = xen_l2,
+                      .ref_mfn = mfn,
+                      .ref_pfn = ~0ULL,
+                      .ref_type = XG_PFINFO_XTAB };
     if (level > 1 && (pte & XG_PTE_PSE)) {
         found(k, &s, &r);
         return;
     }
     if (mfn == c->info.shared_info_mfn) {
         /* Running guests map shared info; Linux and NetBSD unmap it before they suspend. */
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(slot), XGF_ENTRY(pte),
-                            XGF_MFN(mfn) };
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn),   XGF_LEVEL(level),
+                            XGF_SLOT(slot),      XGF_ENTRY(pte), XGF_MFN(mfn) };
         xg_diag_note(c->d, &l,
-                     "L%u table at pfn %#llx maps the shared info page (slot %u); the guest must unmap it before it "
-                     "suspends, or the save will fail", level, (unsigned long long)pfn, slot);
+                     "L%u table at pfn %#llx maps the shared info page (slot %u); the guest must "
+                     "unmap it before it suspends, or the save will fail",
+                     level, (unsigned long long)pfn, slot);
         return;
     }
     if (!xg_pv_mfn_in_physmap(&c->pm, mfn, &tpfn)) {
@@ -334,7 +354,8 @@ static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l
 static int scan_tables(struct check *k)
 {
     struct save_ctx *c = k->c;
-    uint64_t *pfns = malloc(XG_MAX_BATCH * sizeof(uint64_t)), *mfns = malloc(XG_MAX_BATCH * sizeof(uint64_t));
+    uint64_t *pfns = malloc(XG_MAX_BATCH * sizeof(uint64_t)),
+             *mfns = malloc(XG_MAX_BATCH * sizeof(uint64_t));
     void **pages = malloc(XG_MAX_BATCH * sizeof(void *));
     int *errs = malloc(XG_MAX_BATCH * sizeof(int));
     int rc = 0;
@@ -361,7 +382,9 @@ static int scan_tables(struct check *k)
             k->tables++;
             if (!pages[i]) {
                 struct suspect s = { .kind = S_UNMAPPABLE, .pfn = pfns[i] };
-                struct seen r = { .mfn = mfns[i], .type = t, .map_err = errs[i] ? errs[i] : EINVAL };
+                struct seen r = { .mfn = mfns[i],
+                                  .type = t,
+                                  .map_err = errs[i] ? errs[i] : EINVAL };
                 found(k, &s, &r);
                 continue;
             }
@@ -393,8 +416,12 @@ static uint64_t frame_pfn(struct check *k, uint64_t mfn)
 
 static void scan_vcpu_frame(struct check *k, struct suspect *s, uint64_t mfn)
 {
-    struct seen r = { .vcpu_ok = 1, .has_ref = 1, .ref_mfn = mfn, .ref_pfn = frame_pfn(k, mfn),
-                      .ref_type = XG_PFINFO_XTAB, .mfn = ~0ULL };
+    struct seen r = { .vcpu_ok = 1,
+                      .has_ref = 1,
+                      .ref_mfn = mfn,
+                      .ref_pfn = frame_pfn(k, mfn),
+                      .ref_type = XG_PFINFO_XTAB,
+                      .mfn = ~0ULL };
     if (r.ref_pfn != ~0ULL)
         r.ref_type = k->types[r.ref_pfn];
     if (s->kind == S_GDT && r.ref_pfn != ~0ULL && k->rw_by[r.ref_pfn]) {
@@ -430,11 +457,14 @@ static int scan_vcpus(struct check *k)
         struct suspect s = { .kind = S_CR3, .vcpu = (uint8_t)v, .pfn = ~0ULL };
         scan_vcpu_frame(k, &s, f.cr3);
         uint64_t pfn = frame_pfn(k, f.cr3);
-        if (pfn != ~0ULL && xg_pfinfo_level(k->types[pfn]) == c->levels && !xg_pfinfo_pinned(k->types[pfn])) {
-            struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn), XGF_REF_TYPE(k->types[pfn]) };
+        if (pfn != ~0ULL && xg_pfinfo_level(k->types[pfn]) == c->levels &&
+            !xg_pfinfo_pinned(k->types[pfn])) {
+            struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn),
+                                XGF_REF_TYPE(k->types[pfn]) };
             xg_diag_warn(c->d, &l,
-                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore validates it through the vcpu context, "
-                         "but guests normally pin every top-level table before they suspend",
+                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore validates it through "
+                         "the vcpu context, but guests normally pin every top-level table before "
+                         "they suspend",
                          v, (unsigned long long)pfn);
         }
         if (f.has_user) {
@@ -468,7 +498,8 @@ static uint64_t check_p2m(struct check *k)
 static int sample_types(struct check *k)
 {
     struct save_ctx *c = k->c;
-    uint64_t *mfns = malloc(XG_MAX_BATCH * sizeof(uint64_t)), *pfns = malloc(XG_MAX_BATCH * sizeof(uint64_t));
+    uint64_t *mfns = malloc(XG_MAX_BATCH * sizeof(uint64_t)),
+             *pfns = malloc(XG_MAX_BATCH * sizeof(uint64_t));
     uint32_t *t = malloc(XG_MAX_BATCH * sizeof(uint32_t));
     int rc = 0;
     if (!mfns || !pfns || !t) {
@@ -555,7 +586,8 @@ static int read_holders(struct check *k, const struct suspect *s, size_t n, stru
     for (size_t i = 0; i < n;) {
         unsigned m = 0;
         for (; i < n && m < XG_MAX_BATCH; i++) {
-            bool holder = s[i].kind == S_ENTRY || s[i].kind == S_UNMAPPABLE || (s[i].kind == S_GDT && s[i].pfn != ~0ULL);
+            bool holder = s[i].kind == S_ENTRY || s[i].kind == S_UNMAPPABLE ||
+                          (s[i].kind == S_GDT && s[i].pfn != ~0ULL);
             if (holder && r[i].mfn != ~0ULL && xg_pfinfo_level(r[i].type)) {
                 idx[m] = i;
                 mfns[m++] = r[i].mfn;
@@ -575,7 +607,8 @@ static int read_holders(struct check *k, const struct suspect *s, size_t n, stru
                 continue;
             }
             x->pte = e[s[idx[j]].slot];
-            x->xen_l2 = c->width == 4 && xg_pfinfo_level(x->type) == 2 && xg_pv_is_xen_l2(e, c->compat_mfn0);
+            x->xen_l2 = c->width == 4 && xg_pfinfo_level(x->type) == 2 &&
+                        xg_pv_is_xen_l2(e, c->compat_mfn0);
         }
         xg_hv_unmap(c->hv, map);
     }
@@ -631,7 +664,8 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
     for (size_t i = 0; i < n; i++) {
         if (s[i].kind == S_P2M)
             r[i].p2m_bad = xg__save_p2m_bad(c, s[i].pfn, &r[i].ref_mfn);
-        bool frame = s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 && s[i].kind != S_P2M;
+        bool frame =
+            s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 && s[i].kind != S_P2M;
         mfns[i] = frame ? guest_mfn(c, s[i].pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)
@@ -696,11 +730,12 @@ static int recheck(struct check *k)
             if (stable && v == V_NONE)
                 changed++;
             else if (stable && v == V_FOREIGN)
-                report(k, &left[i], &r2[i], v); /* a warning while the guest runs: no pause for it */
+                report(k, &left[i], &r2[i],
+                       v); /* a warning while the guest runs: no pause for it */
             else if (stable)
-                k->sus[confirm++] = left[i];    /* holds on a stable read: confirm it */
+                k->sus[confirm++] = left[i]; /* holds on a stable read: confirm it */
             else
-                left[keep++] = left[i];         /* read differently twice: try again */
+                left[keep++] = left[i]; /* read differently twice: try again */
         }
         nleft = keep;
     }
@@ -722,8 +757,8 @@ static int recheck(struct check *k)
         if (rc < 0 || (rc = urc) < 0)
             goto out;
         c->st->check_pause_ms = pause_ms;
-        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings", c->domid, pause_ms,
-                     confirm);
+        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings",
+                     c->domid, pause_ms, confirm);
         for (size_t i = 0; i < confirm; i++) {
             enum verdict v = verdict_of(k, &k->sus[i], &r1[i]);
             if (v == V_NONE) {
@@ -740,10 +775,13 @@ static int recheck(struct check *k)
         struct xg_loc l = { XGF_DOMID(c->domid) };
         if (persist)
             xg_diag_note(c->d, &l,
-                         "%zu findings changed while the guest ran; re-checked, they no longer hold (%zu others "
-                         "persisted, confirmed with the guest paused for %.2f ms)", changed, persist, pause_ms);
+                         "%zu findings changed while the guest ran; re-checked, they no longer "
+                         "hold (%zu others persisted, confirmed with the guest paused for %.2f ms)",
+                         changed, persist, pause_ms);
         else
-            xg_diag_note(c->d, &l, "%zu findings changed while the guest ran; re-checked, none persists", changed);
+            xg_diag_note(c->d, &l,
+                         "%zu findings changed while the guest ran; re-checked, none persists",
+                         changed);
     }
 out:
     if (paused)
@@ -781,9 +819,11 @@ int xg__save_preflight(struct save_ctx *c)
     if ((rc = recheck(&k)) < 0)
         goto out;
     size_t errors = xg_diag_total(c->d, XG_SEV_ERROR) - errors_before;
-    xg__save_log(c, "pre-flight check of domain %u: %llu pfns, %llu page tables, %llu bad p2m entries, %zu problems",
-                 c->domid, (unsigned long long)c->nr_pfns, (unsigned long long)k.tables, (unsigned long long)bad_p2m,
-                 errors);
+    xg__save_log(c,
+                 "pre-flight check of domain %u: %llu pfns, %llu page tables, %llu bad p2m "
+                 "entries, %zu problems",
+                 c->domid, (unsigned long long)c->nr_pfns, (unsigned long long)k.tables,
+                 (unsigned long long)bad_p2m, errors);
     rc = errors ? XG_E_GUEST : 0;
 out:
     free(k.types);

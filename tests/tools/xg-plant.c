@@ -9,8 +9,8 @@
  * entry is made writable by writing the host's memory behind Xen's back:
  * a state Xen never allows, which the check must report.  The domain is
  * left paused (its pause count raised by one), so a running workload
- * cannot undo it; with --running it is left running.  Prints the pfn it planted.  Exit 0 done, 1 failure,
- * 2 usage.
+ * cannot undo it; with --running it is left running.  Prints the pfn it planted.  Exit 0 done, 1
+ * failure, 2 usage.
  */
 #include "config.h"
 
@@ -28,11 +28,13 @@ static uint64_t *frame(struct sim_host *h, uint64_t mfn)
 }
 
 /* The L1 entry mapping va from root (a 64-bit L4 or a PAE L3): table mfn and slot; 0 on success. */
-static int walk(struct sim_host *h, unsigned width, uint64_t root, uint64_t va, uint64_t *l1, unsigned *slot)
+static int walk(struct sim_host *h, unsigned width, uint64_t root, uint64_t va, uint64_t *l1,
+                unsigned *slot)
 {
     uint64_t t = root;
     for (unsigned level = width == 8 ? 4 : 3; level > 1; level--) {
-        unsigned idx = (unsigned)((va >> (12 + 9 * (level - 1))) & (width == 4 && level == 3 ? 3 : 511));
+        unsigned idx =
+            (unsigned)((va >> (12 + 9 * (level - 1))) & (width == 4 && level == 3 ? 3 : 511));
         if (!sim_mfn_valid(h, t))
             return -1;
         uint64_t e = frame(h, t)[idx];
@@ -62,8 +64,9 @@ static int plant(struct sim_host *h, uint32_t domid, bool pause, uint64_t *plant
             continue;
         uint64_t e = frame(h, l1)[s];
         mfn = xg_pte_frame(e);
-        if (!xg_pte_present(e) || !(e & XG_PTE_RW) || !sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid ||
-            sim_pfinfo(h, domid, mfn) != XG_PFINFO_NOTAB || (sim_frame(h, mfn)->type_info & PGT_count_mask) != 1)
+        if (!xg_pte_present(e) || !(e & XG_PTE_RW) || !sim_mfn_valid(h, mfn) ||
+            sim_frame(h, mfn)->owner != domid || sim_pfinfo(h, domid, mfn) != XG_PFINFO_NOTAB ||
+            (sim_frame(h, mfn)->type_info & PGT_count_mask) != 1)
             continue; /* only the direct map maps it (writable): nothing else will notice */
         sim_journal(h, frame(h, mfn), 4096);
         memset(frame(h, mfn), 0, 4096);
@@ -71,7 +74,8 @@ static int plant(struct sim_host *h, uint32_t domid, bool pause, uint64_t *plant
         if (sim_mmu_normal(h, domid, domid, (l1 << 12) | (s * 8U), ro) < 0)
             return -1;
         if (sim_pin(h, domid, 1, mfn) < 0) {
-            /* Mapped writable elsewhere too (a running process's page): put it back, try the next. */
+            /* Mapped writable elsewhere too (a running process's page): put it back, try the next.
+             */
             if (sim_mmu_normal(h, domid, domid, (l1 << 12) | (s * 8U), e & ~(1ULL << 52)) < 0)
                 return -1;
             continue;

@@ -38,7 +38,9 @@ static void setup(void)
     xg_diag *d = xg_diag_new();
     ck_assert_int_eq(sim_host_create(hostpath, 32768, d), 0);
     ck_assert_int_eq(sim_host_open(hostpath, d, &H), 0);
-    struct sim_build_opts o = { .layout = SIM_LAYOUT_LINUX64, .mem_bytes = 16 << 20, .nr_vcpus = 2, .seed = 7 };
+    struct sim_build_opts o = {
+        .layout = SIM_LAYOUT_LINUX64, .mem_bytes = 16 << 20, .nr_vcpus = 2, .seed = 7
+    };
     ck_assert_int_eq(sim_build(H, &o, &DOM, d), 0);
     ck_assert_int_eq(sim_lock(H, 0, d), 0);
     ck_assert_int_eq(sim_guest_info_get(H, sim_domain(H, DOM), &GI, NULL), 0);
@@ -204,8 +206,8 @@ static void hook(const char *phase, void *arg)
 
 /* The page_types (or map) call that reads change_pfn's frame: the guest changes just before it. */
 static const struct xg_hv_ops *sim_ops;
-static int page_types_then_change(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
-                                  xg_diag *d)
+static int page_types_then_change(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns,
+                                  uint32_t *types, xg_diag *d)
 {
     if (change && !strcmp(change_at, "page_types")) {
         uint64_t mfn = ~0ULL;
@@ -219,8 +221,8 @@ static int page_types_then_change(xg_hv *hv, uint32_t domid, unsigned n, const u
     return sim_ops->page_types(hv, domid, n, mfns, types, d);
 }
 
-static int map_then_change(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
-                           int *errs, xg_hv_mapping **out, xg_diag *d)
+static int map_then_change(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns,
+                           void **pages, int *errs, xg_hv_mapping **out, xg_diag *d)
 {
     if (change && !strcmp(change_at, "map")) {
         ck_assert_int_eq(sim_lock(H, 0, NULL), 0);
@@ -314,8 +316,14 @@ static void locked(void (*fn)(void))
 /* ------------------------------------------------------------ writable mapping of a table */
 
 /* A process's L1 is freed and reused as data after the types were sampled. */
-static void prep_l1(void) { new_table(data_pfn(0), 1); }
-static void free_l1(void) { free_table(data_pfn(0)); }
+static void prep_l1(void)
+{
+    new_table(data_pfn(0), 1);
+}
+static void free_l1(void)
+{
+    free_table(data_pfn(0));
+}
 
 START_TEST(freed_table_reused_as_data)
 {
@@ -383,7 +391,10 @@ END_TEST
 
 /* ------------------------------------------------------------ writable linear entry */
 
-static void prep_l2(void) { new_table(data_pfn(2), 2); }
+static void prep_l2(void)
+{
+    new_table(data_pfn(2), 2);
+}
 
 /* An L2 freed, its frame taken again as an L1 under a live L2, writable as L1s are. */
 static void l2_becomes_l1(void)
@@ -463,7 +474,8 @@ END_TEST
 
 START_TEST(unmappable_tables_paused_are_errors)
 {
-    /* A dom0 that maps foreign pages writable cannot map a table at all (the NetBSD privcmd bug). */
+    /* A dom0 that maps foreign pages writable cannot map a table at all (the NetBSD privcmd bug).
+     */
     sim_host_close(H);
     xgt_rmtree(dir);
     free(dir);
@@ -473,7 +485,10 @@ START_TEST(unmappable_tables_paused_are_errors)
     xg_diag *d = xg_diag_new();
     ck_assert_int_eq(sim_host_create(hostpath, 32768, d), 0);
     ck_assert_int_eq(sim_host_open(hostpath, d, &H), 0);
-    struct sim_build_opts o = { .layout = SIM_LAYOUT_NETBSD64, .mem_bytes = 8 << 20, .nr_vcpus = 1, .seed = 3,
+    struct sim_build_opts o = { .layout = SIM_LAYOUT_NETBSD64,
+                                .mem_bytes = 8 << 20,
+                                .nr_vcpus = 1,
+                                .seed = 3,
                                 .faults = SIM_FAULT_DOM0_WRITABLE_MAP };
     ck_assert_int_eq(sim_build(H, &o, &DOM, d), 0);
     xg_diag_free(d);
@@ -482,7 +497,10 @@ START_TEST(unmappable_tables_paused_are_errors)
 }
 END_TEST
 
-static void balloon_data(void) { balloon_out(data_pfn(5)); }
+static void balloon_data(void)
+{
+    balloon_out(data_pfn(5));
+}
 
 START_TEST(page_ballooned_while_sampled)
 {
@@ -508,7 +526,8 @@ END_TEST
 
 static uint64_t p2m_saved;
 
-/* The guest's p2m entry of one pfn names another pfn's frame for a moment (the guest's own memory). */
+/* The guest's p2m entry of one pfn names another pfn's frame for a moment (the guest's own memory).
+ */
 static void p2m_wrong(void)
 {
     uint64_t *e = &frame(mfn_of(GI.p2m_first_pfn + data_pfn(8) / 512))[data_pfn(8) % 512];
@@ -597,7 +616,10 @@ START_TEST(gdt_on_freed_table)
 END_TEST
 
 /* A data page becomes a GDT frame (read-only first) after the tables were read. */
-static void prep_gdt(void) { memset(frame(mfn_of(data_pfn(7))), 0, 4096); }
+static void prep_gdt(void)
+{
+    memset(frame(mfn_of(data_pfn(7))), 0, 4096);
+}
 static void data_becomes_gdt(void)
 {
     alias(data_pfn(7), false);
@@ -620,8 +642,14 @@ static void plant_gdt(uint64_t mfn)
     f.gdt[0] = mfn;
     xg_pv_vcpu_set_frames(v->ctx, 8, 1, &f, false);
 }
-static void plant_gdt_table(void) { plant_gdt(new_table(data_pfn(0), 1)); }
-static void plant_gdt_rw(void) { plant_gdt(mfn_of(data_pfn(7))); }
+static void plant_gdt_table(void)
+{
+    plant_gdt(new_table(data_pfn(0), 1));
+}
+static void plant_gdt_rw(void)
+{
+    plant_gdt(mfn_of(data_pfn(7)));
+}
 
 START_TEST(gdt_paused_is_error)
 {
