@@ -211,7 +211,8 @@ out:
  * Xen's restore populates them when it localises a table
  * (xg_sr_restore_x86_pv.c, x86_pv_localise_page).
  */
-static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m, const char *what);
+static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m,
+                  const char *what);
 
 static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
 {
@@ -222,7 +223,7 @@ static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
         int rc = xg_hv_populate(c->hv, c->domid, 1, &pfn, &mfn, c->d);
         uint8_t *page = NULL;
         xg_hv_mapping *m = NULL;
-        if (rc == 0 && (rc = map_rw(c, mfn, &page, &m, "a frame for a pfn the image never sent")) == 0)
+        if (rc == 0 && (rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
             memset(page, 0, XG_PAGE_SIZE);
         xg_hv_unmap(c->hv, m);
         if (rc < 0)
@@ -505,7 +506,8 @@ int xg__restore_finish(struct restore_ctx *c)
         xg_pv_plan_free(&plan);
         return rc;
     }
-    if ((rc = populate_unsent(c, &plan)) == 0 && (rc = localise(c, &plan)) == 0 && (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
+    if ((rc = populate_unsent(c, &plan)) == 0 &&
+        (rc = localise(c, &plan)) == 0 && (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
         (rc = fix_shared_info(c)) == 0) {
         if (c->have_tsc)
             rc = xg_hv_tsc_info_set(c->hv, c->domid, &c->tsc, c->d);

@@ -193,9 +193,9 @@ struct xg_pv_plan {
     unsigned long *live;          /* tables Xen will validate (reachable from a pin or cr3) */
     uint64_t nr_tables, nr_live, nr_stale;
     uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
-    uint64_t *populate_pfn;       /* pfns never sent that live entries name: give each a zeroed frame */
+    uint64_t *populate_pfn;       /* pfns never sent that live entries name: zeroed frames */
     size_t nr_populate;
-    bool vcpus_first;             /* set the vcpus before the pins (Xen's restore order): the pins need it */
+    bool vcpus_first;             /* the pins need the vcpus set first (Xen's restore order) */
 };
 
 /*

@@ -34,7 +34,7 @@
 #define F_PAE_L2 0x10    /* under slot 3 of a PAE L3: Xen's slots are in it */
 #define F_VALID 0x20     /* (simulation) validated */
 #define F_REPORTED 0x40  /* stale table: first problem already reported */
-#define F_POPULATE 0x80  /* never sent, named by a live entry: the restore gives it a zeroed frame */
+#define F_POPULATE 0x80  /* never sent, named by a live entry: gets a zeroed frame */
 #define F_RW_MAPPED 0x100 /* a live L1 maps it writable */
 
 struct vctx {
@@ -130,7 +130,7 @@ static void mark_live(struct vctx *c, uint64_t *roots, size_t nroots)
     }
 }
 
-/* What live L1 tables map writable: Xen holds a writable type on it, so it cannot become a table. */
+/* What live L1 tables map writable: Xen holds a writable type on it; it cannot become a table. */
 static void mark_rw_mapped(struct vctx *c)
 {
     for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
@@ -199,15 +199,17 @@ static const char *kind_of(uint32_t t)
  * x86_pv_localise_page) populates a frame for it and goes on; so does xg,
  * with a warning naming the entry.  Returns false when that does not apply.
  */
-static bool unsent_target(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e, uint64_t tp)
+static bool unsent_target(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
+                          uint64_t tp)
 {
     if (!(c->f[p] & F_LIVE) || tp >= c->v->nr_pfns)
         return false;
     struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
                         XGF_REF_TYPE(type_of(c, tp)) };
     xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
-                "L%u table at pfn %#llx, slot %u, names pfn %#llx, which the image never sent; the restore gives it "
-                "a new zeroed frame, as Xen's restore does", level, (unsigned long long)p, s, (unsigned long long)tp);
+                "L%u table at pfn %#llx, slot %u, names pfn %#llx, which the image never sent; "
+                "the restore gives it a new zeroed frame, as Xen's restore does",
+                level, (unsigned long long)p, s, (unsigned long long)tp);
     if (!(c->f[tp] & F_POPULATE)) {
         c->f[tp] |= F_POPULATE;
         c->nr_populate++;
@@ -264,7 +266,8 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
  * maps it writable or it is a GDT frame (a type reference Xen will hold),
  * nor when its contents cannot be read (offline).  A note, then accepted.
  */
-static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e, uint64_t tp)
+static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
+                      uint64_t tp)
 {
     if (!(c->f[p] & F_LIVE) || level_of(c, tp) || type_of(c, tp) != XG_PFINFO_NOTAB ||
         (c->f[tp] & (F_RW_MAPPED | F_GDT)) || !c->v->page)
@@ -281,8 +284,9 @@ static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, ui
     struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
                         XGF_REF_TYPE(type_of(c, tp)) };
     xg_diag_add(c->d, XG_SEV_NOTE, 0, 0, &l, __FILE__, __LINE__,
-                "L%u table at pfn %#llx, slot %u, points to pfn %#llx, recorded as an ordinary page; all its entries "
-                "are non-present, so Xen makes it an L%u table when it validates this one, and so does the restore",
+                "L%u table at pfn %#llx, slot %u, points to pfn %#llx, recorded as an ordinary "
+                "page; all its entries are non-present, so Xen makes it an L%u table when it "
+                "validates this one, and so does the restore",
                 level, (unsigned long long)p, s, (unsigned long long)tp, level - 1);
     return true;
 }
@@ -307,7 +311,7 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         return;
     }
     if (!present_in_image(c, tp)) {
-        /* Xen then validates the zeroed frame as an L(level-1) table: all its entries are non-present. */
+        /* Xen then validates the zeroed frame as an L(level-1) table: no entry is present. */
         if (unsent_target(c, p, level, s, e, tp))
             return;
         if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
@@ -353,9 +357,10 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
                              (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)((uint64_t)(level - 1) << 61),
                              (unsigned long long)tp, (unsigned long long)tp);
         else if (type_of(c, tp) == XG_PFINFO_NOTAB && !(c->v->page && c->v->page(c->v->arg, tp)))
-            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
-                               "data; if every entry in it is non-present, Xen makes it a table and a restore onto a "
-                               "host accepts it, but this check cannot read ordinary pages offline",
+            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its "
+                               "contents were saved as data; if every entry in it is non-present, "
+                               "Xen makes it a table and a restore onto a host accepts it, but "
+                               "this check cannot read ordinary pages offline",
                          (unsigned long long)tp);
         else
             xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
@@ -487,7 +492,7 @@ static size_t pin_candidates(struct vctx *c, uint64_t *pending)
     return np;
 }
 
-/* Simulate the pins (each as soon as it can be made); returns how many can never be, left in pending. */
+/* Simulate the pins (each as soon as it can be); returns how many never can, left in pending. */
 static size_t simulate_pins(struct vctx *c, struct xg_pv_plan *plan, uint64_t *pending)
 {
     size_t np = pin_candidates(c, pending);
@@ -510,7 +515,7 @@ static size_t simulate_pins(struct vctx *c, struct xg_pv_plan *plan, uint64_t *p
     return np;
 }
 
-/* Simulate setting each vcpu's context (validating its cr3 and user cr3); report failures when asked. */
+/* Simulate setting each vcpu's context (validating its cr3s); report failures when asked. */
 static bool simulate_vcpus(struct vctx *c, bool report)
 {
     bool ok = true;
@@ -574,8 +579,8 @@ static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
     if (simulate_vcpus(c, false) && !(np = simulate_pins(c, plan, pending))) {
         plan->vcpus_first = true;
         xg_diag_note(c->d, NULL,
-                     "some pins need a table only a vcpu's cr3 validates; the vcpus are set before the pins, in "
-                     "the order Xen's own restore uses");
+                     "some pins need a table only a vcpu's cr3 validates; the vcpus are set before "
+                     "the pins, in the order Xen's own restore uses");
         goto out;
     }
     /* Neither order works: say why, in xg's order. */
@@ -673,10 +678,12 @@ static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t
         return;
     struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_SLOT((unsigned)i), XGF_ENTRY(desc) };
     xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                "vcpu%u's GDT frame %u (pfn %#llx) holds, in descriptor %d (%#018llx), %s; Xen refuses it",
+                "vcpu%u's GDT frame %u (pfn %#llx) holds, in descriptor %d (%#018llx), %s; "
+                "Xen refuses it",
                 vc, g, (unsigned long long)p, i, (unsigned long long)desc, why);
-    xg_diag_hint(c->d, "Xen checks every descriptor of a GDT frame (check_descriptor) when it sets the vcpu's "
-                       "context, after every table is pinned; XEN_DOMCTL_setvcpucontext would fail with EINVAL");
+    xg_diag_hint(c->d, "Xen checks every descriptor of a GDT frame (check_descriptor) when it sets "
+                       "the vcpu's context, after every table is pinned; "
+                       "XEN_DOMCTL_setvcpucontext would fail with EINVAL");
 }
 
 static void check_special(struct vctx *c, struct xg_pv_plan *plan)

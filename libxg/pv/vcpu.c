@@ -13,7 +13,7 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
     const struct xg_vcpu_layout *L = xg_vcpu_layout(width);
     unsigned w = L->word;
     *out = (struct xg_pv_vcpu_frames){ 0 };
-    /* An image's context goes to XEN_DOMCTL_setvcpucontext: refuse before any pin what Xen refuses there. */
+    /* An image's context goes to XEN_DOMCTL_setvcpucontext: refuse what Xen refuses there. */
     if (from_image && xg_pv_vcpu_ctx_check(ctx, width, vcpu, why) < 0)
         return -1;
     out->flags = xg_guest_word(ctx, L->flags, w);
@@ -73,7 +73,7 @@ static bool canonical(uint64_t va)
     return ((int64_t)va >> 47) == ((int64_t)va >> 63);
 }
 
-/* PV32_VM_ASSIST_MASK and PV64_VM_ASSIST_MASK (asm/domain.h): bits 0-5, and m2p_strict (32) for 64-bit. */
+/* PV32_VM_ASSIST_MASK, PV64_VM_ASSIST_MASK (asm/domain.h): bits 0-5, m2p_strict (32) for 64-bit. */
 static uint64_t vm_assist_valid(unsigned width)
 {
     return 0x3fULL | (width == 8 ? 1ULL << 32 : 0);

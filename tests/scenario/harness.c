@@ -1484,7 +1484,7 @@ static void scen_xend_abort(struct scenario *s, const struct params *p)
 /* The page types of an image, read with libxg's stream reader. */
 struct image_scan {
     uint8_t *type;           /* type nibble per pfn; 0xff: not in the image */
-    uint8_t *present;        /* per pfn: its data holds a word with bit 0 set (a present entry, if a table) */
+    uint8_t *present;        /* per pfn: a word of its data has bit 0 set (a present entry) */
     uint64_t nr;             /* pfns covered by type[] */
     uint64_t bytes;          /* file size */
 };
@@ -1580,7 +1580,8 @@ static uint64_t find_table(const struct image_scan *im, unsigned level, int pinn
 static uint64_t find_nonempty_table(const struct image_scan *im, unsigned level, int pinned)
 {
     for (uint64_t pfn = 0; pfn < im->nr; pfn++)
-        if (scan_level(im, pfn) == level && (pinned < 0 || scan_pinned(im, pfn) == (pinned > 0)) && im->present[pfn])
+        if (scan_level(im, pfn) == level && (pinned < 0 || scan_pinned(im, pfn) == (pinned > 0)) &&
+            im->present[pfn])
             return pfn;
     return UINT64_MAX;
 }

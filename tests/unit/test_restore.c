@@ -486,7 +486,7 @@ START_TEST(bad_pfn_not_in_image)
     craft(&e, "linux64", 1, &im);
     unsigned slot;
     uint64_t l1 = find_entry(&im, 1, 0, &slot);
-    /* Beyond the image's pfns (a pfn it never sent within them gets a frame: see unsent_pfn_gets_a_zeroed_frame). */
+    /* Beyond the image's pfns (one it never sent within them gets a frame: unsent_pfn_...). */
     img_table(&im, l1)[slot] = xg_pte_set_frame(img_table(&im, l1)[slot], im.nr + 10);
     img_write(&im, e.bad);
     expect_refused(&e, "which is not in the image");
@@ -931,13 +931,14 @@ START_TEST(xen417_image_truncated)
 }
 END_TEST
 
-/* ------------------------------------------------------------ Xen 4.17's rules: what it restores, what it refuses */
+/* -------------------------------------------------------- Xen 4.17: what it restores, refuses */
 
-/* Restore the crafted image: it must succeed (a finding containing `needle`, if given) and self-check. */
+/* Restore the crafted image: it succeeds (a finding says `needle`, if given) and self-checks. */
 static uint32_t expect_restored(struct env *e, const char *needle)
 {
     xg_diag *d = xg_diag_new();
-    struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1,
+                                   .console_evtchn = -1 };
     struct xg_restore_result res;
     int rc = restore_file(e, e->bad, &p, d, &res, NULL);
     if (rc || (needle && !xgt_diag_has(d, needle)))
@@ -974,7 +975,7 @@ START_TEST(gdt_tss_refused_before_pins)
     struct env e;
     struct img im;
     craft(&e, "linux64", 1, &im);
-    gdt_frame(&im, 0)[20] = 0x0000890000000067ULL; /* P, type 9 (available 64-bit TSS), limit 0x67 */
+    gdt_frame(&im, 0)[20] = 0x0000890000000067ULL; /* P, type 9 (64-bit TSS), limit 0x67 */
     img_write(&im, e.bad);
     expect_refused(&e, "a TSS descriptor; Xen refuses it");
     img_free(&im);
@@ -982,7 +983,7 @@ START_TEST(gdt_tss_refused_before_pins)
 }
 END_TEST
 
-/* check_descriptor: a 32-bit PV guest's code segment may not have the L bit; a 64-bit guest's may. */
+/* check_descriptor: a 32-bit PV guest's code segment may not have the L bit; a 64-bit one's may. */
 START_TEST(gdt_long_code_refused_in_32bit_guest)
 {
     struct env e;
@@ -1041,7 +1042,7 @@ START_TEST(vcpu0_vm_assist_checked)
 }
 END_TEST
 
-/* The simulated host's XEN_DOMCTL_setvcpucontext applies arch_set_info_guest's checks first, as Xen does. */
+/* The simulator's XEN_DOMCTL_setvcpucontext applies arch_set_info_guest's checks first, as Xen. */
 START_TEST(sim_setvcpucontext_as_strict_as_xen)
 {
     struct env e;
@@ -1077,7 +1078,7 @@ START_TEST(sim_setvcpucontext_as_strict_as_xen)
 }
 END_TEST
 
-/* An ordinary page of the image whose contents are all zero, and no vcpu's (a free page of the guest). */
+/* An ordinary page of the image, all zero, and no vcpu's (a free page of the guest). */
 static uint64_t zero_page(struct img *im)
 {
     static const uint8_t zero[4096];
@@ -1135,14 +1136,16 @@ START_TEST(unsent_pfn_gets_a_zeroed_frame)
     for (uint64_t p = 0; p < im.nr && !named; p++)
         if (xg_pfinfo_level(im.type[p]) == 1)
             for (unsigned s = 0; s < 512 && !named; s++)
-                named = xg_pte_present(img_table(&im, p)[s]) && xg_pte_frame(img_table(&im, p)[s]) == z;
+                named = xg_pte_present(img_table(&im, p)[s]) &&
+                        xg_pte_frame(img_table(&im, p)[s]) == z;
     ck_assert(named);
     im.type[z] = XG_PFINFO_XTAB;
     free(im.page[z]);
     im.page[z] = NULL;
     img_write(&im, e.bad);
     char needle[96];
-    snprintf(needle, sizeof(needle), "names pfn %#llx, which the image never sent", (unsigned long long)z);
+    snprintf(needle, sizeof(needle), "names pfn %#llx, which the image never sent",
+             (unsigned long long)z);
     uint32_t dom = expect_restored(&e, needle);
     /* The new frame is zero, as the guest's page was: the two guests are equal. */
     xg_diag *d = xg_diag_new();
