@@ -179,6 +179,13 @@ static int headers(struct xg_legacy *l)
         return bad(l, XG_E_CORRUPT, "extended info of %u bytes is implausibly large", total);
     uint8_t *vcpu0 = NULL;
     while (so_far < total) {
+        /* Each bound is checked before so_far moves: so_far never passes total, so
+         * total - so_far cannot wrap into a bound that admits any size. */
+        if (total - so_far < 8) {
+            rc = bad(l, XG_E_CORRUPT, "the %u-byte extended-info section ends inside a block header "
+                     "(%u bytes left)", total, total - so_far);
+            goto fail;
+        }
         uint8_t hdr[8];
         if ((rc = in_exact(l, hdr, 8, "an extended-info block header")) < 0)
             goto fail;
