@@ -208,6 +208,14 @@ static int populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
     return 0;
 }
 
+/* An ordinary page worth keeping offline: a start info page, or one whose contents read as a table. */
+static bool keep_ordinary(const struct restore_ctx *c, const uint8_t *page)
+{
+    if (!memcmp(page, "xen-", 4) && memchr(page, 0, XG_START_INFO_MAGIC_LEN))
+        return true;
+    return c->have_p2m_frames && xg_pv_table_like(page, c->declared_max_pfn + 1) != 0;
+}
+
 static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
 {
     const struct xg_rec_page_data *pd = &rec->u.page_data;
@@ -264,8 +272,9 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         const uint8_t *page = data;
         data += XG_PAGE_SIZE;
         if (c->tables_in_memory) {
-            /* No domain: keep the normalised tables for validation, nothing else. */
-            if (xg_pfinfo_level(type)) {
+            /* No domain: keep the normalised tables for validation, and the few ordinary pages
+             * that tell what the tables are (start info, table-like contents: pv/levels.c). */
+            if (xg_pfinfo_level(type) || keep_ordinary(c, page)) {
                 if (!c->tables[pfn] && !(c->tables[pfn] = malloc(XG_PAGE_SIZE)))
                     return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
                 memcpy(c->tables[pfn], page, XG_PAGE_SIZE);

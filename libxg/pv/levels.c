@@ -1,0 +1,294 @@
+/*
+ * levels.c - what an image says about its guest's page tables beyond their
+ * recorded types: whether a 32-bit guest is 2-level (non-PAE) or PAE, and
+ * whether the saving host lost the guest's page tables (the 2008 failure).
+ *
+ * Both answers rest on evidence in the image, each piece named: the types
+ * the stream records (cr3's, and whether any page is an L3), the magic of
+ * the start info page ("xen-3.0-x86_32" for a non-PAE guest, with a "p"
+ * for PAE: Xen 3.1 tools/libxc/xc_dom_elfloader.c, xc_dom_x86.c), and the
+ * contents of pages: a 2-level table holds 1024 32-bit entries, so present
+ * entries sit in odd 32-bit slots, which read as 512 64-bit entries are
+ * the high halves of impossible frame numbers.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pv/pv.h"
+#include "xg/restore.h"
+
+const char xg_two_level_verdict[] =
+    "no Xen that runs today runs a non-PAE PV guest: non-PAE 32-bit hypervisors were dropped in Xen 3.3 "
+    "(xen-project/xen commit 84d54d5d8b31, \"i386: Remove non-PAE hypervisor build target\", "
+    "Keir Fraser, 2008-05-08), a 64-bit Xen runs 32-bit PV guests only with PAE page tables, and "
+    "Xen 4.3 removed 32-bit hypervisors altogether (commit 5d1181a5ea5e, 2012-09-12)";
+const char xg_two_level_advice[] =
+    "boot the guest's disk with a PAE (or 64-bit) kernel under a current Xen and save it again; "
+    "its memory state in this image can only be resumed by a non-PAE 32-bit Xen 3.2 or older "
+    "(to shut it down cleanly first)";
+
+#define FLAGS_NEVER (XG_PTE_PWT | XG_PTE_PCD | XG_PTE_PSE) /* refused in every table a saver writes */
+
+/* Does the page read as a page table of entries of `bytes` (4 or 8) each, frames below nr_pfns? */
+static bool reads_as(const uint8_t *page, unsigned bytes, uint64_t nr_pfns, unsigned xen_lo, unsigned xen_hi,
+                     bool *odd_present)
+{
+    unsigned n = 4096 / bytes, present = 0;
+    uint64_t first = ~0ULL;
+    bool distinct = false;
+    *odd_present = false;
+    for (unsigned s = 0; s < n; s++) {
+        uint64_t e = bytes == 4 ? xg__le32(page + 4 * s) : xg__le64(page + 8 * s);
+        if (!(e & XG_PTE_P)) {
+            if (e && s >= xen_lo && s < xen_hi)
+                return false;
+            continue;
+        }
+        if (s >= xen_lo && s < xen_hi)
+            return false; /* Xen's slots: the saver left them empty */
+        uint64_t frame = bytes == 4 ? e >> 12 : xg_pte_frame(e);
+        if ((e & FLAGS_NEVER) || frame >= nr_pfns || (bytes == 8 && (e & 0x7ff0000000000000ULL)))
+            return false;
+        if (first == ~0ULL)
+            first = frame;
+        else if (frame != first)
+            distinct = true;
+        if (s & 1)
+            *odd_present = true;
+        present++;
+    }
+    return present >= 2 && distinct;
+}
+
+unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns)
+{
+    bool odd;
+    unsigned r = 0;
+    if (reads_as(page, 4, nr_pfns, 0, 0, &odd))
+        r |= XG_PV_READS_32 | (odd ? XG_PV_ODD_SLOTS : 0);
+    if (reads_as(page, 8, nr_pfns, 0, 0, &odd))
+        r |= XG_PV_READS_64;
+    return r;
+}
+
+/* The top-level table a cr3 names, with Xen's slots empty as the saver left them. */
+static bool top_level_like(const uint8_t *page, unsigned width, unsigned levels, uint64_t nr_pfns)
+{
+    bool odd;
+    if (levels == 2)
+        return reads_as(page, 4, nr_pfns, 1008, 1024, &odd); /* HYPERVISOR_VIRT_START 0xfc000000 >> 22 */
+    if (levels == 3 && width == 4)
+        return reads_as(page, 8, nr_pfns, 4, 512, &odd); /* a PAE L3: entries 4-511 cleared */
+    return reads_as(page, 8, nr_pfns, 256, 272, &odd);
+}
+
+static unsigned level_of(const struct xg_pv_image_view *v, uint64_t pfn)
+{
+    return pfn < v->nr_pfns ? xg_pfinfo_level(v->types[pfn]) : 0;
+}
+
+static const uint8_t *contents(const struct xg_pv_image_view *v, uint64_t pfn)
+{
+    if (pfn >= v->nr_pfns)
+        return NULL;
+    if (level_of(v, pfn))
+        return (const uint8_t *)v->table(v->arg, pfn);
+    return v->kept ? v->kept(v->arg, pfn) : NULL;
+}
+
+/* 2 or 3 from "xen-3.0-x86_32" / "xen-3.0-x86_32p", 0 when the page says neither. */
+static unsigned magic_levels(const struct xg_pv_image_view *v)
+{
+    if (!v->nr_vcpus || !v->vcpu_present[0])
+        return 0;
+    const uint8_t *si = contents(v, v->vcpu[0].start_info);
+    if (!si || level_of(v, v->vcpu[0].start_info) || memcmp(si, "xen-", 4) != 0)
+        return 0;
+    const char *m = memchr(si, 0, XG_START_INFO_MAGIC_LEN) ? strstr((const char *)si, "-x86_32") : NULL;
+    if (!m)
+        return 0;
+    return m[7] == 'p' && m[8] == 0 ? 3 : m[7] == 0 ? 2 : 0;
+}
+
+static void add(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 3 >= len)
+        return;
+    if (used) {
+        strcpy(buf + used, "; ");
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+void xg_pv_paging_decide(const struct xg_pv_image_view *v, struct xg_paging_evidence *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (v->width != 4)
+        return;
+    ev->magic_levels = magic_levels(v);
+    uint64_t typed_l3 = 0, first_l3 = 0;
+    for (uint64_t p = 0; p < v->nr_pfns; p++) {
+        unsigned l = level_of(v, p);
+        if (l == 3 && !typed_l3++)
+            first_l3 = p;
+        if (l != 1 && l != 2)
+            continue;
+        const uint8_t *t = contents(v, p);
+        unsigned r = t ? xg_pv_table_like(t, v->nr_pfns) : 0;
+        if ((r & XG_PV_READS_32) && (r & XG_PV_ODD_SLOTS) && !(r & XG_PV_READS_64))
+            ev->fit_2level++;
+        else if ((r & XG_PV_READS_32) && (r & XG_PV_READS_64))
+            ev->fit_either++;
+    }
+    uint64_t cr3_l2 = ~0ULL, cr3_l3 = ~0ULL;
+    for (unsigned vc = 0; vc < v->nr_vcpus; vc++) {
+        if (!v->vcpu_present[vc])
+            continue;
+        unsigned l = level_of(v, v->vcpu[vc].cr3);
+        if (l == 2 && !ev->cr3_l2++)
+            cr3_l2 = vc;
+        if (l == 3 && !ev->cr3_l3++)
+            cr3_l3 = vc;
+    }
+    char two[300] = "", pae[300] = "";
+    if (ev->magic_levels == 2)
+        add(two, sizeof(two), "its start info says \"x86_32\" without the \"p\" of a PAE guest");
+    if (ev->cr3_l2)
+        add(two, sizeof(two), "vcpu%llu's cr3 (pfn %#llx) is an L2 table%s", (unsigned long long)cr3_l2,
+            (unsigned long long)v->vcpu[cr3_l2].cr3, ev->cr3_l2 > 1 ? ", as are the other vcpus'" : "");
+    if (ev->fit_2level)
+        add(two, sizeof(two), "%llu of its tables hold 1024 32-bit entries", (unsigned long long)ev->fit_2level);
+    if (ev->magic_levels == 3)
+        add(pae, sizeof(pae), "its start info says \"x86_32p\" (PAE)");
+    if (ev->cr3_l3)
+        add(pae, sizeof(pae), "vcpu%llu's cr3 (pfn %#llx) is an L3 table", (unsigned long long)cr3_l3,
+            (unsigned long long)v->vcpu[cr3_l3].cr3);
+    if (typed_l3)
+        add(pae, sizeof(pae), "%llu pages are typed L3 (the first at pfn %#llx), a level only PAE has",
+            (unsigned long long)typed_l3, (unsigned long long)first_l3);
+    if (two[0] && pae[0]) {
+        ev->verdict = XG_PAGING_CONFLICT;
+        snprintf(ev->why, sizeof(ev->why), "2-level: %s; but PAE: %s", two, pae);
+    } else if (two[0]) {
+        ev->verdict = XG_PAGING_2LEVEL;
+        snprintf(ev->why, sizeof(ev->why), "%s; no page is typed L3", two);
+    } else if (pae[0]) {
+        ev->verdict = XG_PAGING_PAE;
+        snprintf(ev->why, sizeof(ev->why), "%s", pae);
+    }
+}
+
+int xg_pv_paging_findings(const struct xg_pv_image_view *v, const struct xg_paging_evidence *ev,
+                          const uint64_t by_level[5], xg_diag *d)
+{
+    (void)v;
+    if (ev->verdict == XG_PAGING_CONFLICT) {
+        xg_diag_warn(d, NULL, "the image's evidence on the guest's paging conflicts: %s; it is read as PAE, "
+                              "as Xen's convert-legacy-stream reads every 32-bit image", ev->why);
+        return 0;
+    }
+    if (ev->verdict != XG_PAGING_2LEVEL)
+        return 0;
+    xg_diag_err(d, XG_E_UNSUPPORTED, NULL,
+                "the image is of a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x (%s; page tables: "
+                "%llu L2, %llu L1); %s", ev->why, (unsigned long long)by_level[2], (unsigned long long)by_level[1],
+                xg_two_level_verdict);
+    xg_diag_hint(d, "%s. Xen's convert-legacy-stream accepts the image but reads it as a 3-level (PAE) guest, "
+                    "which it is not", xg_two_level_advice);
+    return XG_E_UNSUPPORTED;
+}
+
+/* ------------------------------------------------------------ the 2008 pattern */
+
+void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct xg_lost_tables *out, xg_diag *d)
+{
+    memset(out, 0, sizeof(*out));
+    uint64_t tables = 0;
+    for (uint64_t p = 0; p < v->nr_pfns; p++)
+        tables += level_of(v, p) != 0;
+    uint64_t first_pfn = ~0ULL;
+    unsigned first_vcpu = 0;
+    bool first_xtab = false;
+    for (unsigned vc = 0; vc < v->nr_vcpus; vc++) {
+        if (!v->vcpu_present[vc])
+            continue;
+        uint64_t p = v->vcpu[vc].cr3;
+        if (p >= v->nr_pfns || level_of(v, p))
+            continue; /* beyond the guest, or a table: some other fault */
+        if (!out->vcpus++) {
+            first_pfn = p;
+            first_vcpu = vc;
+            first_xtab = !xg_pfinfo_has_data(v->types[p]);
+        }
+        const uint8_t *t = contents(v, p);
+        if (!t || !top_level_like(t, v->width, levels, v->nr_pfns))
+            continue;
+        out->untyped_tables++;
+        /* One level down: the tables it reaches, recorded as ordinary pages too. */
+        unsigned bytes = levels == 2 ? 4 : 8;
+        for (unsigned s = 0; s < 4096 / bytes; s++) {
+            uint64_t e = bytes == 4 ? xg__le32(t + 4 * s) : xg__le64(t + 8 * s);
+            uint64_t q = bytes == 4 ? e >> 12 : xg_pte_frame(e);
+            if (!(e & XG_PTE_P) || q == p || q >= v->nr_pfns || level_of(v, q))
+                continue;
+            const uint8_t *u = contents(v, q);
+            unsigned r = u ? xg_pv_table_like(u, v->nr_pfns) : 0;
+            if (r & (bytes == 4 ? XG_PV_READS_32 : XG_PV_READS_64))
+                out->untyped_tables++;
+        }
+    }
+    out->unmappable = v->unmappable;
+    if (!out->vcpus)
+        return;
+    char *w = out->why;
+    size_t len = sizeof(out->why);
+    if (v->unmappable) {
+        out->confidence = XG_CONF_HIGH;
+        snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+                 "saver's own record of a frame its dom0 could not map; the image holds %llu page tables",
+                 (unsigned long long)v->unmappable, (unsigned long long)tables);
+    } else if (out->untyped_tables >= 2) {
+        out->confidence = XG_CONF_HIGH;
+        snprintf(w, len, "%llu pages recorded as ordinary hold page-table contents (present entries whose frames "
+                 "are in the p2m, Xen's slots empty), the cr3 page and the tables it reaches among them",
+                 (unsigned long long)out->untyped_tables);
+    } else if (out->untyped_tables == 1) {
+        out->confidence = XG_CONF_MEDIUM;
+        snprintf(w, len, "the cr3 page was recorded as ordinary but holds a top-level table's contents; "
+                 "none of the tables it reaches was found");
+    } else if (!tables) {
+        out->confidence = XG_CONF_MEDIUM;
+        snprintf(w, len, "the image holds no page table at all, yet a running guest must have some");
+    } else {
+        out->confidence = XG_CONF_LOW;
+        snprintf(w, len, "the image holds %llu other page tables, so a damaged vcpu context fits as well",
+                 (unsigned long long)tables);
+    }
+    static const char *const conf[] = { "", "low", "medium", "high" };
+    struct xg_loc l = { XGF_VCPU(first_vcpu), XGF_PFN(first_pfn), XGF_REF_TYPE(v->types[first_pfn]) };
+    xg_diag_warn(d, &l,
+                 "the saving host could not map the guest's page tables: vcpu%u's cr3 (pfn %#llx) was recorded as "
+                 "%s, not as a page table%s (confidence %s: %s)", first_vcpu, (unsigned long long)first_pfn,
+                 first_xtab ? "invalid (XTAB, no data)" : "an ordinary page",
+                 out->vcpus > 1 ? ", and so were other vcpus'" : "", conf[out->confidence], w);
+    if (v->legacy_bits == 32)
+        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw %s != exp e0000000) for mfn <the table's "
+                 "frame> (pfn %llx)", levels == 2 ? "58000001" : "78000001", (unsigned long long)first_pfn);
+    else
+        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw <the table's type_info> != exp "
+                 "e000000000000000) for mfn <the table's frame> (pfn %llx)", (unsigned long long)first_pfn);
+    xg_diag_xen_says(d, "%s, at save time, from d0", out->xen_says);
+    xg_diag_hint(d, "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's frames "
+                    "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a page "
+                    "table in use, and the saver then recorded those frames as invalid and reported success. The "
+                    "image cannot be repaired; save the guest again from a dom0 whose privcmd maps read-only");
+}
