@@ -161,6 +161,7 @@ static void add_paging(xmlNodePtr s, const struct xg_restore_result *res)
         xmlSetProp(n, X("confidence"), X(conf[lt->confidence]));
         set_u64(n, "vcpus", lt->vcpus);
         set_u64(n, "unmappable", lt->unmappable);
+        set_u64(n, "named", lt->named);
         set_u64(n, "untyped-tables", lt->untyped_tables);
         xmlNewTextChild(n, NULL, X("evidence"), X(lt->why));
         xmlNewTextChild(n, NULL, X("xen-at-save"), X(lt->xen_says));

@@ -216,6 +216,8 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
         .p2m_pfns = c->p2m_pfns, .nr_p2m = c->nr_p2m, .have_shared_info = c->have_shinfo,
         .kept = view_kept, .legacy_bits = c->res->image.legacy_toolstack_bits,
         .unmappable = xg_stream_reader_info(c->r)->legacy_unmappable,
+        .unmappable_mfns = xg_stream_reader_info(c->r)->legacy_unmappable_mfns,
+        .nr_unmappable_mfns = xg_stream_reader_info(c->r)->legacy_nr_unmappable_mfns,
     };
     c->res->image.legacy_unmappable = v.unmappable;
     xg__restore_progress(c, "validate", 0, 1);

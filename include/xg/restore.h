@@ -85,6 +85,7 @@ struct xg_lost_tables {
     enum xg_confidence confidence; /* NONE: no such pattern */
     unsigned vcpus;           /* vcpus whose cr3 the image records untyped (invalid or ordinary) */
     uint64_t unmappable;      /* legacy: batch entries written as XTAB | mfn */
+    uint64_t named;           /* ... of which the guest's p2m (in the image) names the pfn */
     uint64_t untyped_tables;  /* pages recorded ordinary whose contents are page tables */
     char why[600];
     char xen_says[160];       /* what the saving host's Xen would have logged for cr3's table */

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -209,6 +210,49 @@ int xg_pv_paging_findings(const struct xg_pv_image_view *v, const struct xg_pagi
 
 /* ------------------------------------------------------------ the 2008 pattern */
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The pfns of the machine frames the old saver could not map, from the guest's own p2m
+ * (its frames are in the image): the saver wrote the mfn, the p2m says whose it was.
+ * Fills pfns[] (ascending, up to max) and *cr3_mfn when cr3's frame is among them.
+ */
+static size_t name_unmappable(const struct xg_pv_image_view *v, uint64_t cr3, uint64_t *pfns, size_t max,
+                              uint64_t *cr3_mfn)
+{
+    size_t n = v->nr_unmappable_mfns, found = 0;
+    *cr3_mfn = ~0ULL;
+    uint32_t *sorted = n ? malloc(n * sizeof(uint32_t)) : NULL;
+    if (!sorted)
+        return 0;
+    memcpy(sorted, v->unmappable_mfns, n * sizeof(uint32_t));
+    qsort(sorted, n, sizeof(uint32_t), cmp_u32);
+    unsigned fpp = 4096 / v->width;
+    for (unsigned i = 0; i < v->nr_p2m; i++) {
+        const uint8_t *frame = contents(v, v->p2m_pfns[i]);
+        for (unsigned j = 0; frame && j < fpp; j++) {
+            uint64_t pfn = (uint64_t)i * fpp + j;
+            if (pfn >= v->nr_pfns)
+                break;
+            uint64_t mfn = xg_guest_word(frame, j * v->width, v->width);
+            uint32_t key = (uint32_t)(mfn & 0x0fffffff);
+            if (mfn >> 28 || !bsearch(&key, sorted, n, sizeof(uint32_t), cmp_u32))
+                continue;
+            if (pfn == cr3)
+                *cr3_mfn = mfn;
+            if (found < max)
+                pfns[found] = pfn;
+            found++;
+        }
+    }
+    free(sorted);
+    return found;
+}
+
 void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct xg_lost_tables *out, xg_diag *d)
 {
     memset(out, 0, sizeof(*out));
@@ -251,11 +295,29 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct
         return;
     char *w = out->why;
     size_t len = sizeof(out->why);
+    uint64_t cr3_mfn = ~0ULL;
     if (v->unmappable) {
         out->confidence = XG_CONF_HIGH;
-        snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
-                 "saver's own record of a frame its dom0 could not map; the image holds %llu page tables",
-                 (unsigned long long)v->unmappable, (unsigned long long)tables);
+        uint64_t pfns[8];
+        size_t named = name_unmappable(v, first_pfn, pfns, 8, &cr3_mfn);
+        out->named = named;
+        char list[160] = "";
+        for (size_t i = 0; i < named && i < 8; i++)
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%#llx", i ? ", " : "",
+                     (unsigned long long)pfns[i]);
+        char cr3[96] = "";
+        if (cr3_mfn != ~0ULL)
+            snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them", first_vcpu,
+                     (unsigned long long)first_pfn, (unsigned long long)cr3_mfn);
+        if (named)
+            snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+                     "saver's own record of a frame its dom0 could not map; the guest's p2m names them: pfns %s%s "
+                     "(%zu in all)%s; the image holds %llu page tables", (unsigned long long)v->unmappable, list,
+                     named > 8 ? ", ..." : "", named, cr3, (unsigned long long)tables);
+        else
+            snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+                     "saver's own record of a frame its dom0 could not map; the image holds %llu page tables",
+                     (unsigned long long)v->unmappable, (unsigned long long)tables);
     } else if (out->untyped_tables >= 2) {
         out->confidence = XG_CONF_HIGH;
         snprintf(w, len, "%llu pages recorded as ordinary hold page-table contents (present entries whose frames "
@@ -280,12 +342,15 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct
                  "%s, not as a page table%s (confidence %s: %s)", first_vcpu, (unsigned long long)first_pfn,
                  first_xtab ? "invalid (XTAB, no data)" : "an ordinary page",
                  out->vcpus > 1 ? ", and so were other vcpus'" : "", conf[out->confidence], w);
+    char mfn[32] = "<the table's frame>";
+    if (cr3_mfn != ~0ULL)
+        snprintf(mfn, sizeof(mfn), "%llx", (unsigned long long)cr3_mfn);
     if (v->legacy_bits == 32)
-        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw %s != exp e0000000) for mfn <the table's "
-                 "frame> (pfn %llx)", levels == 2 ? "58000001" : "78000001", (unsigned long long)first_pfn);
+        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw %s != exp e0000000) for mfn %s (pfn %llx)",
+                 levels == 2 ? "58000001" : "78000001", mfn, (unsigned long long)first_pfn);
     else
         snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw <the table's type_info> != exp "
-                 "e000000000000000) for mfn <the table's frame> (pfn %llx)", (unsigned long long)first_pfn);
+                 "e000000000000000) for mfn %s (pfn %llx)", mfn, (unsigned long long)first_pfn);
     xg_diag_xen_says(d, "%s, at save time, from d0", out->xen_says);
     xg_diag_hint(d, "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's frames "
                     "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a page "

@@ -164,6 +164,8 @@ struct xg_pv_image_view {
     /* (levels.c) An ordinary page's contents where kept (start info, table-like pages), or NULL. */
     const uint8_t *(*kept)(void *arg, uint64_t pfn);
     uint64_t unmappable;          /* legacy: batch entries written as XTAB | mfn */
+    const uint32_t *unmappable_mfns; /* their machine frames (some or all of them) */
+    size_t nr_unmappable_mfns;
     unsigned legacy_bits;         /* legacy: the saving toolstack's word (32, 64); 0 for v2 */
 };
 

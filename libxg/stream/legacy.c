@@ -32,6 +32,7 @@
 #define LEGACY_MAX_VCPU_ID 4095
 #define LEGACY_EXTV_SIZE 128U
 #define LEGACY_XTAB_PFN0 0xf0000000U /* an unmappable pfn the old saver left in batches */
+#define LEGACY_MAX_UNMAPPABLE (1U << 20) /* XTAB|mfn frames kept to name them (4 MiB) */
 
 enum stage { ST_HEADERS, ST_CHUNKS, ST_TAIL, ST_DONE };
 
@@ -47,7 +48,9 @@ struct xg_legacy {
     uint32_t basic_len, xsave_len;
     bool extv;
     uint64_t *online;        /* online vcpu ids (VCPU_INFO chunk), or NULL: vcpu0 */
-    uint64_t *unmappable;    /* where to count XTAB|mfn entries (xg__legacy_count_unmappable) */
+    struct xg_stream_info *info; /* where to report XTAB|mfn entries (xg__legacy_report_unmappable) */
+    uint32_t *unmappable;    /* their machine frames, the first LEGACY_MAX_UNMAPPABLE */
+    size_t nr_unmappable, cap_unmappable;
     unsigned nr_online;
     /* Converted bytes not yet handed out. */
     uint8_t *out;
@@ -268,6 +271,28 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Keep the machine frame of an XTAB|mfn entry, for the restore to name (up to a bound). */
+static int note_unmappable(struct xg_legacy *l, uint32_t mfn)
+{
+    if (!l->info)
+        return 0;
+    l->info->legacy_unmappable++;
+    if (l->nr_unmappable == l->cap_unmappable) {
+        if (l->cap_unmappable == LEGACY_MAX_UNMAPPABLE)
+            return 0;
+        size_t cap = l->cap_unmappable ? l->cap_unmappable * 2 : 64;
+        uint32_t *p = realloc(l->unmappable, cap * sizeof(uint32_t));
+        if (!p)
+            return xg_diag_err(l->d, XG_E_NOMEM, NULL, "out of memory");
+        l->unmappable = p;
+        l->cap_unmappable = cap;
+    }
+    l->unmappable[l->nr_unmappable++] = mfn;
+    l->info->legacy_unmappable_mfns = l->unmappable;
+    l->info->legacy_nr_unmappable_mfns = l->nr_unmappable;
+    return 0;
+}
+
 static int page_batch(struct xg_legacy *l, int32_t n)
 {
     if (n > (int32_t)LEGACY_MAX_BATCH)
@@ -293,8 +318,8 @@ static int page_batch(struct xg_legacy *l, int32_t n)
          * treated it (it skipped every XTAB entry).  Count it: the restore explains it.
          */
         if (type == XG_PFINFO_XTAB && (w & 0x0fffffff) >= l->p2m_size) {
-            if (l->unmappable)
-                (*l->unmappable)++;
+            if ((rc = note_unmappable(l, (uint32_t)(w & 0x0fffffff))) < 0)
+                return rc;
             continue;
         }
         if (!xg_pfinfo_known(type))
@@ -504,15 +529,20 @@ ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len)
     return (ssize_t)done;
 }
 
-void xg__legacy_count_unmappable(struct xg_legacy *l, uint64_t *counter)
+void xg__legacy_report_unmappable(struct xg_legacy *l, struct xg_stream_info *info)
 {
-    l->unmappable = counter;
+    l->info = info;
 }
 
 void xg__legacy_close(struct xg_legacy *l)
 {
     if (!l)
         return;
+    if (l->info) {
+        l->info->legacy_unmappable_mfns = NULL;
+        l->info->legacy_nr_unmappable_mfns = 0;
+    }
+    free(l->unmappable);
     free(l->online);
     free(l->out);
     free(l);

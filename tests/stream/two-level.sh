@@ -126,11 +126,13 @@ check_two_level some-lost 5 xl --seed 4
 check_two_level xend 0 xend --seed 5
 check_two_level y2008 43 none
 
-# The 2008 image: the lost tables, the saving dom0 as the cause, what Xen logged.
+# The 2008 image: the lost tables (named through the guest's p2m), the saving dom0 as the
+# cause, and the very line its Xen logged at save time (R2008: "saw 58000001 ... mfn 1ee3a (pfn 76b)").
 ok=1
 has y2008 y2008.out "lost:        the saving dom0 could not map the guest's page tables (confidence high)" || ok=0
 has y2008 y2008.out "43 page-batch entries carry XTAB with a machine frame" || ok=0
-has y2008 y2008.out "Bad type (saw 58000001 != exp e0000000)" || ok=0
+has y2008 y2008.out "(43 in all), vcpu0's cr3 (pfn 0x76b, mfn 0x1ee3a) among them" || ok=0
+has y2008 y2008.out "Bad type (saw 58000001 != exp e0000000) for mfn 1ee3a (pfn 76b)" || ok=0
 has y2008 y2008.out "privcmd" || ok=0
 has y2008 y2008.err "vcpu0's cr3 (pfn 0x76b) was recorded as invalid (XTAB, no data)" || ok=0
 [ "$(xq y2008.xml 'r.find("figures/restore/lost-tables").get("confidence")')" = high ] ||
