@@ -273,10 +273,13 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct
             first_vcpu = vc;
             first_xtab = !xg_pfinfo_has_data(v->types[p]);
         }
-        const uint8_t *t = contents(v, p);
-        if (!t || !top_level_like(t, v->width, levels, v->nr_pfns))
+        const uint8_t *mapped = contents(v, p);
+        if (!mapped || !top_level_like(mapped, v->width, levels, v->nr_pfns))
             continue;
         out->untyped_tables++;
+        /* A copy: with a domain, contents() maps one page at a time, unmapping the last. */
+        uint8_t t[4096];
+        memcpy(t, mapped, sizeof(t));
         /* One level down: the tables it reaches, recorded as ordinary pages too. */
         unsigned bytes = levels == 2 ? 4 : 8;
         for (unsigned s = 0; s < 4096 / bytes; s++) {

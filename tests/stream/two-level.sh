@@ -158,6 +158,36 @@ else
 fi
 "$sim" destroy dst.host "$dom" >/dev/null 2>&1
 
+# From a pipe the image cannot be read twice: the restore refuses it at the end of the
+# reading, with the same error, and destroys the domain it created.
+before=$("$sim" list dst.host)
+cat clean.img | "$restore" --backend sim:dst.host --create --vcpus 1 >pipe.out 2>pipe.err
+status=$?
+grep '^error:' pipe.err | head -n 1 >pipe.e1
+if [ "$status" != 1 ]; then
+    bad "pipe: xc_restore exits $status on a 2-level image"
+elif ! cmp -s clean.e1 pipe.e1; then
+    diff clean.e1 pipe.e1 >&2
+    bad "pipe: xc_restore does not say what xg-inspect says"
+elif [ "$("$sim" list dst.host)" != "$before" ] || ! "$sim" check dst.host >/dev/null 2>&1; then
+    bad "pipe: a domain or frames were left on the host"
+else
+    pass "pipe: refused after the reading, the domain it created destroyed"
+fi
+
+# The 2008 pattern in a v2 image restored onto a host (the pages mapped one at a time):
+# tables recorded as ordinary pages, contents intact.
+mutate=$builddir/tests/tools/xg-mutate
+d64=$("$sim" create dst.host --layout linux64 --mem 16M --vcpus 2 --seed 21) || fail "xg-sim create linux64"
+"$save" --backend sim:dst.host --domid "$d64" --out l64.img >/dev/null 2>&1 || fail "xc_save linux64"
+"$mutate" l64.img notab.img --tables-as NOTAB >/dev/null || fail "xg-mutate"
+if "$restore" --backend sim:dst.host --create --vcpus 2 --in notab.img >notab.out 2>notab.err; then
+    bad "notab: restored an image without page tables"
+elif has notab notab.err "the saving host could not map the guest's page tables: vcpu0's cr3" &&
+    has notab notab.err "(confidence high:" && has notab notab.err "privcmd"; then
+    pass "notab: xc_restore names the lost tables ($(grep -o 'confidence high: [0-9]* pages' notab.err))"
+fi
+
 # Conflicting evidence: start info says PAE, the tables say 2-level.
 "$python" -c '
 import sys
