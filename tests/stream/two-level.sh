@@ -118,6 +118,12 @@ check_two_level() { # NAME LOST WRAP [WRITER ARGS...]
         ok=0
     fi
     has "$name" "$name.out" "convert:     Xen's convert-legacy-stream accepts the image, but as a 3-level (PAE) guest" || ok=0
+    # ... and where tables were lost, keeps the XTAB|mfn entries as pfns beyond the guest.
+    if [ "$lost" -gt 0 ]; then
+        has "$name" "$name.out" "it keeps the $lost XTAB|mfn entries as pfns beyond the guest" || ok=0
+        "$inspect" "$name.xen" >/dev/null 2>"$name.xen-err"
+        has "$name" "$name.xen-err" "is outside the domain's maximum" || ok=0
+    fi
     [ "$ok" = 1 ] && pass "$name: 2-level, $(($(sed -n 's/^tables: *\([0-9]*\).*/\1/p' "$name.out"))) tables by level, refused before anything was created; Xen's converter takes it for PAE"
 }
 

@@ -181,6 +181,10 @@ static void print_paging(const struct xg_restore_result *res)
         printf("paging:      a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x: %s\n", res->paging.why);
         printf("convert:     Xen's convert-legacy-stream accepts the image, but as a 3-level (PAE) guest, "
                "which it is not\n");
+        if (res->image.legacy_unmappable)
+            printf("             it keeps the %llu XTAB|mfn entries as pfns beyond the guest, which Xen 4.17's "
+                   "restore refuses (\"pfn ... outside domain maximum\")\n",
+                   (unsigned long long)res->image.legacy_unmappable);
     } else if (res->paging.verdict == XG_PAGING_CONFLICT) {
         printf("paging:      the evidence conflicts (read as PAE): %s\n", res->paging.why);
     }
