@@ -156,7 +156,8 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
     memcpy(c->p2m_pfns, pf->pfn, pf->nr * sizeof(uint64_t));
     if (c->tables_in_memory) {
         /* Offline, the p2m's frames are kept (restore.c keep_ordinary): mark them. */
-        c->p2m_frame_bits = calloc(XG_BITMAP_LONGS((uint64_t)pf->end_pfn + 1), sizeof(unsigned long));
+        c->p2m_frame_bits =
+            calloc(XG_BITMAP_LONGS((uint64_t)pf->end_pfn + 1), sizeof(unsigned long));
         if (!c->p2m_frame_bits)
             return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
         for (uint32_t i = 0; i < pf->nr; i++)

@@ -226,7 +226,8 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
         rc = xg_pv_validate(&v, plan, c->d);
     /* After the errors: why the tables may be missing (the 2008 pattern), when it fits. */
     if (rc != XG_E_NOMEM)
-        xg_pv_lost_tables(&v, c->res->paging.verdict == XG_PAGING_2LEVEL ? 2 : v.levels, &c->res->lost, c->d);
+        xg_pv_lost_tables(&v, c->res->paging.verdict == XG_PAGING_2LEVEL ? 2 : v.levels,
+                          &c->res->lost, c->d);
     if (c->hv)
         xg_hv_unmap(c->hv, va.pm);
     c->res->tables = plan->nr_tables;

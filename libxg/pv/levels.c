@@ -22,8 +22,9 @@
 #include "xg/restore.h"
 
 const char xg_two_level_verdict[] =
-    "no Xen that runs today runs a non-PAE PV guest: non-PAE 32-bit hypervisors were dropped in Xen 3.3 "
-    "(xen-project/xen commit 84d54d5d8b31, \"i386: Remove non-PAE hypervisor build target\", "
+    "no Xen that runs today runs a non-PAE PV guest: non-PAE 32-bit hypervisors were dropped in "
+    "Xen 3.3 (xen-project/xen commit 84d54d5d8b31, \"i386: Remove non-PAE hypervisor build "
+    "target\", "
     "Keir Fraser, 2008-05-08), a 64-bit Xen runs 32-bit PV guests only with PAE page tables, and "
     "Xen 4.3 removed 32-bit hypervisors altogether (commit 5d1181a5ea5e, 2012-09-12)";
 const char xg_two_level_advice[] =
@@ -31,11 +32,12 @@ const char xg_two_level_advice[] =
     "its memory state in this image can only be resumed by a non-PAE 32-bit Xen 3.2 or older "
     "(to shut it down cleanly first)";
 
-#define FLAGS_NEVER (XG_PTE_PWT | XG_PTE_PCD | XG_PTE_PSE) /* refused in every table a saver writes */
+/* Flags refused in every table a saver writes. */
+#define FLAGS_NEVER (XG_PTE_PWT | XG_PTE_PCD | XG_PTE_PSE)
 
 /* Does the page read as a page table of entries of `bytes` (4 or 8) each, frames below nr_pfns? */
-static bool reads_as(const uint8_t *page, unsigned bytes, uint64_t nr_pfns, unsigned xen_lo, unsigned xen_hi,
-                     bool *odd_present)
+static bool reads_as(const uint8_t *page, unsigned bytes, uint64_t nr_pfns, unsigned xen_lo,
+                     unsigned xen_hi, bool *odd_present)
 {
     unsigned n = 4096 / bytes, present = 0;
     uint64_t first = ~0ULL;
@@ -80,7 +82,7 @@ static bool top_level_like(const uint8_t *page, unsigned width, unsigned levels,
 {
     bool odd;
     if (levels == 2)
-        return reads_as(page, 4, nr_pfns, 1008, 1024, &odd); /* HYPERVISOR_VIRT_START 0xfc000000 >> 22 */
+        return reads_as(page, 4, nr_pfns, 1008, 1024, &odd); /* 0xfc000000 >> 22 */
     if (levels == 3 && width == 4)
         return reads_as(page, 8, nr_pfns, 4, 512, &odd); /* a PAE L3: entries 4-511 cleared */
     return reads_as(page, 8, nr_pfns, 256, 272, &odd);
@@ -108,7 +110,8 @@ static unsigned magic_levels(const struct xg_pv_image_view *v)
     const uint8_t *si = contents(v, v->vcpu[0].start_info);
     if (!si || level_of(v, v->vcpu[0].start_info) || memcmp(si, "xen-", 4) != 0)
         return 0;
-    const char *m = memchr(si, 0, XG_START_INFO_MAGIC_LEN) ? strstr((const char *)si, "-x86_32") : NULL;
+    const char *m =
+        memchr(si, 0, XG_START_INFO_MAGIC_LEN) ? strstr((const char *)si, "-x86_32") : NULL;
     if (!m)
         return 0;
     return m[7] == 'p' && m[8] == 0 ? 3 : m[7] == 0 ? 2 : 0;
@@ -164,17 +167,20 @@ void xg_pv_paging_decide(const struct xg_pv_image_view *v, struct xg_paging_evid
     if (ev->magic_levels == 2)
         add(two, sizeof(two), "its start info says \"x86_32\" without the \"p\" of a PAE guest");
     if (ev->cr3_l2)
-        add(two, sizeof(two), "vcpu%llu's cr3 (pfn %#llx) is an L2 table%s", (unsigned long long)cr3_l2,
-            (unsigned long long)v->vcpu[cr3_l2].cr3, ev->cr3_l2 > 1 ? ", as are the other vcpus'" : "");
+        add(two, sizeof(two), "vcpu%llu's cr3 (pfn %#llx) is an L2 table%s",
+            (unsigned long long)cr3_l2, (unsigned long long)v->vcpu[cr3_l2].cr3,
+            ev->cr3_l2 > 1 ? ", as are the other vcpus'" : "");
     if (ev->fit_2level)
-        add(two, sizeof(two), "%llu of its tables hold 1024 32-bit entries", (unsigned long long)ev->fit_2level);
+        add(two, sizeof(two), "%llu of its tables hold 1024 32-bit entries",
+            (unsigned long long)ev->fit_2level);
     if (ev->magic_levels == 3)
         add(pae, sizeof(pae), "its start info says \"x86_32p\" (PAE)");
     if (ev->cr3_l3)
-        add(pae, sizeof(pae), "vcpu%llu's cr3 (pfn %#llx) is an L3 table", (unsigned long long)cr3_l3,
-            (unsigned long long)v->vcpu[cr3_l3].cr3);
+        add(pae, sizeof(pae), "vcpu%llu's cr3 (pfn %#llx) is an L3 table",
+            (unsigned long long)cr3_l3, (unsigned long long)v->vcpu[cr3_l3].cr3);
     if (typed_l3)
-        add(pae, sizeof(pae), "%llu pages are typed L3 (the first at pfn %#llx), a level only PAE has",
+        add(pae, sizeof(pae),
+            "%llu pages are typed L3 (the first at pfn %#llx), a level only PAE has",
             (unsigned long long)typed_l3, (unsigned long long)first_l3);
     if (two[0] && pae[0]) {
         ev->verdict = XG_PAGING_CONFLICT;
@@ -193,18 +199,25 @@ int xg_pv_paging_findings(const struct xg_pv_image_view *v, const struct xg_pagi
 {
     (void)v;
     if (ev->verdict == XG_PAGING_CONFLICT) {
-        xg_diag_warn(d, NULL, "the image's evidence on the guest's paging conflicts: %s; it is read as PAE, "
-                              "as Xen's convert-legacy-stream reads every 32-bit image", ev->why);
+        xg_diag_warn(d, NULL,
+                     "the image's evidence on the guest's paging conflicts: %s; it is read as PAE, "
+                     "as Xen's convert-legacy-stream reads every 32-bit image",
+                     ev->why);
         return 0;
     }
     if (ev->verdict != XG_PAGING_2LEVEL)
         return 0;
-    xg_diag_err(d, XG_E_UNSUPPORTED, NULL,
-                "the image is of a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x (%s; page tables: "
-                "%llu L2, %llu L1); %s", ev->why, (unsigned long long)by_level[2], (unsigned long long)by_level[1],
-                xg_two_level_verdict);
-    xg_diag_hint(d, "%s. Xen's convert-legacy-stream accepts the image but reads it as a 3-level (PAE) guest, "
-                    "which it is not", xg_two_level_advice);
+    xg_diag_err(
+        d, XG_E_UNSUPPORTED, NULL,
+        "the image is of a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x (%s; page tables: "
+        "%llu L2, %llu L1); %s",
+        ev->why, (unsigned long long)by_level[2], (unsigned long long)by_level[1],
+        xg_two_level_verdict);
+    xg_diag_hint(
+        d,
+        "%s. Xen's convert-legacy-stream accepts the image but reads it as a 3-level (PAE) guest, "
+        "which it is not",
+        xg_two_level_advice);
     return XG_E_UNSUPPORTED;
 }
 
@@ -221,8 +234,8 @@ static int cmp_u32(const void *a, const void *b)
  * (its frames are in the image): the saver wrote the mfn, the p2m says whose it was.
  * Fills pfns[] (ascending, up to max) and *cr3_mfn when cr3's frame is among them.
  */
-static size_t name_unmappable(const struct xg_pv_image_view *v, uint64_t cr3, uint64_t *pfns, size_t max,
-                              uint64_t *cr3_mfn)
+static size_t name_unmappable(const struct xg_pv_image_view *v, uint64_t cr3, uint64_t *pfns,
+                              size_t max, uint64_t *cr3_mfn)
 {
     size_t n = v->nr_unmappable_mfns, found = 0;
     *cr3_mfn = ~0ULL;
@@ -253,7 +266,8 @@ static size_t name_unmappable(const struct xg_pv_image_view *v, uint64_t cr3, ui
     return found;
 }
 
-void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct xg_lost_tables *out, xg_diag *d)
+void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
+                       struct xg_lost_tables *out, xg_diag *d)
 {
     memset(out, 0, sizeof(*out));
     uint64_t tables = 0;
@@ -310,53 +324,76 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels, struct
                      (unsigned long long)pfns[i]);
         char cr3[96] = "";
         if (cr3_mfn != ~0ULL)
-            snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them", first_vcpu,
-                     (unsigned long long)first_pfn, (unsigned long long)cr3_mfn);
+            snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them",
+                     first_vcpu, (unsigned long long)first_pfn, (unsigned long long)cr3_mfn);
         if (named)
-            snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
-                     "saver's own record of a frame its dom0 could not map; the guest's p2m names them: pfns %s%s "
-                     "(%zu in all)%s; the image holds %llu page tables", (unsigned long long)v->unmappable, list,
-                     named > 8 ? ", ..." : "", named, cr3, (unsigned long long)tables);
+            snprintf(
+                w, len,
+                "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+                "saver's own record of a frame its dom0 could not map; the guest's p2m names them: "
+                "pfns %s%s (%zu in all)%s; the image holds %llu page tables",
+                (unsigned long long)v->unmappable, list, named > 8 ? ", ..." : "", named, cr3,
+                (unsigned long long)tables);
         else
-            snprintf(w, len, "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
-                     "saver's own record of a frame its dom0 could not map; the image holds %llu page tables",
-                     (unsigned long long)v->unmappable, (unsigned long long)tables);
+            snprintf(
+                w, len,
+                "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+                "saver's own record of a frame its dom0 could not map; the image holds %llu "
+                "page tables",
+                (unsigned long long)v->unmappable, (unsigned long long)tables);
     } else if (out->untyped_tables >= 2) {
         out->confidence = XG_CONF_HIGH;
-        snprintf(w, len, "%llu pages recorded as ordinary hold page-table contents (present entries whose frames "
-                 "are in the p2m, Xen's slots empty), the cr3 page and the tables it reaches among them",
-                 (unsigned long long)out->untyped_tables);
+        snprintf(
+            w, len,
+            "%llu pages recorded as ordinary hold page-table contents (present entries whose "
+            "frames are in the p2m, Xen's slots empty), the cr3 page and the tables it reaches "
+            "among them",
+            (unsigned long long)out->untyped_tables);
     } else if (out->untyped_tables == 1) {
         out->confidence = XG_CONF_MEDIUM;
-        snprintf(w, len, "the cr3 page was recorded as ordinary but holds a top-level table's contents; "
+        snprintf(w, len,
+                 "the cr3 page was recorded as ordinary but holds a top-level table's contents; "
                  "none of the tables it reaches was found");
     } else if (!tables) {
         out->confidence = XG_CONF_MEDIUM;
-        snprintf(w, len, "the image holds no page table at all, yet a running guest must have some");
+        snprintf(w, len,
+                 "the image holds no page table at all, yet a running guest must have some");
     } else {
         out->confidence = XG_CONF_LOW;
-        snprintf(w, len, "the image holds %llu other page tables, so a damaged vcpu context fits as well",
+        snprintf(w, len,
+                 "the image holds %llu other page tables, so a damaged vcpu context fits as well",
                  (unsigned long long)tables);
     }
     static const char *const conf[] = { "", "low", "medium", "high" };
-    struct xg_loc l = { XGF_VCPU(first_vcpu), XGF_PFN(first_pfn), XGF_REF_TYPE(v->types[first_pfn]) };
+    struct xg_loc l = { XGF_VCPU(first_vcpu), XGF_PFN(first_pfn),
+                        XGF_REF_TYPE(v->types[first_pfn]) };
     xg_diag_warn(d, &l,
-                 "the saving host could not map the guest's page tables: vcpu%u's cr3 (pfn %#llx) was recorded as "
-                 "%s, not as a page table%s (confidence %s: %s)", first_vcpu, (unsigned long long)first_pfn,
+                 "the saving host could not map the guest's page tables: vcpu%u's cr3 (pfn %#llx) "
+                 "was recorded as "
+                 "%s, not as a page table%s (confidence %s: %s)",
+                 first_vcpu, (unsigned long long)first_pfn,
                  first_xtab ? "invalid (XTAB, no data)" : "an ordinary page",
                  out->vcpus > 1 ? ", and so were other vcpus'" : "", conf[out->confidence], w);
     char mfn[32] = "<the table's frame>";
     if (cr3_mfn != ~0ULL)
         snprintf(mfn, sizeof(mfn), "%llx", (unsigned long long)cr3_mfn);
     if (v->legacy_bits == 32)
-        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw %s != exp e0000000) for mfn %s (pfn %llx)",
+        snprintf(out->xen_says, sizeof(out->xen_says),
+                 "Bad type (saw %s != exp e0000000) for mfn %s (pfn %llx)",
                  levels == 2 ? "58000001" : "78000001", mfn, (unsigned long long)first_pfn);
     else
-        snprintf(out->xen_says, sizeof(out->xen_says), "Bad type (saw <the table's type_info> != exp "
-                 "e000000000000000) for mfn %s (pfn %llx)", mfn, (unsigned long long)first_pfn);
+        snprintf(out->xen_says, sizeof(out->xen_says),
+                 "Bad type (saw <the table's type_info> != exp "
+                 "e000000000000000) for mfn %s (pfn %llx)",
+                 mfn, (unsigned long long)first_pfn);
     xg_diag_xen_says(d, "%s, at save time, from d0", out->xen_says);
-    xg_diag_hint(d, "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's frames "
-                    "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a page "
-                    "table in use, and the saver then recorded those frames as invalid and reported success. The "
-                    "image cannot be repaired; save the guest again from a dom0 whose privcmd maps read-only");
+    xg_diag_hint(
+        d,
+        "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's "
+        "frames "
+        "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a "
+        "page "
+        "table in use, and the saver then recorded those frames as invalid and reported success. "
+        "The "
+        "image cannot be repaired; save the guest again from a dom0 whose privcmd maps read-only");
 }

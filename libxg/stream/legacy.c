@@ -48,7 +48,7 @@ struct xg_legacy {
     uint32_t basic_len, xsave_len;
     bool extv;
     uint64_t *online;        /* online vcpu ids (VCPU_INFO chunk), or NULL: vcpu0 */
-    struct xg_stream_info *info; /* where to report XTAB|mfn entries (xg__legacy_report_unmappable) */
+    struct xg_stream_info *info; /* where XTAB|mfn entries are reported (report_unmappable) */
     uint32_t *unmappable;    /* their machine frames, the first LEGACY_MAX_UNMAPPABLE */
     size_t nr_unmappable, cap_unmappable;
     unsigned nr_online;
@@ -186,8 +186,10 @@ static int headers(struct xg_legacy *l)
         /* Each bound is checked before so_far moves: so_far never passes total, so
          * total - so_far cannot wrap into a bound that admits any size. */
         if (total - so_far < 8) {
-            rc = bad(l, XG_E_CORRUPT, "the %u-byte extended-info section ends inside a block header "
-                     "(%u bytes left)", total, total - so_far);
+            rc = bad(l, XG_E_CORRUPT,
+                     "the %u-byte extended-info section ends inside a block header "
+                     "(%u bytes left)",
+                     total, total - so_far);
             goto fail;
         }
         uint8_t hdr[8];

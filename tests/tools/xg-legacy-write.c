@@ -372,15 +372,15 @@ static void write_tail(const struct image *im)
 #define TL_STORE 1921U
 #define TL_CONSOLE 1922U
 #define TL_GDT 1923U
-#define TL_P2M0 1924U  /* 4 frames: 3840 four-byte entries */
+#define TL_P2M0 1924U      /* 4 frames: 3840 four-byte entries */
 #define TL_XEN_SLOT0 1008U /* HYPERVISOR_VIRT_START 0xfc000000 >> 22 */
 
 struct two_level {
     uint64_t seed;
-    uint32_t l2[TL_NR_PROC];                    /* [0] is vcpu0's cr3 */
+    uint32_t l2[TL_NR_PROC]; /* [0] is vcpu0's cr3 */
     uint32_t user_l1[TL_NR_PROC][TL_USER_L1S];
     uint32_t kernel_l1[TL_KERNEL_L1S];
-    uint32_t type[TL_PFNS];                     /* legacy type nibble per pfn */
+    uint32_t type[TL_PFNS]; /* legacy type nibble per pfn */
 };
 
 static uint64_t tl_rand(uint64_t *s)
@@ -453,9 +453,9 @@ static void tl_page(const struct two_level *g, uint32_t pfn, uint8_t *page)
             static const unsigned user_slot[TL_USER_L1S] = { 32, 33, 288, 289, 766 };
             for (unsigned k = 0; k < TL_USER_L1S; k++)
                 tl_put32(page, user_slot[k], g->user_l1[p][k] << 12 | 0x067); /* P|RW|US|A|D */
-            tl_put32(page, 767, pfn << 12 | 0x021);                            /* recursive, read-only */
+            tl_put32(page, 767, pfn << 12 | 0x021); /* recursive, read-only */
             for (unsigned k = 0; k < TL_KERNEL_L1S; k++)
-                tl_put32(page, 768 + k, g->kernel_l1[k] << 12 | 0x063);        /* P|RW|A|D */
+                tl_put32(page, 768 + k, g->kernel_l1[k] << 12 | 0x063); /* P|RW|A|D */
             return; /* slots 1008-1023: Xen's, left empty by the saver */
         }
         for (unsigned k = 0; k < TL_USER_L1S; k++) {
@@ -489,7 +489,8 @@ static void tl_page(const struct two_level *g, uint32_t pfn, uint8_t *page)
         const struct xg_start_info_layout *L = xg_start_info_layout(4);
         strcpy((char *)page, "xen-3.0-x86_32"); /* no "p": a non-PAE guest */
         xg__put_le32(page + L->nr_pages, TL_PFNS);
-        xg__put_le32(page + L->store_mfn, TL_STORE); /* the guest made them pfns before suspending */
+        /* The guest made store and console pfns before suspending. */
+        xg__put_le32(page + L->store_mfn, TL_STORE);
         xg__put_le32(page + L->console_mfn, TL_CONSOLE);
         xg__put_le32(page + L->store_evtchn, 1);
         xg__put_le32(page + L->console_evtchn, 2);
@@ -585,8 +586,11 @@ static int write_two_level(uint64_t seed, unsigned lost)
 
 static void usage(FILE *f)
 {
-    fputs("usage: xg-legacy-write IN OUT [--bits 32|64] [--wrap none|xl|xend] [--unmapped N] [--xtab-pad]\n"
-          "       xg-legacy-write --two-level OUT [--seed S] [--unmapped N] [--wrap none|xl|xend]\n", f);
+    fputs(
+        "usage: xg-legacy-write IN OUT [--bits 32|64] [--wrap none|xl|xend] [--unmapped N] "
+        "[--xtab-pad]\n"
+        "       xg-legacy-write --two-level OUT [--seed S] [--unmapped N] [--wrap none|xl|xend]\n",
+        f);
 }
 
 int main(int argc, char **argv)
@@ -617,7 +621,9 @@ int main(int argc, char **argv)
             (strcmp(wrap, "none") && strcmp(wrap, "xl") && strcmp(wrap, "xend"))) {
             usage(stderr);
             if (unmapped > TL_TABLES)
-                fprintf(stderr, "xg-legacy-write: --unmapped: the 2-level guest has %u page tables\n", TL_TABLES);
+                fprintf(stderr,
+                        "xg-legacy-write: --unmapped: the 2-level guest has %u page tables\n",
+                        TL_TABLES);
             return 2;
         }
         out = fopen(argv[optind], "wb");

@@ -46,8 +46,16 @@ static struct img *img_new(void)
     m->vcpu[0].cr3 = 100;
     m->vcpu[0].start_info = 200;
     m->v = (struct xg_pv_image_view){
-        .width = 4, .levels = 3, .nr_pfns = NR, .types = m->types, .table = img_table, .kept = img_kept,
-        .arg = m, .nr_vcpus = 1, .vcpu_present = m->present, .vcpu = m->vcpu,
+        .width = 4,
+        .levels = 3,
+        .nr_pfns = NR,
+        .types = m->types,
+        .table = img_table,
+        .kept = img_kept,
+        .arg = m,
+        .nr_vcpus = 1,
+        .vcpu_present = m->present,
+        .vcpu = m->vcpu,
     };
     return m;
 }

@@ -86,14 +86,16 @@ static bool refuse_two_level(int fd, struct xg_restore_result *res, xg_diag *d)
     xg_diag *probe = xg_diag_new();
     xg_stream_reader *r = NULL;
     struct xg_record rec;
-    bool legacy32 = probe && xg_stream_reader_open(fd, NULL, probe, &r) == 0 && xg_stream_reader_info(r)->legacy &&
-                    xg_stream_read(r, &rec) == 0 && rec.type == XG_REC_X86_PV_INFO && rec.u.pv_info.guest_width == 4;
+    bool legacy32 = probe && xg_stream_reader_open(fd, NULL, probe, &r) == 0 &&
+        xg_stream_reader_info(r)->legacy && xg_stream_read(r, &rec) == 0 &&
+        rec.type == XG_REC_X86_PV_INFO && rec.u.pv_info.guest_width == 4;
     xg_stream_reader_close(r);
     bool refused = false;
     if (legacy32 && lseek(fd, start, SEEK_SET) == start) {
         xg_diag *check = xg_diag_new();
         struct xg_restore_result *cres = calloc(1, sizeof(*cres));
-        if (check && cres && xg_image_check(fd, NULL, cres, check) < 0 && cres->paging.verdict == XG_PAGING_2LEVEL) {
+        if (check && cres && xg_image_check(fd, NULL, cres, check) < 0 &&
+            cres->paging.verdict == XG_PAGING_2LEVEL) {
             refused = true;
             *res = *cres;
             for (size_t i = 0; i < xg_diag_count(check); i++) {
@@ -104,7 +106,8 @@ static bool refuse_two_level(int fd, struct xg_restore_result *res, xg_diag *d)
                 if (f->hint)
                     xg_diag_hint(d, "%s", f->hint);
             }
-            xg_diag_note(d, NULL, "nothing was created: the image was checked before the restore began");
+            xg_diag_note(d, NULL,
+                         "nothing was created: the image was checked before the restore began");
         }
         free(cres);
         xg_diag_free(check);
@@ -145,7 +148,8 @@ static int xend_mode(int argc, char **argv)
         };
         struct xg_restore_callbacks cb = { .log = xend_log };
         struct xg_restore_result res;
-        if (!refuse_two_level((int)iofd, &res, d) && xg_restore(hv, (int)iofd, &p, &cb, &res, d) == 0) {
+        if (!refuse_two_level((int)iofd, &res, d) &&
+            xg_restore(hv, (int)iofd, &p, &cb, &res, d) == 0) {
             printf("store-mfn %llu\n", (unsigned long long)res.store_mfn);
             printf("console-mfn %llu\n", (unsigned long long)res.console_mfn);
             fflush(stdout);
@@ -249,7 +253,9 @@ int main(int argc, char **argv)
     int status = EXIT_FAIL, rc = XG_E_INVAL;
     xg_hv *hv = cli_open_backend(prog, backend, d);
     if (hv) {
-        rc = refuse_two_level(fd, &res, d) ? XG_E_UNSUPPORTED : xg_restore(hv, fd, &p, &cb, &res, d);
+        rc = XG_E_UNSUPPORTED;
+        if (!refuse_two_level(fd, &res, d))
+            rc = xg_restore(hv, fd, &p, &cb, &res, d);
         cli_ui_done(&ui);
         xg_hv_close(hv);
         if (rc == 0) {

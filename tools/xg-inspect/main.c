@@ -178,21 +178,24 @@ static void print_paging(const struct xg_restore_result *res)
 {
     static const char *const conf[] = { "", "low", "medium", "high" };
     if (res->paging.verdict == XG_PAGING_2LEVEL) {
-        printf("paging:      a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x: %s\n", res->paging.why);
-        printf("convert:     Xen's convert-legacy-stream accepts the image, but as a 3-level (PAE) guest, "
-               "which it is not\n");
+        printf("paging:      a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x: %s\n",
+               res->paging.why);
+        printf("convert:     Xen's convert-legacy-stream accepts the image, but as a 3-level (PAE) "
+               "guest, which it is not\n");
         if (res->image.legacy_unmappable)
-            printf("             it keeps the %llu XTAB|mfn entries as pfns beyond the guest, which Xen 4.17's "
-                   "restore refuses (\"pfn ... outside domain maximum\")\n",
+            printf("             it keeps the %llu XTAB|mfn entries as pfns beyond the guest, "
+                   "which Xen 4.17's restore refuses (\"pfn ... outside domain maximum\")\n",
                    (unsigned long long)res->image.legacy_unmappable);
     } else if (res->paging.verdict == XG_PAGING_CONFLICT) {
         printf("paging:      the evidence conflicts (read as PAE): %s\n", res->paging.why);
     }
     if (res->lost.confidence != XG_CONF_NONE) {
-        printf("lost:        the saving dom0 could not map the guest's page tables (confidence %s): %s\n",
+        printf("lost:        the saving dom0 could not map the guest's page tables "
+               "(confidence %s): %s\n",
                conf[res->lost.confidence], res->lost.why);
-        printf("             at save time Xen would have logged \"%s\" from d0; the likely cause is the "
-               "dom0's privcmd driver (it mapped the tables writable), not the guest\n", res->lost.xen_says);
+        printf("             at save time Xen would have logged \"%s\" from d0; the likely cause "
+               "is the dom0's privcmd driver (it mapped the tables writable), not the guest\n",
+               res->lost.xen_says);
     }
 }
 
@@ -204,9 +207,9 @@ static void print_summary(const struct xg_restore_result *res)
     if (!res->guest_width)
         return;
     bool two_level = res->paging.verdict == XG_PAGING_2LEVEL;
-    printf("guest:       %u-bit PV, %u page-table levels%s, %llu pfns (%llu MiB)\n", res->guest_width * 8,
-           res->pt_levels, two_level ? " (non-PAE)" : "", (unsigned long long)res->max_pfn + 1,
-           (unsigned long long)((res->max_pfn + 1) >> 8));
+    printf("guest:       %u-bit PV, %u page-table levels%s, %llu pfns (%llu MiB)\n",
+           res->guest_width * 8, res->pt_levels, two_level ? " (non-PAE)" : "",
+           (unsigned long long)res->max_pfn + 1, (unsigned long long)((res->max_pfn + 1) >> 8));
     printf("pages:      ");
     for (unsigned t = 0; t < 16; t++)
         if (res->by_type[t])
@@ -216,12 +219,13 @@ static void print_summary(const struct xg_restore_result *res)
     for (unsigned t = 9; t <= 12; t++)
         pinned += res->by_type[t];
     if (two_level)
-        printf("tables:      %llu by level: L2=%llu L1=%llu (%llu pinned)\n", (unsigned long long)res->tables,
-               (unsigned long long)res->tables_by_level[2], (unsigned long long)res->tables_by_level[1],
-               (unsigned long long)pinned);
+        printf("tables:      %llu by level: L2=%llu L1=%llu (%llu pinned)\n",
+               (unsigned long long)res->tables, (unsigned long long)res->tables_by_level[2],
+               (unsigned long long)res->tables_by_level[1], (unsigned long long)pinned);
     else
-        printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n", (unsigned long long)res->tables,
-               (unsigned long long)pinned, (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
+        printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n",
+               (unsigned long long)res->tables, (unsigned long long)pinned,
+               (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
     printf("vcpus:       %u\n", res->image_vcpus);
     for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
         const struct xg_restore_vcpu *v = &res->vcpu[i];
