@@ -266,6 +266,93 @@ static size_t name_unmappable(const struct xg_pv_image_view *v, uint64_t cr3, ui
     return found;
 }
 
+/* The guest's p2m entry for pfn, from its frames in the image (~0 when not there). */
+static uint64_t p2m_entry(const struct xg_pv_image_view *v, uint64_t pfn)
+{
+    unsigned fpp = 4096 / v->width;
+    if (pfn / fpp >= v->nr_p2m)
+        return ~0ULL;
+    const uint8_t *frame = contents(v, v->p2m_pfns[pfn / fpp]);
+    return frame ? xg_guest_word(frame, (unsigned)(pfn % fpp) * v->width, v->width) : ~0ULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static const char hint_privcmd[] =
+    "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's frames "
+    "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a "
+    "page table in use, and the saver then recorded those frames as invalid and reported "
+    "success. The image cannot be repaired; save the guest again from a dom0 whose privcmd maps "
+    "read-only";
+
+/*
+ * The vcpus' tables survived, but the old saver recorded some frames as XTAB | mfn: name them
+ * through the p2m, and count those the guest's own tables point to as tables (lost tables).
+ */
+static void lost_some(const struct xg_pv_image_view *v, unsigned levels,
+                      struct xg_lost_tables *out, xg_diag *d)
+{
+    size_t max = v->nr_unmappable_mfns;
+    uint64_t *pfns = max ? malloc(max * sizeof(uint64_t)) : NULL, dummy;
+    size_t named = pfns ? name_unmappable(v, ~0ULL, pfns, max, &dummy) : 0;
+    named = named < max ? named : max;
+    out->named = named;
+    qsort(pfns, named, sizeof(uint64_t), cmp_u64);
+    uint64_t first_table = ~0ULL, first_from = 0;
+    unsigned bytes = levels == 2 ? 4 : 8;
+    for (uint64_t p = 0; named && p < v->nr_pfns; p++) {
+        const uint8_t *t = level_of(v, p) >= 2 ? contents(v, p) : NULL;
+        for (unsigned s = 0; t && s < 4096 / bytes; s++) {
+            uint64_t e = bytes == 4 ? xg__le32(t + 4 * s) : xg__le64(t + 8 * s);
+            uint64_t q = bytes == 4 ? e >> 12 : xg_pte_frame(e);
+            if (!(e & XG_PTE_P) || !bsearch(&q, pfns, named, sizeof(uint64_t), cmp_u64))
+                continue;
+            out->untyped_tables++;
+            if (first_table == ~0ULL || q < first_table) {
+                first_table = q;
+                first_from = p;
+            }
+        }
+    }
+    char list[160] = "";
+    for (size_t i = 0; i < named && i < 8; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%#llx", i ? ", " : "",
+                 (unsigned long long)pfns[i]);
+    free(pfns);
+    out->confidence = XG_CONF_HIGH;
+    snprintf(out->why, sizeof(out->why),
+             "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
+             "saver's own record of a frame its dom0 could not map%s%s%s; %llu entries of the "
+             "guest's tables point to them as page tables",
+             (unsigned long long)v->unmappable, named ? "; the guest's p2m names them: pfns " : "",
+             list, named > 8 ? ", ..." : "", (unsigned long long)out->untyped_tables);
+    struct xg_loc l = { XGF_PFN(first_table == ~0ULL ? 0 : first_table) };
+    l.has_pfn = first_table != ~0ULL;
+    xg_diag_warn(d, &l, "the saving host could not map some of the guest's frames (confidence high: %s)",
+                 out->why);
+    if (first_table != ~0ULL) {
+        uint64_t m = p2m_entry(v, first_table);
+        char mfn[32] = "<its frame>";
+        if (m != ~0ULL)
+            snprintf(mfn, sizeof(mfn), "%llx", (unsigned long long)m);
+        if (v->legacy_bits == 32)
+            snprintf(out->xen_says, sizeof(out->xen_says),
+                     "Bad type (saw 28000001 != exp e0000000) for mfn %s (pfn %llx)", mfn,
+                     (unsigned long long)first_table);
+        else
+            snprintf(out->xen_says, sizeof(out->xen_says),
+                     "Bad type (saw <its type_info> != exp e000000000000000) for mfn %s (pfn %llx)",
+                     mfn, (unsigned long long)first_table);
+        xg_diag_xen_says(d, "%s, at save time, from d0 (an L1 table the L%u at pfn %#llx points to)",
+                         out->xen_says, level_of(v, first_from), (unsigned long long)first_from);
+    }
+    xg_diag_hint(d, "%s", hint_privcmd);
+}
+
 void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
                        struct xg_lost_tables *out, xg_diag *d)
 {
@@ -308,8 +395,11 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
         }
     }
     out->unmappable = v->unmappable;
-    if (!out->vcpus)
+    if (!out->vcpus) {
+        if (v->unmappable)
+            lost_some(v, levels, out, d);
         return;
+    }
     char *w = out->why;
     size_t len = sizeof(out->why);
     uint64_t cr3_mfn = ~0ULL;
@@ -387,13 +477,5 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
                  "e000000000000000) for mfn %s (pfn %llx)",
                  mfn, (unsigned long long)first_pfn);
     xg_diag_xen_says(d, "%s, at save time, from d0", out->xen_says);
-    xg_diag_hint(
-        d,
-        "the dom0's privcmd driver, not the guest, is the likely cause: it mapped the guest's "
-        "frames "
-        "writable to save them (NetBSD's privcmd did in 2008), Xen refuses a writable mapping of a "
-        "page "
-        "table in use, and the saver then recorded those frames as invalid and reported success. "
-        "The "
-        "image cannot be repaired; save the guest again from a dom0 whose privcmd maps read-only");
+    xg_diag_hint(d, "%s", hint_privcmd);
 }

@@ -145,6 +145,14 @@ has y2008 y2008.err "vcpu0's cr3 (pfn 0x76b) was recorded as invalid (XTAB, no d
     { bad "y2008: --xml has no <lost-tables confidence=\"high\">"; ok=0; }
 [ "$ok" = 1 ] && pass "y2008: the lost tables, the saving dom0 and Xen's save-time log line are named"
 
+# Five tables lost, cr3 intact: named through the p2m, as the tables the guest's L2s point to.
+if has some-lost some-lost.out "lost:        the saving dom0 could not map the guest's page tables (confidence high)" &&
+    has some-lost some-lost.out "5 page-batch entries carry XTAB with a machine frame" &&
+    grep -qE "; [1-9][0-9]* entries of the guest's tables point to them as page tables" some-lost.out &&
+    has some-lost some-lost.out "Bad type (saw 28000001 != exp e0000000) for mfn 1e"; then
+    pass "some-lost: the 5 lost tables named ($(grep -o 'names them: pfns [^;]*' some-lost.out | head -n 1))"
+fi
+
 # The clean image lost nothing: no such claim.
 if grep -q '^lost:' clean.out; then bad "clean: xg-inspect claims lost tables in an image that lost none"; else pass "clean: no lost tables claimed"; fi
 

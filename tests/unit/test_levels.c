@@ -234,6 +234,37 @@ START_TEST(test_lost_tables)
 }
 END_TEST
 
+/* cr3 intact, some frames written as XTAB | mfn: named through the p2m, tables counted. */
+START_TEST(test_lost_some)
+{
+    struct img *m = img_new();
+    put_2level_l2(m, 100, XG_PFINFO_L2TAB | XG_PFINFO_LPINTAB); /* points to 300, 301, 302 */
+    uint8_t *p2m = img_page(m, 50, XG_PFINFO_NOTAB);            /* pfns 0-1023: mfn 0x10000 + pfn */
+    for (unsigned pfn = 0; pfn < 1024; pfn++)
+        xg__put_le32(p2m + 4 * pfn, 0x10000 + pfn);
+    static const uint64_t p2m_pfns[4] = { 50, 51, 52, 53 };
+    static const uint32_t lost[2] = { 0x10000 + 301, 0x10000 + 900 }; /* an L1, and a data page */
+    m->v.p2m_pfns = p2m_pfns;
+    m->v.nr_p2m = 4;
+    m->v.unmappable = 2;
+    m->v.unmappable_mfns = lost;
+    m->v.nr_unmappable_mfns = 2;
+    m->v.legacy_bits = 32;
+    struct xg_lost_tables lt;
+    xg_diag *d = xg_diag_new();
+    xg_pv_lost_tables(&m->v, 2, &lt, d);
+    ck_assert_int_eq(lt.confidence, XG_CONF_HIGH);
+    ck_assert_uint_eq(lt.vcpus, 0);
+    ck_assert_uint_eq(lt.named, 2);
+    ck_assert_uint_eq(lt.untyped_tables, 1); /* only pfn 301 is one of the L2's tables */
+    ck_assert_ptr_nonnull(strstr(lt.why, "pfns 0x12d, 0x384"));
+    ck_assert_str_eq(lt.xen_says, "Bad type (saw 28000001 != exp e0000000) for mfn 1012d (pfn 12d)");
+    ck_assert_uint_eq(xg_diag_total(d, XG_SEV_WARNING), 1);
+    xg_diag_free(d);
+    img_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("levels");
@@ -241,6 +272,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_table_like);
     tcase_add_test(tc, test_paging_evidence);
     tcase_add_test(tc, test_lost_tables);
+    tcase_add_test(tc, test_lost_some);
     suite_add_tcase(s, tc);
     return s;
 }
