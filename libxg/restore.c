@@ -229,7 +229,7 @@ static bool keep_ordinary(const struct restore_ctx *c, uint64_t pfn, const uint8
         return true;
     if (c->p2m_frame_bits && pfn <= c->declared_max_pfn && xg__test_bit(c->p2m_frame_bits, pfn))
         return true;
-    return c->have_p2m_frames && xg_pv_table_like(page, c->declared_max_pfn + 1) != 0;
+    return c->have_p2m_frames && xg_pv_table_like(page, c->declared_max_pfn + 1, true) != 0;
 }
 
 static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)

@@ -35,57 +35,88 @@ const char xg_two_level_advice[] =
 /* Flags refused in every table a saver writes. */
 #define FLAGS_NEVER (XG_PTE_PWT | XG_PTE_PCD | XG_PTE_PSE)
 
-/* Does the page read as a page table of entries of `bytes` (4 or 8) each, frames below nr_pfns? */
-static bool reads_as(const uint8_t *page, unsigned bytes, uint64_t nr_pfns, unsigned xen_lo,
-                     unsigned xen_hi, bool *odd_present)
+/* One way of reading a page as a table: entries of `bytes` (4 or 8), Xen's slots empty. */
+struct reading {
+    unsigned bytes;
+    unsigned xen_lo, xen_hi; /* Xen's slots, which a saver leaves empty */
+    bool alive, distinct, odd;
+    unsigned present;
+    uint64_t first;
+};
+
+/*
+ * Can e (non-zero) be entry s of a saved table?  Present: a frame of the guest (below
+ * nr_pfns), no flag a saver never writes.  Not present: only in a lower-level table (a swap
+ * entry), so `strict` (an upper-level table, or a page whose type was lost) refuses it.
+ */
+static bool entry_fits(struct reading *r, uint64_t e, unsigned s, uint64_t nr_pfns, bool strict)
 {
-    unsigned n = 4096 / bytes, present = 0;
-    uint64_t first = ~0ULL;
-    bool distinct = false;
-    *odd_present = false;
-    for (unsigned s = 0; s < n; s++) {
-        uint64_t e = bytes == 4 ? xg__le32(page + 4 * s) : xg__le64(page + 8 * s);
-        if (!(e & XG_PTE_P)) {
-            if (e && s >= xen_lo && s < xen_hi)
-                return false;
-            continue;
-        }
-        if (s >= xen_lo && s < xen_hi)
-            return false; /* Xen's slots: the saver left them empty */
-        uint64_t frame = bytes == 4 ? e >> 12 : xg_pte_frame(e);
-        if ((e & FLAGS_NEVER) || frame >= nr_pfns || (bytes == 8 && (e & 0x7ff0000000000000ULL)))
-            return false;
-        if (first == ~0ULL)
-            first = frame;
-        else if (frame != first)
-            distinct = true;
-        if (s & 1)
-            *odd_present = true;
-        present++;
-    }
-    return present >= 2 && distinct;
+    bool xen = s >= r->xen_lo && s < r->xen_hi;
+    if (!(e & XG_PTE_P))
+        return !xen && !strict;
+    uint64_t frame = r->bytes == 4 ? e >> 12 : xg_pte_frame(e);
+    if (xen || (e & FLAGS_NEVER) || frame >= nr_pfns ||
+        (r->bytes == 8 && (e & 0x7ff0000000000000ULL)))
+        return false;
+    if (r->first == ~0ULL)
+        r->first = frame;
+    else if (frame != r->first)
+        r->distinct = true;
+    if (s & 1)
+        r->odd = true;
+    r->present++;
+    return true;
 }
 
-unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns)
+/* Read the page both ways in one pass over its 64-bit words (zero words cost nothing). */
+static void read_page(const uint8_t *page, uint64_t nr_pfns, bool strict, struct reading *r32,
+                      struct reading *r64)
 {
-    bool odd;
+    for (unsigned i = 0; i < 512 && (r32->alive || r64->alive); i++) {
+        uint64_t w = xg__le64(page + 8 * i);
+        if (!w)
+            continue;
+        if (r64->alive && !entry_fits(r64, w, i, nr_pfns, strict))
+            r64->alive = false;
+        uint32_t lo = (uint32_t)w, hi = (uint32_t)(w >> 32);
+        if (r32->alive && ((lo && !entry_fits(r32, lo, 2 * i, nr_pfns, strict)) ||
+                           (hi && !entry_fits(r32, hi, 2 * i + 1, nr_pfns, strict))))
+            r32->alive = false;
+    }
+}
+
+/* At least two present entries naming two different frames: one odd word is no table. */
+static bool fits(const struct reading *r)
+{
+    return r->alive && r->present >= 2 && r->distinct;
+}
+
+unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns, bool strict)
+{
+    struct reading r32 = { .bytes = 4, .alive = true, .first = ~0ULL };
+    struct reading r64 = { .bytes = 8, .alive = true, .first = ~0ULL };
+    read_page(page, nr_pfns, strict, &r32, &r64);
     unsigned r = 0;
-    if (reads_as(page, 4, nr_pfns, 0, 0, &odd))
-        r |= XG_PV_READS_32 | (odd ? XG_PV_ODD_SLOTS : 0);
-    if (reads_as(page, 8, nr_pfns, 0, 0, &odd))
+    if (fits(&r32))
+        r |= XG_PV_READS_32 | (r32.odd ? XG_PV_ODD_SLOTS : 0);
+    if (fits(&r64))
         r |= XG_PV_READS_64;
     return r;
 }
 
-/* The top-level table a cr3 names, with Xen's slots empty as the saver left them. */
+/* The top-level table a cr3 names: upper-level entries only, Xen's slots empty as saved. */
 static bool top_level_like(const uint8_t *page, unsigned width, unsigned levels, uint64_t nr_pfns)
 {
-    bool odd;
+    struct reading r32 = { .bytes = 4, .first = ~0ULL, .xen_lo = 1008, .xen_hi = 1024 };
+    struct reading r64 = { .bytes = 8, .first = ~0ULL, .xen_lo = 256, .xen_hi = 272 };
     if (levels == 2)
-        return reads_as(page, 4, nr_pfns, 1008, 1024, &odd); /* 0xfc000000 >> 22 */
-    if (levels == 3 && width == 4)
-        return reads_as(page, 8, nr_pfns, 4, 512, &odd); /* a PAE L3: entries 4-511 cleared */
-    return reads_as(page, 8, nr_pfns, 256, 272, &odd);
+        r32.alive = true; /* 2-level L2: slots from 0xfc000000 >> 22 */
+    else if (levels == 3 && width == 4)
+        r64.alive = true, r64.xen_lo = 4, r64.xen_hi = 512; /* PAE L3: entries 4-511 cleared */
+    else
+        r64.alive = true; /* 64-bit L4: slots 256-271 */
+    read_page(page, nr_pfns, true, &r32, &r64);
+    return levels == 2 ? fits(&r32) : fits(&r64);
 }
 
 static unsigned level_of(const struct xg_pv_image_view *v, uint64_t pfn)
@@ -147,7 +178,7 @@ void xg_pv_paging_decide(const struct xg_pv_image_view *v, struct xg_paging_evid
         if (l != 1 && l != 2)
             continue;
         const uint8_t *t = contents(v, p);
-        unsigned r = t ? xg_pv_table_like(t, v->nr_pfns) : 0;
+        unsigned r = t ? xg_pv_table_like(t, v->nr_pfns, false) : 0;
         if ((r & XG_PV_READS_32) && (r & XG_PV_ODD_SLOTS) && !(r & XG_PV_READS_64))
             ev->fit_2level++;
         else if ((r & XG_PV_READS_32) && (r & XG_PV_READS_64))
@@ -332,22 +363,25 @@ static void lost_some(const struct xg_pv_image_view *v, unsigned levels,
              list, named > 8 ? ", ..." : "", (unsigned long long)out->untyped_tables);
     struct xg_loc l = { XGF_PFN(first_table == ~0ULL ? 0 : first_table) };
     l.has_pfn = first_table != ~0ULL;
-    xg_diag_warn(d, &l, "the saving host could not map some of the guest's frames (confidence high: %s)",
+    xg_diag_warn(d, &l,
+                 "the saving host could not map some of the guest's frames (confidence high: %s)",
                  out->why);
     if (first_table != ~0ULL) {
         uint64_t m = p2m_entry(v, first_table);
         char mfn[32] = "<its frame>";
         if (m != ~0ULL)
             snprintf(mfn, sizeof(mfn), "%llx", (unsigned long long)m);
+        /* Xen 3.x's type_info of an in-use, validated, unpinned table one level down. */
+        uint32_t saw = (uint32_t)(level_of(v, first_from) - 1) << 29 | 0x08000000U | 1;
         if (v->legacy_bits == 32)
             snprintf(out->xen_says, sizeof(out->xen_says),
-                     "Bad type (saw 28000001 != exp e0000000) for mfn %s (pfn %llx)", mfn,
+                     "Bad type (saw %08x != exp e0000000) for mfn %s (pfn %llx)", saw, mfn,
                      (unsigned long long)first_table);
         else
             snprintf(out->xen_says, sizeof(out->xen_says),
                      "Bad type (saw <its type_info> != exp e000000000000000) for mfn %s (pfn %llx)",
                      mfn, (unsigned long long)first_table);
-        xg_diag_xen_says(d, "%s, at save time, from d0 (an L1 table the L%u at pfn %#llx points to)",
+        xg_diag_xen_says(d, "%s, at save time, from d0 (a table the L%u at pfn %#llx points to)",
                          out->xen_says, level_of(v, first_from), (unsigned long long)first_from);
     }
     xg_diag_hint(d, "%s", hint_privcmd);
@@ -389,7 +423,7 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
             if (!(e & XG_PTE_P) || q == p || q >= v->nr_pfns || level_of(v, q))
                 continue;
             const uint8_t *u = contents(v, q);
-            unsigned r = u ? xg_pv_table_like(u, v->nr_pfns) : 0;
+            unsigned r = u ? xg_pv_table_like(u, v->nr_pfns, true) : 0;
             if (r & (bytes == 4 ? XG_PV_READS_32 : XG_PV_READS_64))
                 out->untyped_tables++;
         }

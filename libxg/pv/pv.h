@@ -193,11 +193,15 @@ void xg_pv_plan_free(struct xg_pv_plan *plan);
 struct xg_paging_evidence;
 struct xg_lost_tables;
 
-/* How a page reads as a page table (entries present, frames below nr_pfns, no forbidden flags). */
+/*
+ * How a page reads as a page table: present entries name frames below nr_pfns with no flag a
+ * saver never writes, at least two of them and two frames.  `strict`: no non-present entry may
+ * be non-zero either (upper-level tables; pages whose type was lost).
+ */
 #define XG_PV_READS_32 1U  /* as 1024 32-bit entries (2-level) */
 #define XG_PV_ODD_SLOTS 2U /* ... with entries in odd 32-bit slots, which a PAE table never has */
 #define XG_PV_READS_64 4U  /* as 512 64-bit entries (PAE, 64-bit) */
-unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns);
+unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns, bool strict);
 
 /* A 32-bit guest: 2-level or PAE, from the image's evidence (ev->verdict NONE for 64-bit). */
 void xg_pv_paging_decide(const struct xg_pv_image_view *v, struct xg_paging_evidence *ev);

@@ -98,27 +98,39 @@ START_TEST(test_table_like)
 {
     uint8_t page[4096];
     memset(page, 0, sizeof(page));
-    ck_assert_uint_eq(xg_pv_table_like(page, NR), 0); /* nothing present */
+    ck_assert_uint_eq(xg_pv_table_like(page, NR, true), 0); /* nothing present */
     for (unsigned i = 0; i < 16; i++) {
         xgt_fill_page(page, i, 7); /* random data is never a table */
-        ck_assert_uint_eq(xg_pv_table_like(page, NR), 0);
+        ck_assert_uint_eq(xg_pv_table_like(page, NR, true), 0);
     }
     /* Small odd numbers (counters): present, but all frame 0. */
     memset(page, 0, sizeof(page));
     for (unsigned i = 0; i < 100; i++)
         xg__put_le32(page + 4 * i, 2 * i + 1);
-    ck_assert_uint_eq(xg_pv_table_like(page, NR), 0);
+    ck_assert_uint_eq(xg_pv_table_like(page, NR, true), 0);
+
+    /* A mostly-zero data page with a signature: odd small words read as two present entries
+     * of 64 bits, but its first word is a non-present non-zero entry, which no upper-level
+     * table holds: strict refuses it. */
+    memset(page, 0, sizeof(page));
+    xg__put_le64(page, 0x4741505347584758ULL);
+    xg__put_le64(page + 8, 0x1001);
+    xg__put_le64(page + 16, 5);
+    ck_assert_uint_eq(xg_pv_table_like(page, NR, false), XG_PV_READS_64);
+    ck_assert_uint_eq(xg_pv_table_like(page, NR, true), 0);
 
     struct img *m = img_new();
     put_2level_l2(m, 100, XG_PFINFO_L2TAB);
-    ck_assert_uint_eq(xg_pv_table_like(m->page[100], NR), XG_PV_READS_32 | XG_PV_ODD_SLOTS);
+    ck_assert_uint_eq(xg_pv_table_like(m->page[100], NR, true), XG_PV_READS_32 | XG_PV_ODD_SLOTS);
     /* Frames beyond the p2m: not a table of this guest. */
-    ck_assert_uint_eq(xg_pv_table_like(m->page[100], 200), 0);
+    ck_assert_uint_eq(xg_pv_table_like(m->page[100], 200, false), 0);
     put_pae_table(m, 101, XG_PFINFO_L2TAB);
-    ck_assert_uint_eq(xg_pv_table_like(m->page[101], NR), XG_PV_READS_32 | XG_PV_READS_64);
+    ck_assert_uint_eq(xg_pv_table_like(m->page[101], NR, false), XG_PV_READS_32 | XG_PV_READS_64);
+    /* Strict: the NX half (0x80000000) is a non-present non-zero 32-bit entry. */
+    ck_assert_uint_eq(xg_pv_table_like(m->page[101], NR, true), XG_PV_READS_64);
     /* A forbidden flag (PSE) in one entry. */
     xg__put_le64(m->page[101] + 8 * 7, 303ULL << 12 | 0x0e3);
-    ck_assert_uint_eq(xg_pv_table_like(m->page[101], NR), 0);
+    ck_assert_uint_eq(xg_pv_table_like(m->page[101], NR, false), 0);
     img_free(m);
 }
 END_TEST
@@ -256,9 +268,10 @@ START_TEST(test_lost_some)
     ck_assert_int_eq(lt.confidence, XG_CONF_HIGH);
     ck_assert_uint_eq(lt.vcpus, 0);
     ck_assert_uint_eq(lt.named, 2);
-    ck_assert_uint_eq(lt.untyped_tables, 1); /* only pfn 301 is one of the L2's tables */
+    ck_assert_uint_eq(lt.untyped_tables, 1); /* only pfn 301 is one of the L2's */
     ck_assert_ptr_nonnull(strstr(lt.why, "pfns 0x12d, 0x384"));
-    ck_assert_str_eq(lt.xen_says, "Bad type (saw 28000001 != exp e0000000) for mfn 1012d (pfn 12d)");
+    ck_assert_str_eq(lt.xen_says,
+                     "Bad type (saw 28000001 != exp e0000000) for mfn 1012d (pfn 12d)");
     ck_assert_uint_eq(xg_diag_total(d, XG_SEV_WARNING), 1);
     xg_diag_free(d);
     img_free(m);
