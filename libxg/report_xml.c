@@ -133,6 +133,41 @@ void xg_report_add_save(xg_report *r, const struct xg_save_stats *st)
     }
 }
 
+/* A 2-level guest (or conflicting evidence), and page tables the saving host lost: only when found. */
+static void add_paging(xmlNodePtr s, const struct xg_restore_result *res)
+{
+    const struct xg_paging_evidence *ev = &res->paging;
+    if (ev->verdict == XG_PAGING_2LEVEL || ev->verdict == XG_PAGING_CONFLICT) {
+        xmlNodePtr p = xmlNewChild(s, NULL, X("paging"), NULL);
+        xmlSetProp(p, X("verdict"), X(ev->verdict == XG_PAGING_2LEVEL ? "2-level" : "conflict"));
+        set_u64(p, "magic-levels", ev->magic_levels);
+        set_u64(p, "cr3-l2", ev->cr3_l2);
+        set_u64(p, "cr3-l3", ev->cr3_l3);
+        set_u64(p, "tables-2level-contents", ev->fit_2level);
+        xmlNodePtr t = xmlNewChild(p, NULL, X("tables-by-level"), NULL);
+        static const char *const names[] = { "", "l1", "l2", "l3", "l4" };
+        for (unsigned l = 1; l <= 4; l++)
+            set_u64(t, names[l], res->tables_by_level[l]);
+        xmlNewTextChild(p, NULL, X("evidence"), X(ev->why));
+        if (ev->verdict == XG_PAGING_2LEVEL) {
+            xmlNewTextChild(p, NULL, X("verdict"), X(xg_restore_two_level_verdict()));
+            xmlNewTextChild(p, NULL, X("advice"), X(xg_restore_two_level_advice()));
+        }
+    }
+    const struct xg_lost_tables *lt = &res->lost;
+    if (lt->confidence != XG_CONF_NONE) {
+        static const char *const conf[] = { "none", "low", "medium", "high" };
+        xmlNodePtr n = xmlNewChild(s, NULL, X("lost-tables"), NULL);
+        xmlSetProp(n, X("confidence"), X(conf[lt->confidence]));
+        set_u64(n, "vcpus", lt->vcpus);
+        set_u64(n, "unmappable", lt->unmappable);
+        set_u64(n, "named", lt->named);
+        set_u64(n, "untyped-tables", lt->untyped_tables);
+        xmlNewTextChild(n, NULL, X("evidence"), X(lt->why));
+        xmlNewTextChild(n, NULL, X("xen-at-save"), X(lt->xen_says));
+    }
+}
+
 void xg_report_add_restore(xg_report *r, const struct xg_restore_result *res)
 {
     if (!r || !res)
@@ -166,6 +201,7 @@ void xg_report_add_restore(xg_report *r, const struct xg_restore_result *res)
     if (res->console_mfn != ~0ULL)
         set_u64(s, "console-mfn", res->console_mfn);
     add_types(s, res->by_type);
+    add_paging(s, res);
     for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
         const struct xg_restore_vcpu *v = &res->vcpu[i];
         xmlNodePtr n = xmlNewChild(s, NULL, X("vcpu"), NULL);

@@ -154,6 +154,16 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
     if (!c->p2m_pfns)
         return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
     memcpy(c->p2m_pfns, pf->pfn, pf->nr * sizeof(uint64_t));
+    if (c->tables_in_memory) {
+        /* Offline, the p2m's frames are kept (restore.c keep_ordinary): mark them. */
+        c->p2m_frame_bits =
+            calloc(XG_BITMAP_LONGS((uint64_t)pf->end_pfn + 1), sizeof(unsigned long));
+        if (!c->p2m_frame_bits)
+            return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
+        for (uint32_t i = 0; i < pf->nr; i++)
+            if (pf->pfn[i] <= pf->end_pfn)
+                xg__set_bit(c->p2m_frame_bits, pf->pfn[i]);
+    }
     c->nr_p2m = pf->nr;
     c->declared_max_pfn = pf->end_pfn;
     c->have_p2m_frames = true;
@@ -240,6 +250,20 @@ static int give_back_xtab(struct restore_ctx *c, const struct xg_rec_page_data *
     return 0;
 }
 
+/*
+ * An ordinary page worth keeping offline: a start info page, a frame of the guest's p2m
+ * (it names the pfn of a machine frame the saver could not map), or one whose contents
+ * read as a table.
+ */
+static bool keep_ordinary(const struct restore_ctx *c, uint64_t pfn, const uint8_t *page)
+{
+    if (!memcmp(page, "xen-", 4) && memchr(page, 0, XG_START_INFO_MAGIC_LEN))
+        return true;
+    if (c->p2m_frame_bits && pfn <= c->declared_max_pfn && xg__test_bit(c->p2m_frame_bits, pfn))
+        return true;
+    return c->have_p2m_frames && xg_pv_table_like(page, c->declared_max_pfn + 1, true) != 0;
+}
+
 static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
 {
     const struct xg_rec_page_data *pd = &rec->u.page_data;
@@ -298,8 +322,9 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         const uint8_t *page = data;
         data += XG_PAGE_SIZE;
         if (c->tables_in_memory) {
-            /* No domain: keep the normalised tables for validation, nothing else. */
-            if (xg_pfinfo_level(type)) {
+            /* No domain: keep the normalised tables for validation, and the few ordinary pages
+             * that tell what the tables are (start info, table-like contents: pv/levels.c). */
+            if (xg_pfinfo_level(type) || keep_ordinary(c, pfn, page)) {
                 if (!c->tables[pfn] && !(c->tables[pfn] = malloc(XG_PAGE_SIZE)))
                     return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
                 memcpy(c->tables[pfn], page, XG_PAGE_SIZE);
@@ -470,6 +495,7 @@ static void free_ctx(struct restore_ctx *c)
     free(c->mfn1);
     free(c->type1);
     free(c->p2m_pfns);
+    free(c->p2m_frame_bits);
     free(c->b_pfns);
     free(c->b_mfns);
     free(c->b_pages);

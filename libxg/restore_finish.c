@@ -76,6 +76,16 @@ static const uint8_t *view_page(void *arg, uint64_t pfn)
     return va->page;
 }
 
+/* Offline, the ordinary pages restore.c kept (start info, table-like pages); with a domain, mapped. */
+static const uint8_t *view_kept(void *arg, uint64_t pfn)
+{
+    struct view_arg *va = arg;
+    struct restore_ctx *c = va->c;
+    if (c->tables_in_memory)
+        return pfn < c->cap ? (const uint8_t *)c->tables[pfn] : NULL;
+    return view_page(arg, pfn);
+}
+
 static void table_map_free(struct restore_ctx *c, struct table_map *tm)
 {
     if (c->hv)
@@ -156,6 +166,27 @@ static void summarise_vcpus(struct restore_ctx *c, const struct xg_pv_vcpu_frame
     }
 }
 
+/*
+ * What the types alone do not say (pv/levels.c): a 32-bit guest's paging mode, and page
+ * tables the saving host lost.  A 2-level guest is refused here, before the tables are
+ * read as the PAE ones they are not.
+ */
+static int check_levels(struct restore_ctx *c, struct xg_pv_image_view *v, struct xg_pv_plan *plan)
+{
+    for (uint64_t p = 0; p < v->nr_pfns; p++)
+        c->res->tables_by_level[xg_pfinfo_level(v->types[p])]++;
+    c->res->tables_by_level[0] = 0;
+    xg_pv_paging_decide(v, &c->res->paging);
+    int rc = xg_pv_paging_findings(v, &c->res->paging, c->res->tables_by_level, c->d);
+    if (rc < 0) {
+        memset(plan, 0, sizeof(*plan));
+        c->res->pt_levels = 2;
+        for (unsigned l = 1; l <= 4; l++)
+            plan->nr_tables += c->res->tables_by_level[l];
+    }
+    return rc;
+}
+
 static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table_map *tm)
 {
     double t = xg__now();
@@ -183,9 +214,20 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
         .table = view_table, .page = view_page, .arg = &va,
         .nr_vcpus = c->nr_vcpus, .vcpu_present = present, .vcpu = frames,
         .p2m_pfns = c->p2m_pfns, .nr_p2m = c->nr_p2m, .have_shared_info = c->have_shinfo,
+        .kept = view_kept, .legacy_bits = c->res->image.legacy_toolstack_bits,
+        .unmappable = xg_stream_reader_info(c->r)->legacy_unmappable,
+        .unmappable_mfns = xg_stream_reader_info(c->r)->legacy_unmappable_mfns,
+        .nr_unmappable_mfns = xg_stream_reader_info(c->r)->legacy_nr_unmappable_mfns,
     };
+    c->res->image.legacy_unmappable = v.unmappable;
     xg__restore_progress(c, "validate", 0, 1);
-    rc = xg_pv_validate(&v, plan, c->d);
+    rc = check_levels(c, &v, plan);
+    if (rc == 0)
+        rc = xg_pv_validate(&v, plan, c->d);
+    /* After the errors: why the tables may be missing (the 2008 pattern), when it fits. */
+    if (rc != XG_E_NOMEM)
+        xg_pv_lost_tables(&v, c->res->paging.verdict == XG_PAGING_2LEVEL ? 2 : v.levels,
+                          &c->res->lost, c->d);
     if (c->hv)
         xg_hv_unmap(c->hv, va.pm);
     c->res->tables = plan->nr_tables;

@@ -42,6 +42,7 @@ struct restore_ctx {
     bool have_p2m_frames;
     uint64_t declared_max_pfn;    /* from X86_PV_P2M_FRAMES */
     uint64_t *p2m_pfns;
+    unsigned long *p2m_frame_bits; /* offline: which pfns are p2m frames (kept in memory) */
     unsigned nr_p2m;
 
     /* Per pfn, grown as pfns arrive (calloc'ed: untouched parts cost nothing). */

@@ -6,7 +6,10 @@
 #   3. compare the two guests in PFN space and run the guest self-check,
 #   4. show what a bad guest looks like: a dom0 that maps foreign pages
 #      writable (the 2008 failure), and an image whose page tables were
-#      recorded as ordinary pages, checked offline by xg-inspect.
+#      recorded as ordinary pages, checked offline by xg-inspect,
+#   5. end with the 2008 image itself, reconstructed: a 2-level (non-PAE)
+#      NetBSD-like guest saved by Xen 3.1 from a dom0 that could not map its
+#      page tables; xg-inspect's verdict next to the line Xen printed then.
 # Usage: scripts/demo.sh [--mem SIZE] [--keep]
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +20,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --mem) mem=$2; shift 2 ;;
     --keep) keep=yes; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -73,6 +76,20 @@ printf '$ xg-inspect broken.img\n'
 if xg-inspect broken.img; then
     die "xg-inspect should have refused the broken image"
 fi
+
+say "the 2008 image: a non-PAE NetBSD guest, saved by Xen 3.1 from a dom0 that could not map its page tables"
+legacy_write=$B/tests/tools/xg-legacy-write
+[ -x "$legacy_write" ] || (cd "$B" && make -s tests/tools/xg-legacy-write >/dev/null)
+"$legacy_write" --two-level y2008.img --unmapped 43
+echo "(reconstructed from the report: 3840 pfns, cr3 at pfn 1899, 43 page tables recorded"
+echo " as the Xen 3.1 saver recorded frames its dom0 could not map)"
+printf '$ xg-inspect y2008.img\n'
+if xg-inspect y2008.img 2>/dev/null; then
+    die "xg-inspect should have refused the 2008 image"
+fi
+echo
+echo "What Xen's tools printed for this image in June 2008 (NetBSD port-xen, 2008-06-12):"
+echo "  ERROR Internal error: PT base is bad. pfn=1899 nr=3840 type=00000000 20000000"
 
 say "done"
 [ "$keep" = yes ] && echo "files kept in $work"

@@ -57,6 +57,40 @@ struct xg_restore_vcpu {
 };
 #define XG_RESTORE_SUMMARY_VCPUS 64
 
+/*
+ * The paging mode of a 32-bit guest, as the image's evidence shows it.
+ * Migration stream v2 (and Xen's convert-legacy-stream) take every 32-bit
+ * guest for 3-level PAE; a legacy image of a 2-level (non-PAE) guest is told
+ * apart by its types (cr3 an L2, no L3 anywhere), its start info's magic
+ * ("xen-3.0-x86_32", no "p") and its tables' contents (1024 32-bit entries).
+ */
+enum xg_paging {
+    XG_PAGING_NONE = 0, /* not decided: a 64-bit guest, or no evidence either way */
+    XG_PAGING_PAE,      /* 3 levels, as the image says */
+    XG_PAGING_2LEVEL,   /* 2 levels (non-PAE): no current Xen can restore it */
+    XG_PAGING_CONFLICT, /* the evidence disagrees (taken as PAE, as before) */
+};
+struct xg_paging_evidence {
+    enum xg_paging verdict;
+    unsigned magic_levels;   /* start info's magic says: 2, 3, or 0 (unknown) */
+    unsigned cr3_l2, cr3_l3; /* vcpus whose cr3 the image types L2 / L3 */
+    uint64_t fit_2level;     /* tables whose contents read only as 1024 32-bit entries */
+    uint64_t fit_either;     /* tables whose contents read either way (PAE tables do) */
+    char why[600];           /* the evidence in words; for a conflict, what conflicts */
+};
+
+/* Page tables the saving host could not map (the 2008 failure), as the image shows it. */
+enum xg_confidence { XG_CONF_NONE = 0, XG_CONF_LOW, XG_CONF_MEDIUM, XG_CONF_HIGH };
+struct xg_lost_tables {
+    enum xg_confidence confidence; /* NONE: no such pattern */
+    unsigned vcpus;          /* vcpus whose cr3 the image records untyped (invalid or ordinary) */
+    uint64_t unmappable;     /* legacy: batch entries written as XTAB | mfn */
+    uint64_t named;          /* ... of which the guest's p2m (in the image) names the pfn */
+    uint64_t untyped_tables; /* pages recorded ordinary whose contents are page tables */
+    char why[600];
+    char xen_says[160]; /* what the saving host's Xen would have logged for cr3's table */
+};
+
 struct xg_restore_result {
     bool check_only;          /* a check: nothing was created, populated, pinned or set */
     uint32_t domid;
@@ -78,7 +112,17 @@ struct xg_restore_result {
     struct xg_restore_vcpu vcpu[XG_RESTORE_SUMMARY_VCPUS];
     uint64_t records, bytes;
     double seconds, validate_seconds;
+    uint64_t tables_by_level[5];      /* [1..4]: pages the image types L1..L4 */
+    struct xg_paging_evidence paging; /* 32-bit guests */
+    struct xg_lost_tables lost;
 };
+
+/*
+ * The verdict on a 2-level (non-PAE) image and what to do, as xg-inspect
+ * and xc_restore say it: static strings, never freed.
+ */
+const char *xg_restore_two_level_verdict(void);
+const char *xg_restore_two_level_advice(void);
 
 /* Bits of xg_restore_callbacks.static_data_done's `missing`, as libxenguest's XGR_SDD_*. */
 #define XG_SDD_MISSING_CPUID 1U

@@ -181,6 +181,11 @@ struct xg_stream_info {
     uint64_t libxc_offset;   /* where the libxc image header starts */
     bool legacy;             /* a pre-Xen 4.6 image, converted to v2 as it is read */
     unsigned legacy_toolstack_bits; /* 32 or 64: the word size of the toolstack that saved it */
+    /* Legacy: batch entries written as XTAB | mfn, frames the saving dom0 could not map (so far read), */
+    uint64_t legacy_unmappable;
+    /* and their machine frames (the first 2^20), valid while the reader is open. */
+    const uint32_t *legacy_unmappable_mfns;
+    size_t legacy_nr_unmappable_mfns;
     /*
      * Offsets reported in diagnostics count bytes from the start of the
      * file as the user has it, or of the uncompressed data when gzip.

@@ -183,6 +183,12 @@ struct xg_pv_image_view {
     const uint64_t *p2m_pfns;     /* X86_PV_P2M_FRAMES */
     unsigned nr_p2m;
     bool have_shared_info;
+    /* (levels.c) An ordinary page's contents where kept (start info, table-like pages), or NULL. */
+    const uint8_t *(*kept)(void *arg, uint64_t pfn);
+    uint64_t unmappable;             /* legacy: batch entries written as XTAB | mfn */
+    const uint32_t *unmappable_mfns; /* their machine frames (some or all of them) */
+    size_t nr_unmappable_mfns;
+    unsigned legacy_bits; /* legacy: the saving toolstack's word (32, 64); 0 for v2 */
 };
 
 /* What the restore must do, in order, once validation has passed. */
@@ -206,3 +212,27 @@ struct xg_pv_plan {
  */
 int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg_diag *d);
 void xg_pv_plan_free(struct xg_pv_plan *plan);
+
+/* ---------------------------------------------------------------- levels.c */
+
+struct xg_paging_evidence;
+struct xg_lost_tables;
+
+/*
+ * How a page reads as a page table: present entries name frames below nr_pfns with no flag a
+ * saver never writes, at least two of them and two frames.  `strict`: no non-present entry may
+ * be non-zero either (upper-level tables; pages whose type was lost).
+ */
+#define XG_PV_READS_32 1U  /* as 1024 32-bit entries (2-level) */
+#define XG_PV_ODD_SLOTS 2U /* ... with entries in odd 32-bit slots, which a PAE table never has */
+#define XG_PV_READS_64 4U  /* as 512 64-bit entries (PAE, 64-bit) */
+unsigned xg_pv_table_like(const uint8_t *page, uint64_t nr_pfns, bool strict);
+
+/* A 32-bit guest: 2-level or PAE, from the image's evidence (ev->verdict NONE for 64-bit). */
+void xg_pv_paging_decide(const struct xg_pv_image_view *v, struct xg_paging_evidence *ev);
+/* The findings for the evidence: XG_E_UNSUPPORTED (an error in d) for a 2-level guest, else 0. */
+int xg_pv_paging_findings(const struct xg_pv_image_view *v, const struct xg_paging_evidence *ev,
+                          const uint64_t by_level[5], xg_diag *d);
+/* The 2008 pattern: cr3 recorded untyped; a warning in d with the confidence, when found. */
+void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
+                       struct xg_lost_tables *out, xg_diag *d);

@@ -32,6 +32,7 @@
 #define LEGACY_MAX_VCPU_ID 4095
 #define LEGACY_EXTV_SIZE 128U
 #define LEGACY_XTAB_PFN0 0xf0000000U /* an unmappable pfn the old saver left in batches */
+#define LEGACY_MAX_UNMAPPABLE (1U << 20) /* XTAB|mfn frames kept to name them (4 MiB) */
 
 enum stage { ST_HEADERS, ST_CHUNKS, ST_TAIL, ST_DONE };
 
@@ -47,6 +48,9 @@ struct xg_legacy {
     uint32_t basic_len, xsave_len;
     bool extv;
     uint64_t *online;        /* online vcpu ids (VCPU_INFO chunk), or NULL: vcpu0 */
+    struct xg_stream_info *info; /* where XTAB|mfn entries are reported (report_unmappable) */
+    uint32_t *unmappable;    /* their machine frames, the first LEGACY_MAX_UNMAPPABLE */
+    size_t nr_unmappable, cap_unmappable;
     unsigned nr_online;
     /* Converted bytes not yet handed out. */
     uint8_t *out;
@@ -179,6 +183,15 @@ static int headers(struct xg_legacy *l)
         return bad(l, XG_E_CORRUPT, "extended info of %u bytes is implausibly large", total);
     uint8_t *vcpu0 = NULL;
     while (so_far < total) {
+        /* Each bound is checked before so_far moves: so_far never passes total, so
+         * total - so_far cannot wrap into a bound that admits any size. */
+        if (total - so_far < 8) {
+            rc = bad(l, XG_E_CORRUPT,
+                     "the %u-byte extended-info section ends inside a block header "
+                     "(%u bytes left)",
+                     total, total - so_far);
+            goto fail;
+        }
         uint8_t hdr[8];
         if ((rc = in_exact(l, hdr, 8, "an extended-info block header")) < 0)
             goto fail;
@@ -203,7 +216,8 @@ static int headers(struct xg_legacy *l)
             if (size == XG_VCPU_CTX64_SIZE)
                 l->width = 8, l->levels = 4;
             else if (size == XG_VCPU_CTX32_SIZE)
-                l->width = 4, l->levels = 3; /* as Xen's converter: 2-level guests cannot be told apart */
+                l->width = 4, l->levels = 3; /* as Xen's converter; 2-level guests are told apart
+                                               * later, from the tables (pv/levels.c) */
             else {
                 free(data);
                 rc = bad(l, XG_E_CORRUPT, "the \"vcpu\" block of %u bytes is neither a 64-bit (5168) nor a "
@@ -259,6 +273,28 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Keep the machine frame of an XTAB|mfn entry, for the restore to name (up to a bound). */
+static int note_unmappable(struct xg_legacy *l, uint32_t mfn)
+{
+    if (!l->info)
+        return 0;
+    l->info->legacy_unmappable++;
+    if (l->nr_unmappable == l->cap_unmappable) {
+        if (l->cap_unmappable == LEGACY_MAX_UNMAPPABLE)
+            return 0;
+        size_t cap = l->cap_unmappable ? l->cap_unmappable * 2 : 64;
+        uint32_t *p = realloc(l->unmappable, cap * sizeof(uint32_t));
+        if (!p)
+            return xg_diag_err(l->d, XG_E_NOMEM, NULL, "out of memory");
+        l->unmappable = p;
+        l->cap_unmappable = cap;
+    }
+    l->unmappable[l->nr_unmappable++] = mfn;
+    l->info->legacy_unmappable_mfns = l->unmappable;
+    l->info->legacy_nr_unmappable_mfns = l->nr_unmappable;
+    return 0;
+}
+
 static int page_batch(struct xg_legacy *l, int32_t n)
 {
     if (n > (int32_t)LEGACY_MAX_BATCH)
@@ -277,6 +313,17 @@ static int page_batch(struct xg_legacy *l, int32_t n)
         if (w >> 32)
             return bad(l, XG_E_CORRUPT, "page batch word %#llx has bits above 31 set", (unsigned long long)w);
         uint32_t type = (uint32_t)(w & 0xf0000000U);
+        /*
+         * Xen 3.x's saver wrote a frame it could not map (its dom0's privcmd refused it) as
+         * XTAB | mfn: the machine frame, never turned into a pfn, and no data.  Beyond the
+         * p2m it names no pfn of the guest; the page is simply lost, as Xen 3.x's restore
+         * treated it (it skipped every XTAB entry).  Count it: the restore explains it.
+         */
+        if (type == XG_PFINFO_XTAB && (w & 0x0fffffff) >= l->p2m_size) {
+            if ((rc = note_unmappable(l, (uint32_t)(w & 0x0fffffff))) < 0)
+                return rc;
+            continue;
+        }
         if (!xg_pfinfo_known(type))
             return bad(l, XG_E_CORRUPT, "pfn %#llx has the reserved type %s", (unsigned long long)(w & 0x0fffffff),
                        xg_pfinfo_name(type));
@@ -484,10 +531,20 @@ ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len)
     return (ssize_t)done;
 }
 
+void xg__legacy_report_unmappable(struct xg_legacy *l, struct xg_stream_info *info)
+{
+    l->info = info;
+}
+
 void xg__legacy_close(struct xg_legacy *l)
 {
     if (!l)
         return;
+    if (l->info) {
+        l->info->legacy_unmappable_mfns = NULL;
+        l->info->legacy_nr_unmappable_mfns = 0;
+    }
+    free(l->unmappable);
     free(l->online);
     free(l->out);
     free(l);

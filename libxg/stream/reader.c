@@ -406,6 +406,7 @@ static int open_legacy(xg_stream_reader *r, const uint8_t b[8])
         return rc;
     r->info.legacy = true;
     r->info.legacy_toolstack_bits = word * 8;
+    xg__legacy_report_unmappable(r->legacy, &r->info);
     uint8_t ih[8];
     r->off = 0;
     if ((rc = read_exact(r, ih, 8, "the converted image header", NULL)) < 0)

@@ -66,6 +66,9 @@ int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uin
                     struct xg_legacy **out);
 /* The converted v2 stream: up to len bytes; fewer only after its END record. */
 ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len);
+struct xg_stream_info;
+/* Report in info the batch entries the old saver wrote as XTAB | mfn (frames it could not map). */
+void xg__legacy_report_unmappable(struct xg_legacy *l, struct xg_stream_info *info);
 void xg__legacy_close(struct xg_legacy *l);
 
 #endif

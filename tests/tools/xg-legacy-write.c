@@ -7,6 +7,7 @@
  *
  *   xg-legacy-write IN OUT [--bits 32|64] [--wrap none|xl|xend]
  *                          [--unmapped N] [--xtab-pad]
+ *   xg-legacy-write --two-level OUT [--seed S] [--unmapped N] [--wrap none|xl|xend]
  *
  * The layout is the one Xen 3.x/4.x's xc_domain_save wrote: p2m_size, the
  * extended info ("vcpu", "extv", "xcnt"), the p2m frame list, chunks (TSC
@@ -16,6 +17,8 @@
  * tail, and --xtab-pad puts the 0xf0000000 fillers the old saver left in
  * batches, as real old images have them.  --wrap adds the pre-4.6 xl
  * save-file header (no STREAMv2 flag) or xend's "LinuxGuestRecord" one.
+ * --two-level writes a synthetic 2-level (non-PAE) 32-bit guest instead,
+ * with no input image (see write_two_level below).
  */
 #include "config.h"
 
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pv/abi.h"
 #include "xg/xg.h"
 
 #define MAX_VCPUS 128
@@ -338,9 +342,255 @@ static void write_tail(const struct image *im)
     put(im->shinfo, sizeof(im->shinfo));
 }
 
+/* ------------------------------------------------------------ --two-level */
+
+/*
+ * A synthetic 2-level (non-PAE) 32-bit guest, written as Xen 3.1's saver on
+ * a 32-bit dom0 wrote it: "unsigned long" is 4 bytes, each page-table page
+ * holds 1024 32-bit entries, and the legacy type words carry L1TAB/L2TAB
+ * (never L3TAB).  The layout follows the 2008 report (../shared/xen-facts.md
+ * section 6, NetBSD port-xen 2008-06-12): 3840 pfns (15 MiB), vcpu0's cr3
+ * at pfn 1899 (0x76b, machine frame 0x1ee3a), a pinned page directory (L2)
+ * per process, a recursive read-only slot 767 (NetBSD's PDIR_SLOT_PTE),
+ * the kernel's L1s shared from slot 768 (KERNBASE 0xc0000000) and Xen's
+ * slots 1008-1023 left empty, as the saver canonicalised them.  43 tables
+ * in all: the report's 3840 - 3797 pfns that its restore never populated
+ * (an inference: the post does not list them).
+ *
+ * --unmapped N records the first N tables (pfn order, the order the saver
+ * met them) as that saver recorded a frame its dom0 could not map: the
+ * batch word XTAB | mfn (the machine frame, never turned into a pfn) and
+ * no data.  With N = 43 every page table is lost, as in 2008.
+ */
+#define TL_PFNS 3840U
+#define TL_CR3 1899U
+#define TL_NR_PROC 6U
+#define TL_USER_L1S 5U
+#define TL_KERNEL_L1S 7U
+#define TL_TABLES (TL_NR_PROC + TL_NR_PROC * TL_USER_L1S + TL_KERNEL_L1S)
+#define TL_START_INFO 1920U
+#define TL_STORE 1921U
+#define TL_CONSOLE 1922U
+#define TL_GDT 1923U
+#define TL_P2M0 1924U      /* 4 frames: 3840 four-byte entries */
+#define TL_XEN_SLOT0 1008U /* HYPERVISOR_VIRT_START 0xfc000000 >> 22 */
+
+struct two_level {
+    uint64_t seed;
+    uint32_t l2[TL_NR_PROC]; /* [0] is vcpu0's cr3 */
+    uint32_t user_l1[TL_NR_PROC][TL_USER_L1S];
+    uint32_t kernel_l1[TL_KERNEL_L1S];
+    uint32_t type[TL_PFNS]; /* legacy type nibble per pfn */
+};
+
+static uint64_t tl_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The machine frame of a pfn on the saving host (pfn 0x74a and the cr3 as in the report). */
+static uint32_t tl_mfn(uint32_t pfn)
+{
+    if (pfn == 0x74a)
+        return 0x1ee5b;
+    if (pfn == 0x78c)
+        return 0x1ee19;
+    return 0x1e6cf + pfn;
+}
+
+static bool tl_special(uint32_t pfn)
+{
+    return pfn >= TL_START_INFO && pfn < TL_P2M0 + 4;
+}
+
+/* Place the tables: cr3 and the kernel's L1s where the report puts them, the rest by seed. */
+static void tl_layout(struct two_level *g)
+{
+    uint64_t s = g->seed;
+    memset(g->type, 0, sizeof(g->type));
+    g->l2[0] = TL_CR3;
+    g->type[TL_CR3] = XG_PFINFO_L2TAB | XG_PFINFO_LPINTAB;
+    for (unsigned i = 0; i < TL_KERNEL_L1S; i++) {
+        g->kernel_l1[i] = 1860 + i * 2; /* 0x744.. : the report's L1 at pfn 0x74a among them */
+        g->type[g->kernel_l1[i]] = XG_PFINFO_L1TAB;
+    }
+    for (unsigned p = 0; p < TL_NR_PROC; p++) {
+        for (unsigned k = p ? 0 : 1; k <= TL_USER_L1S; k++) {
+            uint32_t pfn;
+            do
+                pfn = 1024 + (uint32_t)(tl_rand(&s) % 2048);
+            while (g->type[pfn] || tl_special(pfn));
+            if (k == 0) {
+                g->l2[p] = pfn;
+                g->type[pfn] = XG_PFINFO_L2TAB | XG_PFINFO_LPINTAB;
+            } else {
+                g->user_l1[p][k - 1] = pfn;
+                g->type[pfn] = XG_PFINFO_L1TAB;
+            }
+        }
+    }
+}
+
+static bool tl_is_table(const struct two_level *g, uint32_t pfn)
+{
+    return (g->type[pfn] & XG_PFINFO_LTABTYPE_MASK) != 0;
+}
+
+static void tl_put32(uint8_t *page, unsigned slot, uint32_t v)
+{
+    xg__put_le32(page + 4 * slot, v);
+}
+
+/* One page's contents: tables as 1024 32-bit entries, other pages from the seed. */
+static void tl_page(const struct two_level *g, uint32_t pfn, uint8_t *page)
+{
+    memset(page, 0, 4096);
+    for (unsigned p = 0; p < TL_NR_PROC; p++) {
+        if (pfn == g->l2[p]) {
+            static const unsigned user_slot[TL_USER_L1S] = { 32, 33, 288, 289, 766 };
+            for (unsigned k = 0; k < TL_USER_L1S; k++)
+                tl_put32(page, user_slot[k], g->user_l1[p][k] << 12 | 0x067); /* P|RW|US|A|D */
+            tl_put32(page, 767, pfn << 12 | 0x021); /* recursive, read-only */
+            for (unsigned k = 0; k < TL_KERNEL_L1S; k++)
+                tl_put32(page, 768 + k, g->kernel_l1[k] << 12 | 0x063); /* P|RW|A|D */
+            return; /* slots 1008-1023: Xen's, left empty by the saver */
+        }
+        for (unsigned k = 0; k < TL_USER_L1S; k++) {
+            if (pfn != g->user_l1[p][k])
+                continue;
+            uint64_t s = g->seed ^ pfn;
+            for (unsigned e = 0; e < 64; e++) {
+                uint32_t target;
+                do
+                    target = (uint32_t)(tl_rand(&s) % TL_PFNS);
+                while (tl_is_table(g, target) || tl_special(target));
+                tl_put32(page, e, target << 12 | 0x067);
+            }
+            return;
+        }
+    }
+    for (unsigned k = 0; k < TL_KERNEL_L1S; k++) {
+        if (pfn != g->kernel_l1[k])
+            continue;
+        /* The first four map all of the guest's memory from KERNBASE: tables and GDT read-only. */
+        for (unsigned e = 0; e < 1024 && k < 4; e++) {
+            uint32_t target = k * 1024 + e;
+            if (target >= TL_PFNS)
+                break;
+            bool ro = tl_is_table(g, target) || target == TL_GDT;
+            tl_put32(page, e, target << 12 | (ro ? 0x021 : 0x063));
+        }
+        return;
+    }
+    if (pfn == TL_START_INFO) {
+        const struct xg_start_info_layout *L = xg_start_info_layout(4);
+        strcpy((char *)page, "xen-3.0-x86_32"); /* no "p": a non-PAE guest */
+        xg__put_le32(page + L->nr_pages, TL_PFNS);
+        /* The guest made store and console pfns before suspending. */
+        xg__put_le32(page + L->store_mfn, TL_STORE);
+        xg__put_le32(page + L->console_mfn, TL_CONSOLE);
+        xg__put_le32(page + L->store_evtchn, 1);
+        xg__put_le32(page + L->console_evtchn, 2);
+        xg__put_le32(page + L->pt_base, 0xc0000000U + (TL_CR3 << 12));
+        xg__put_le32(page + L->nr_pt_frames, 1 + TL_KERNEL_L1S);
+        return;
+    }
+    if (pfn >= TL_P2M0 && pfn < TL_P2M0 + 4) {
+        for (unsigned e = 0; e < 1024; e++)
+            tl_put32(page, e, tl_mfn((pfn - TL_P2M0) * 1024 + e));
+        return;
+    }
+    if (pfn == TL_GDT || pfn == TL_STORE || pfn == TL_CONSOLE)
+        return;
+    uint64_t s = g->seed * 0x2545f4914f6cdd1dULL + pfn;
+    for (unsigned i = 0; i < 4096; i += 8)
+        xg__put_le64(page + i, tl_rand(&s));
+}
+
+/* vcpu0's context: in the extended info with machine frames (as saved), in the tail with pfns. */
+static void tl_vcpu(uint8_t *ctx, bool canonical)
+{
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(4);
+    memset(ctx, 0, XG_VCPU_CTX32_SIZE);
+    xg__put_le32(ctx + L->flags, XG_VGCF_I387_VALID | XG_VGCF_IN_KERNEL | XG_VGCF_ONLINE);
+    xg__put_le32(ctx + L->user_regs_rdx, canonical ? TL_START_INFO : tl_mfn(TL_START_INFO));
+    xg__put_le32(ctx + L->user_regs_rip, 0xc0100000U);
+    xg__put_le32(ctx + L->gdt_frames, canonical ? TL_GDT : tl_mfn(TL_GDT));
+    xg__put_le32(ctx + L->gdt_ents, 32);
+    xg__put_le32(ctx + L->kernel_ss, 0x11);
+    xg__put_le32(ctx + L->kernel_sp, 0xc0400000U);
+    xg__put_le32(ctx + L->ctrlreg + 3 * 4, (canonical ? TL_CR3 : tl_mfn(TL_CR3)) << 12);
+}
+
+static int write_two_level(uint64_t seed, unsigned lost)
+{
+    struct two_level *g = calloc(1, sizeof(*g));
+    uint8_t *ctx = malloc(XG_VCPU_CTX32_SIZE), *pages = malloc((size_t)XG_MAX_BATCH * 4096);
+    if (!g || !ctx || !pages) {
+        free(g);
+        free(ctx);
+        free(pages);
+        return fail("%s", "out of memory");
+    }
+    g->seed = seed;
+    tl_layout(g);
+    bits = 32; /* Xen 3.1 on a 32-bit (non-PAE) hypervisor: a 32-bit dom0 toolstack */
+    write_wrapper();
+    put_word(TL_PFNS);
+    put_word(~0ULL);
+    put_u32(8 + XG_VCPU_CTX32_SIZE + 8);
+    put("vcpu", 4);
+    put_u32(XG_VCPU_CTX32_SIZE);
+    tl_vcpu(ctx, false);
+    put(ctx, XG_VCPU_CTX32_SIZE);
+    put("extv", 4);
+    put_u32(0);
+    for (unsigned i = 0; i < 4; i++)
+        put_word(TL_P2M0 + i);
+    put_u32((uint32_t)-2); /* VCPU_INFO: vcpu0 only */
+    put_u32(0);
+    put_u64(1);
+    unsigned seen_tables = 0;
+    for (uint32_t base = 0; base < TL_PFNS; base += XG_MAX_BATCH) {
+        uint32_t n = XG_MIN(TL_PFNS - base, (uint32_t)XG_MAX_BATCH);
+        unsigned nr_data = 0;
+        put_u32(n);
+        for (uint32_t pfn = base; pfn < base + n; pfn++) {
+            if (tl_is_table(g, pfn) && seen_tables++ < lost) {
+                put_word(XG_PFINFO_XTAB | tl_mfn(pfn)); /* "type fail": the mfn, no data */
+                continue;
+            }
+            put_word(g->type[pfn] | pfn);
+            tl_page(g, pfn, pages + (size_t)nr_data++ * 4096);
+        }
+        put(pages, (size_t)nr_data * 4096);
+    }
+    put_u32(0); /* end of chunks */
+    put_u32(0); /* no unmapped pfns */
+    tl_vcpu(ctx, true);
+    put(ctx, XG_VCPU_CTX32_SIZE);
+    uint8_t ext[EXTV_SIZE] = { 0 };
+    put(ext, sizeof(ext));
+    uint8_t shinfo[4096] = { 0 };
+    const struct xg_shinfo_layout *S = xg_shinfo_layout(4);
+    xg__put_le32(shinfo + S->max_pfn, TL_PFNS);
+    put(shinfo, sizeof(shinfo));
+    free(g);
+    free(ctx);
+    free(pages);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
-    fputs("usage: xg-legacy-write IN OUT [--bits 32|64] [--wrap none|xl|xend] [--unmapped N] [--xtab-pad]\n", f);
+    fputs(
+        "usage: xg-legacy-write IN OUT [--bits 32|64] [--wrap none|xl|xend] [--unmapped N] "
+        "[--xtab-pad]\n"
+        "       xg-legacy-write --two-level OUT [--seed S] [--unmapped N] [--wrap none|xl|xend]\n",
+        f);
 }
 
 int main(int argc, char **argv)
@@ -348,8 +598,11 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "bits", required_argument, NULL, 'b' }, { "wrap", required_argument, NULL, 'w' },
         { "unmapped", required_argument, NULL, 'u' }, { "xtab-pad", no_argument, NULL, 'x' },
+        { "two-level", no_argument, NULL, 't' }, { "seed", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
+    bool two_level = false;
+    uint64_t seed = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -357,9 +610,29 @@ int main(int argc, char **argv)
         case 'w': wrap = optarg; break;
         case 'u': unmapped = (unsigned)atoi(optarg); break;
         case 'x': xtab_pad = true; break;
+        case 't': two_level = true; break;
+        case 's': seed = strtoull(optarg, NULL, 0); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (two_level) {
+        if (argc - optind != 1 || xtab_pad || unmapped > TL_TABLES ||
+            (strcmp(wrap, "none") && strcmp(wrap, "xl") && strcmp(wrap, "xend"))) {
+            usage(stderr);
+            if (unmapped > TL_TABLES)
+                fprintf(stderr,
+                        "xg-legacy-write: --unmapped: the 2-level guest has %u page tables\n",
+                        TL_TABLES);
+            return 2;
+        }
+        out = fopen(argv[optind], "wb");
+        if (!out)
+            return fail("cannot create %s", argv[optind]);
+        int rc = write_two_level(seed, unmapped);
+        if (fclose(out) != 0)
+            rc = fail("%s", "writing the output failed");
+        return rc ? 1 : 0;
     }
     if (argc - optind != 2 || (bits != 32 && bits != 64) ||
         (strcmp(wrap, "none") && strcmp(wrap, "xl") && strcmp(wrap, "xend"))) {

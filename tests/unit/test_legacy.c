@@ -424,6 +424,33 @@ START_TEST(test_legacy_refused)
     xgt_buf_set_le32(&b, 16, 20); /* total: less than the vcpu block */
     EXPECT_BAD_MSG(&b, XG_E_CORRUPT, "overruns");
 
+    /* Regression (issue 12): a section too short for even one block header. Its
+     * length went from 5176 to 4; the whole vcpu block was read past it and the
+     * image was restored without a word. */
+    xgt_buf_reset(&b);
+    build(&b, (struct lg){ 0 });
+    ck_assert_uint_eq(xg__le32(b.data + 16), 8 + XG_VCPU_CTX64_SIZE);
+    xgt_buf_set_le32(&b, 16, 4);
+    EXPECT_BAD_MSG(&b, XG_E_CORRUPT, "ends inside a block header");
+    /* ... and one whose last block header does not fit after a whole block. */
+    xgt_buf_reset(&b);
+    build(&b, (struct lg){ 0 });
+    xgt_buf_set_le32(&b, 16, 8 + XG_VCPU_CTX64_SIZE + 5);
+    EXPECT_BAD_MSG(&b, XG_E_CORRUPT, "ends inside a block header");
+
+    /* Regression (issue 12): an 84-byte file whose 4-byte section holds a block header
+     * announcing ~4 GiB. Once so_far had passed total, total - so_far wrapped and the
+     * reader asked for the 4 GiB; it must be refused as corrupt before any allocation. */
+    xgt_buf_reset(&b);
+    xgt_buf_le64(&b, 64);
+    xgt_buf_le64(&b, ~0ULL);
+    xgt_buf_le32(&b, 4);
+    xgt_buf_put(&b, "vcpu", 4);
+    xgt_buf_le32(&b, 0xfffffff0U);
+    xgt_buf_zero(&b, 56);
+    ck_assert_uint_eq(b.len, 84);
+    EXPECT_BAD_MSG(&b, XG_E_CORRUPT, "ends inside a block header");
+
     /* No extended-info marker: an HVM image, or a pre-3.0 PV one. */
     xgt_buf_reset(&b);
     build(&b, (struct lg){ 0 });

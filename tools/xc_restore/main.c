@@ -72,6 +72,52 @@ static void xend_log(void *arg, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/*
+ * A legacy image of a 32-bit guest may be of a 2-level (non-PAE) one, which no current Xen
+ * runs; that shows only in the whole image.  When the input can be read twice, check it
+ * first (xg_image_check), so such an image is refused before any domain or frame is made.
+ * Returns true when refused: the reasons are in d and *res.
+ */
+static bool refuse_two_level(int fd, struct xg_restore_result *res, xg_diag *d)
+{
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    if (start < 0)
+        return false; /* a pipe: the restore itself refuses it, after reading it */
+    xg_diag *probe = xg_diag_new();
+    xg_stream_reader *r = NULL;
+    struct xg_record rec;
+    bool legacy32 = probe && xg_stream_reader_open(fd, NULL, probe, &r) == 0 &&
+        xg_stream_reader_info(r)->legacy && xg_stream_read(r, &rec) == 0 &&
+        rec.type == XG_REC_X86_PV_INFO && rec.u.pv_info.guest_width == 4;
+    xg_stream_reader_close(r);
+    bool refused = false;
+    if (legacy32 && lseek(fd, start, SEEK_SET) == start) {
+        xg_diag *check = xg_diag_new();
+        struct xg_restore_result *cres = calloc(1, sizeof(*cres));
+        if (check && cres && xg_image_check(fd, NULL, cres, check) < 0 &&
+            cres->paging.verdict == XG_PAGING_2LEVEL) {
+            refused = true;
+            *res = *cres;
+            for (size_t i = 0; i < xg_diag_count(check); i++) {
+                const struct xg_finding *f = xg_diag_get(check, i);
+                xg_diag_add(d, f->sev, f->code, 0, &f->loc, __FILE__, __LINE__, "%s", f->msg);
+                if (f->xen_says)
+                    xg_diag_xen_says(d, "%s", f->xen_says);
+                if (f->hint)
+                    xg_diag_hint(d, "%s", f->hint);
+            }
+            xg_diag_note(d, NULL,
+                         "nothing was created: the image was checked before the restore began");
+        }
+        free(cres);
+        xg_diag_free(check);
+    }
+    xg_diag_free(probe);
+    if (!refused && lseek(fd, start, SEEK_SET) != start)
+        return false;
+    return refused;
+}
+
 static int xend_mode(int argc, char **argv)
 {
     uint64_t iofd, domid, store, console, hvm, pae, apic, v;
@@ -102,7 +148,8 @@ static int xend_mode(int argc, char **argv)
         };
         struct xg_restore_callbacks cb = { .log = xend_log };
         struct xg_restore_result res;
-        if (xg_restore(hv, (int)iofd, &p, &cb, &res, d) == 0) {
+        if (!refuse_two_level((int)iofd, &res, d) &&
+            xg_restore(hv, (int)iofd, &p, &cb, &res, d) == 0) {
             printf("store-mfn %llu\n", (unsigned long long)res.store_mfn);
             printf("console-mfn %llu\n", (unsigned long long)res.console_mfn);
             fflush(stdout);
@@ -206,7 +253,9 @@ int main(int argc, char **argv)
     int status = EXIT_FAIL, rc = XG_E_INVAL;
     xg_hv *hv = cli_open_backend(prog, backend, d);
     if (hv) {
-        rc = xg_restore(hv, fd, &p, &cb, &res, d);
+        rc = XG_E_UNSUPPORTED;
+        if (!refuse_two_level(fd, &res, d))
+            rc = xg_restore(hv, fd, &p, &cb, &res, d);
         cli_ui_done(&ui);
         xg_hv_close(hv);
         if (rc == 0) {

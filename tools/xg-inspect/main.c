@@ -173,6 +173,32 @@ static int list_records(int fd, bool print, xg_diag *d)
     return rc;
 }
 
+/* The evidence behind a 2-level verdict (or a conflict), and page tables the saving host lost. */
+static void print_paging(const struct xg_restore_result *res)
+{
+    static const char *const conf[] = { "", "low", "medium", "high" };
+    if (res->paging.verdict == XG_PAGING_2LEVEL) {
+        printf("paging:      a 32-bit non-PAE (2-level) PV guest, saved by Xen 3.x: %s\n",
+               res->paging.why);
+        printf("convert:     Xen's convert-legacy-stream accepts the image, but as a 3-level (PAE) "
+               "guest, which it is not\n");
+        if (res->image.legacy_unmappable)
+            printf("             it keeps the %llu XTAB|mfn entries as pfns beyond the guest, "
+                   "which Xen 4.17's restore refuses (\"pfn ... outside domain maximum\")\n",
+                   (unsigned long long)res->image.legacy_unmappable);
+    } else if (res->paging.verdict == XG_PAGING_CONFLICT) {
+        printf("paging:      the evidence conflicts (read as PAE): %s\n", res->paging.why);
+    }
+    if (res->lost.confidence != XG_CONF_NONE) {
+        printf("lost:        the saving dom0 could not map the guest's page tables "
+               "(confidence %s): %s\n",
+               conf[res->lost.confidence], res->lost.why);
+        printf("             at save time Xen would have logged \"%s\" from d0; the likely cause "
+               "is the dom0's privcmd driver (it mapped the tables writable), not the guest\n",
+               res->lost.xen_says);
+    }
+}
+
 static void print_summary(const struct xg_restore_result *res)
 {
     const struct xg_stream_info *in = &res->image;
@@ -180,8 +206,10 @@ static void print_summary(const struct xg_restore_result *res)
     print_image(in);
     if (!res->guest_width)
         return;
-    printf("guest:       %u-bit PV, %u page-table levels, %llu pfns (%llu MiB)\n", res->guest_width * 8,
-           res->pt_levels, (unsigned long long)res->max_pfn + 1, (unsigned long long)((res->max_pfn + 1) >> 8));
+    bool two_level = res->paging.verdict == XG_PAGING_2LEVEL;
+    printf("guest:       %u-bit PV, %u page-table levels%s, %llu pfns (%llu MiB)\n",
+           res->guest_width * 8, res->pt_levels, two_level ? " (non-PAE)" : "",
+           (unsigned long long)res->max_pfn + 1, (unsigned long long)((res->max_pfn + 1) >> 8));
     printf("pages:      ");
     for (unsigned t = 0; t < 16; t++)
         if (res->by_type[t])
@@ -190,8 +218,14 @@ static void print_summary(const struct xg_restore_result *res)
     uint64_t pinned = 0;
     for (unsigned t = 9; t <= 12; t++)
         pinned += res->by_type[t];
-    printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n", (unsigned long long)res->tables,
-           (unsigned long long)pinned, (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
+    if (two_level)
+        printf("tables:      %llu by level: L2=%llu L1=%llu (%llu pinned)\n",
+               (unsigned long long)res->tables, (unsigned long long)res->tables_by_level[2],
+               (unsigned long long)res->tables_by_level[1], (unsigned long long)pinned);
+    else
+        printf("tables:      %llu (%llu pinned; %llu live, %llu stale)\n",
+               (unsigned long long)res->tables, (unsigned long long)pinned,
+               (unsigned long long)res->tables_live, (unsigned long long)res->tables_stale);
     printf("vcpus:       %u\n", res->image_vcpus);
     for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
         const struct xg_restore_vcpu *v = &res->vcpu[i];
@@ -202,6 +236,7 @@ static void print_summary(const struct xg_restore_result *res)
     }
     if (res->image_vcpus > res->nr_vcpu_summary)
         printf("  (%u more)\n", res->image_vcpus - res->nr_vcpu_summary);
+    print_paging(res);
 }
 
 int main(int argc, char **argv)
@@ -272,10 +307,14 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (res.image.version)
         print_summary(&res);
-    if (rc == 0)
+    if (rc == 0) {
         printf("verdict:     the image would restore\n");
-    else
+    } else if (res.paging.verdict == XG_PAGING_2LEVEL) {
+        printf("verdict:     the image would NOT restore: %s\n", xg_restore_two_level_verdict());
+        printf("what to do:  %s\n", xg_restore_two_level_advice());
+    } else {
         printf("verdict:     the image would NOT restore (%zu errors)\n", xg_diag_total(d, XG_SEV_ERROR));
+    }
     fflush(stdout);
     if (rc < 0 || verbose || xg_diag_total(d, XG_SEV_WARNING))
         xg_diag_print(stderr, d, verbose);
