@@ -26,7 +26,15 @@ made through function pointers (the hv backends' ops tables, callbacks),
 calls written inside macro bodies (a macro's uses are seen only if the
 macro expands to a visible "name("), nor code ctags cannot parse.  A macro
 named like a function counts as a call only if a function of that name
-exists.  Lines are counted as ctags gives them (the closing brace included).
+exists.  A static inline function in a header belongs to that header, so a
+header whose inline calls back into a .c file that includes it makes a cycle.
+Lines are counted as ctags gives them (the closing brace included).
+
+Cycles are reported as groups of files (or folders) that all reach each
+other (strongly connected components), each with the calls between its
+members, so every circle in a group can be read off its edges.  A folder is
+a file's directory: libxg/ itself is one folder (diag.c, internal.h and,
+until they move, the engines).
 """
 import argparse
 import json

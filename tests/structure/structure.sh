@@ -46,7 +46,7 @@ grep -q 'cannot run' "$tmp/noctags" || fail "without ctags: no clear message"
 
 # The tree: a report, or enforced checks from XG_STRUCTURE_ENFORCE.
 cd "$srcdir" || exit 99
-python3 scripts/structure.py --root libxg
+python3 scripts/structure.py --root libxg --calls
 rc=$?
 case $rc in
 0) exit 0 ;;
