@@ -52,33 +52,6 @@
 
 /* ------------------------------------------------------------ matrix */
 
-const char *const layouts[NLAYOUTS] = { "linux64", "pae32", "netbsd64" };
-
-void add(struct matrix *mx, const struct config *cfg, const char *group, scenario_fn fn,
-         const struct params *p, const char *fmt, ...)
-{
-    if (mx->n == MAX_SCENARIOS)
-        die("more than %u scenarios", MAX_SCENARIOS);
-    struct scenario *s = calloc(1, sizeof(*s));
-    if (!s)
-        die("out of memory");
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&s->name, fmt, ap) < 0)
-        die("out of memory");
-    va_end(ap);
-    s->cfg = cfg;
-    s->group = group;
-    s->fn = fn;
-    s->p = *p;
-    mx->s[mx->n++] = s;
-}
-
-const char *mode_name(const struct params *p)
-{
-    return p->live ? (p->compress ? "live-gzip" : "live-raw") : (p->compress ? "gzip" : "raw");
-}
-
 /* The groups, in the order their scenarios run (and their rotation counter advances). */
 static void (*const groups[])(struct matrix *mx, const struct config *cfg) = {
     roundtrip_register, livepipe_register, fault_register,
@@ -104,21 +77,6 @@ static bool selected(const struct config *cfg, const struct scenario *s)
 }
 
 /* ------------------------------------------------------------ running */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) < 0 && errno != ENOENT)
-        fprintf(stderr, "harness: cannot remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void run_scenario(struct scenario *s, unsigned index)
 {

@@ -4,8 +4,9 @@
  * steps every group uses, and the matrix each group registers into.
  *
  * The files: harness.c (options, the matrix, running, main), util.c
- * (buffers, allocation, a scenario's failures), child.c (child processes
- * with timeouts), checks.c (reading the tools' output), steps.c (steps on
+ * (buffers, allocation, a scenario's failures, removing trees), matrix.c
+ * (what the groups register with), child.c (child processes with
+ * timeouts), checks.c (reading the tools' output), steps.c (steps on
  * simulated hosts), junit.c (the JUnit XML file), and one file per scenario
  * group (roundtrip.c, churn.c, livepipe.c, fault.c, xend.c, badimage.c),
  * each with its scenarios and the function that registers them.  Adding a
@@ -75,6 +76,9 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void log_add(struct buf *b, const char *data, size_t n);
 const char *buf_str(const struct buf *b);
 void buf_free(struct buf *b);
+
+/* Remove a directory tree, reporting (not failing on) what cannot be removed. */
+void rm_tree(const char *path);
 
 /* ------------------------------------------------------------ configuration */
 
@@ -234,7 +238,7 @@ struct child *restore_create(struct scenario *s, const char *host, unsigned vcpu
 int write_junit(const struct config *cfg, struct scenario *const *ss, unsigned n, double seconds,
                 time_t started);
 
-/* ------------------------------------------------------------ the matrix (harness.c) */
+/* ------------------------------------------------------------ the matrix (matrix.c) */
 
 struct matrix {
     struct scenario *s[MAX_SCENARIOS];
@@ -252,9 +256,6 @@ extern const char *const layouts[];
 void add(struct matrix *mx, const struct config *cfg, const char *group, scenario_fn fn,
          const struct params *p, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 const char *mode_name(const struct params *p);
-
-/* Remove a directory tree, reporting (not failing on) what cannot be removed. */
-void rm_tree(const char *path);
 
 /*
  * Each group registers its scenarios (quick or full matrix), in this
