@@ -206,6 +206,36 @@ out:
 
 /* ------------------------------------------------------------ localise, fix up */
 
+/*
+ * Frames for the pfns live entries name but the image never sent, zeroed:
+ * Xen's restore populates them when it localises a table
+ * (xg_sr_restore_x86_pv.c, x86_pv_localise_page).
+ */
+static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m,
+                  const char *what);
+
+static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
+{
+    for (size_t i = 0; i < plan->nr_populate; i++) {
+        uint64_t pfn = plan->populate_pfn[i], mfn;
+        if (pfn >= c->cap || c->mfn1[pfn])
+            continue;
+        int rc = xg_hv_populate(c->hv, c->domid, 1, &pfn, &mfn, c->d);
+        uint8_t *page = NULL;
+        xg_hv_mapping *m = NULL;
+        if (rc == 0 && (rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
+            memset(page, 0, XG_PAGE_SIZE);
+        xg_hv_unmap(c->hv, m);
+        if (rc < 0)
+            return rc;
+        c->mfn1[pfn] = mfn + 1;
+        c->res->pages++;
+    }
+    if (plan->nr_populate)
+        xg__restore_log(c, "gave %zu pfns the image never sent a zeroed frame", plan->nr_populate);
+    return 0;
+}
+
 static int localise(struct restore_ctx *c, const struct xg_pv_plan *plan)
 {
     struct table_map tm = { 0 };
@@ -466,7 +496,7 @@ static int set_vcpus(struct restore_ctx *c)
 
 int xg__restore_finish(struct restore_ctx *c)
 {
-    struct xg_pv_plan plan;
+    struct xg_pv_plan plan = { 0 }; /* freed even when validation stops before filling it */
     struct table_map tm = { 0 };
     int rc = validate(c, &plan, &tm);
     c->res->max_pfn = c->max_pfn;
@@ -476,14 +506,17 @@ int xg__restore_finish(struct restore_ctx *c)
         xg_pv_plan_free(&plan);
         return rc;
     }
-    if ((rc = localise(c, &plan)) == 0 && (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
+    if ((rc = populate_unsent(c, &plan)) == 0 &&
+        (rc = localise(c, &plan)) == 0 && (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
         (rc = fix_shared_info(c)) == 0) {
         if (c->have_tsc)
             rc = xg_hv_tsc_info_set(c->hv, c->domid, &c->tsc, c->d);
     }
+    if (rc == 0 && plan.vcpus_first)
+        rc = set_vcpus(c);
     if (rc == 0)
         rc = pin_all(c, &plan);
-    if (rc == 0)
+    if (rc == 0 && !plan.vcpus_first)
         rc = set_vcpus(c);
     /* Last, as Xen's restore: the back ends' way into the console and xenstore rings. */
     if (rc == 0)

@@ -291,30 +291,39 @@ int xg__save_check_p2m_generation(struct save_ctx *c)
     return 0;
 }
 
+bool xg__save_p2m_bad(const struct save_ctx *c, uint64_t pfn, uint64_t *mfn_out)
+{
+    uint64_t mfn = xg_pv_p2m_get(&c->pm, pfn);
+    *mfn_out = mfn;
+    return mfn != ~0ULL && !(mfn < c->nr_mfns && c->m2p[mfn] == pfn);
+}
+
+void xg__save_explain_p2m(struct save_ctx *c, uint64_t pfn, uint64_t mfn, enum xg_severity sev)
+{
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
+    uint32_t owner;
+    if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
+        l.has_owner = 1;
+        l.owner = owner;
+    }
+    if (mfn >= c->nr_mfns)
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "the guest's p2m maps pfn %#llx to mfn %#llx, beyond the host's %llu frames",
+                    (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->nr_mfns);
+    else
+        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+                    "the guest's p2m maps pfn %#llx to mfn %#llx, but the M2P says that frame is pfn %#llx",
+                    (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->m2p[mfn]);
+}
+
 uint64_t xg__save_check_p2m(struct save_ctx *c, enum xg_severity sev)
 {
-    uint64_t bad = 0;
+    uint64_t bad = 0, mfn;
     for (uint64_t pfn = 0; pfn <= c->max_pfn; pfn++) {
-        uint64_t mfn = xg_pv_p2m_get(&c->pm, pfn);
-        if (mfn == ~0ULL)
-            continue;
-        if (mfn < c->nr_mfns && c->m2p[mfn] == pfn)
+        if (!xg__save_p2m_bad(c, pfn, &mfn))
             continue;
         bad++;
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
-        uint32_t owner;
-        if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
-            l.has_owner = 1;
-            l.owner = owner;
-        }
-        if (mfn >= c->nr_mfns)
-            xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                        "the guest's p2m maps pfn %#llx to mfn %#llx, beyond the host's %llu frames",
-                        (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->nr_mfns);
-        else
-            xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                        "the guest's p2m maps pfn %#llx to mfn %#llx, but the M2P says that frame is pfn %#llx",
-                        (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->m2p[mfn]);
+        xg__save_explain_p2m(c, pfn, mfn, sev);
     }
     return bad;
 }

@@ -72,12 +72,18 @@ void xg__save_unmap_p2m(struct save_ctx *c);
 int xg__save_check_p2m_generation(struct save_ctx *c);
 /* Every p2m entry against the M2P; each bad pfn is a finding.  Returns the number of bad pfns. */
 uint64_t xg__save_check_p2m(struct save_ctx *c, enum xg_severity sev);
+/* One p2m entry: bad when it names a frame beyond the host or one the M2P gives another pfn. */
+bool xg__save_p2m_bad(const struct save_ctx *c, uint64_t pfn, uint64_t *mfn);
+void xg__save_explain_p2m(struct save_ctx *c, uint64_t pfn, uint64_t mfn, enum xg_severity sev);
 
 /* save_memory.c */
 int xg__save_memory(struct save_ctx *c);
 
 /* save_check.c: everything that would make the image fail to restore. */
 int xg__save_preflight(struct save_ctx *c);
+/* Tests only: called between the check's phases ("types", "tables", "recheck", "confirm"). */
+extern void (*xg__save_check_hook)(const char *phase, void *arg);
+extern void *xg__save_check_hook_arg;
 
 /* Explain a frame the save could not map read-only. */
 void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,

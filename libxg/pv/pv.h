@@ -120,6 +120,28 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
                       struct xg_pv_vcpu_frames *out, const char **why);
 
 /*
+ * What Xen 4.17's arch_set_info_guest (xen/arch/x86/domain.c) refuses in a
+ * PV vcpu context with EINVAL before it looks at any frame: a non-canonical
+ * address (64-bit: rip, rsp, kernel_sp, fs/gs bases, callbacks, trap
+ * handlers, the LDT base when it has entries), an LDT base in Xen's range,
+ * an unaligned LDT or more than 8192 entries, vm_assist bits outside the
+ * width's mask (vcpu0), more GDT entries than Xen allows.  Returns 0, or -1
+ * with *why set.
+ */
+int xg_pv_vcpu_ctx_check(const void *ctx, unsigned width, unsigned vcpu, const char **why);
+
+/*
+ * Xen's check_descriptor (xen/arch/x86/pv/descriptor-tables.c) for one
+ * 8-byte GDT descriptor: not present, code/data (for a 32-bit guest
+ * without the L bit), type 0, or a call gate to a guest segment with no
+ * reserved bits set.  Anything else (a TSS, LDT, task, interrupt or trap
+ * gate) is refused: false, *why names it.
+ */
+bool xg_pv_descriptor_ok(uint64_t desc, unsigned width, const char **why);
+/* The first of a GDT frame's 512 descriptors Xen refuses (its index; *desc, *why), or -1. */
+int xg_pv_gdt_frame_check(const void *page, unsigned width, uint64_t *desc, const char **why);
+
+/*
  * Rewrite the frame fields of a vcpu context.  The frames are given in
  * the same order xg_pv_vcpu_frames decodes them.  In the image, the user
  * cr3 (64-bit ctrlreg[1]) is stored as 1 | pfn << 12, as Xen's saver
@@ -171,6 +193,9 @@ struct xg_pv_plan {
     unsigned long *live;          /* tables Xen will validate (reachable from a pin or cr3) */
     uint64_t nr_tables, nr_live, nr_stale;
     uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
+    uint64_t *populate_pfn;       /* pfns never sent that live entries name: zeroed frames */
+    size_t nr_populate;
+    bool vcpus_first;             /* the pins need the vcpus set first (Xen's restore order) */
 };
 
 /*

@@ -34,17 +34,20 @@
 #define F_PAE_L2 0x10    /* under slot 3 of a PAE L3: Xen's slots are in it */
 #define F_VALID 0x20     /* (simulation) validated */
 #define F_REPORTED 0x40  /* stale table: first problem already reported */
+#define F_POPULATE 0x80  /* never sent, named by a live entry: gets a zeroed frame */
+#define F_RW_MAPPED 0x100 /* a live L1 maps it writable */
 
 struct vctx {
     const struct xg_pv_image_view *v;
     xg_diag *d;
-    uint8_t *f;
+    uint16_t *f;
     uint16_t *pae_refs;  /* PAE: references to an L2 from live L3 slots */
     uint64_t *stack;
     size_t nstack;
     uint64_t *undo;
     size_t nundo;
     uint64_t blocked_on; /* (simulation) linear target that was not validated */
+    size_t nr_populate;  /* pfns marked F_POPULATE */
     const char *hinted;  /* the long hint about untyped roots was given */
 };
 
@@ -127,6 +130,21 @@ static void mark_live(struct vctx *c, uint64_t *roots, size_t nroots)
     }
 }
 
+/* What live L1 tables map writable: Xen holds a writable type on it; it cannot become a table. */
+static void mark_rw_mapped(struct vctx *c)
+{
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        if (!(c->f[p] & F_LIVE) || level_of(c, p) != 1)
+            continue;
+        const uint64_t *t = table(c, p);
+        for (unsigned s = 0; t && s < XG_PTES_PER_TABLE; s++) {
+            uint64_t tp = xg_pte_frame(t[s]);
+            if (xg_pte_present(t[s]) && (t[s] & XG_PTE_RW) && tp < c->v->nr_pfns)
+                c->f[tp] |= F_RW_MAPPED;
+        }
+    }
+}
+
 /* ------------------------------------------------------------ entries */
 
 /* One finding about an entry: an error in a live table, a warning (once per table) in a stale one. */
@@ -175,6 +193,30 @@ static const char *kind_of(uint32_t t)
     }
 }
 
+/*
+ * A live entry naming a pfn the image never sent (or sent as XTAB), within
+ * its pfn space.  Xen's restore (tools/libs/guest/xg_sr_restore_x86_pv.c,
+ * x86_pv_localise_page) populates a frame for it and goes on; so does xg,
+ * with a warning naming the entry.  Returns false when that does not apply.
+ */
+static bool unsent_target(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
+                          uint64_t tp)
+{
+    if (!(c->f[p] & F_LIVE) || tp >= c->v->nr_pfns)
+        return false;
+    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
+                        XGF_REF_TYPE(type_of(c, tp)) };
+    xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
+                "L%u table at pfn %#llx, slot %u, names pfn %#llx, which the image never sent; "
+                "the restore gives it a new zeroed frame, as Xen's restore does",
+                level, (unsigned long long)p, s, (unsigned long long)tp);
+    if (!(c->f[tp] & F_POPULATE)) {
+        c->f[tp] |= F_POPULATE;
+        c->nr_populate++;
+    }
+    return true;
+}
+
 static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
 {
     uint64_t tp = xg_pte_frame(e);
@@ -185,6 +227,8 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
         return;
     }
     if (!present_in_image(c, tp)) {
+        if (unsent_target(c, p, 1, s, e, tp))
+            return;
         if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx, which is not in the image",
                           (unsigned long long)p, s, (unsigned long long)tp))
             xg_diag_hint(c->d, "the saving side sent no frame for that pfn (ballooned out, or it could not map it); "
@@ -213,6 +257,40 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
     }
 }
 
+/*
+ * A live upper-level entry to a page the image records as ordinary, all of
+ * whose entries are non-present: Xen's get_page_type (xen/arch/x86/mm.c)
+ * changes the type of a page nobody holds a type reference on, and its
+ * validation (promote_l1_table..promote_l3_table) passes on non-present
+ * entries, so Xen retypes it and restores the guest.  Not when a live L1
+ * maps it writable or it is a GDT frame (a type reference Xen will hold),
+ * nor when its contents cannot be read (offline).  A note, then accepted.
+ */
+static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
+                      uint64_t tp)
+{
+    if (!(c->f[p] & F_LIVE) || level_of(c, tp) || type_of(c, tp) != XG_PFINFO_NOTAB ||
+        (c->f[tp] & (F_RW_MAPPED | F_GDT)) || !c->v->page)
+        return false;
+    const uint8_t *page = c->v->page(c->v->arg, tp);
+    if (!page)
+        return false;
+    for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
+        uint64_t x;
+        memcpy(&x, page + i * 8, 8);
+        if (xg_pte_present(x))
+            return false;
+    }
+    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
+                        XGF_REF_TYPE(type_of(c, tp)) };
+    xg_diag_add(c->d, XG_SEV_NOTE, 0, 0, &l, __FILE__, __LINE__,
+                "L%u table at pfn %#llx, slot %u, points to pfn %#llx, recorded as an ordinary "
+                "page; all its entries are non-present, so Xen makes it an L%u table when it "
+                "validates this one, and so does the restore",
+                level, (unsigned long long)p, s, (unsigned long long)tp, level - 1);
+    return true;
+}
+
 static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e)
 {
     bool compat = c->v->width == 4;
@@ -233,6 +311,9 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         return;
     }
     if (!present_in_image(c, tp)) {
+        /* Xen then validates the zeroed frame as an L(level-1) table: no entry is present. */
+        if (unsent_target(c, p, level, s, e, tp))
+            return;
         if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
                           level, (unsigned long long)p, s, (unsigned long long)tp))
             xg_diag_xen_says(c->d, "Could not get page ref for mfn <none: pfn %llx has no frame>", (unsigned long long)tp);
@@ -256,18 +337,31 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
             }
             return;
         }
-        if (tp != p) {
+        /*
+         * Only entries Xen will validate count (mm.c, define_get_linear_pagetable:
+         * inc_linear_entries/inc_linear_uses happen when the holder is validated):
+         * a stale table's linear entry never becomes one.
+         */
+        if (tp != p && (c->f[p] & F_LIVE)) {
             c->f[p] |= F_LIN_SRC;
             c->f[tp] |= F_LIN_DST;
         }
         return;
     }
+    if (retypable(c, p, level, s, e, tp))
+        return;
     if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
                       level, (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)), level - 1)) {
         if (tl)
             xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of pfn %llx> (pfn %llx)",
                              (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)((uint64_t)(level - 1) << 61),
                              (unsigned long long)tp, (unsigned long long)tp);
+        else if (type_of(c, tp) == XG_PFINFO_NOTAB && !(c->v->page && c->v->page(c->v->arg, tp)))
+            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its "
+                               "contents were saved as data; if every entry in it is non-present, "
+                               "Xen makes it a table and a restore onto a host accepts it, but "
+                               "this check cannot read ordinary pages offline",
+                         (unsigned long long)tp);
         else
             xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
                                "data, still holding the old host's machine frames; the save was wrong (as when a dom0 "
@@ -383,29 +477,25 @@ static bool attempt(struct vctx *c, uint64_t p)
     if (sim_validate(c, p))
         return true;
     while (c->nundo > mark)
-        c->f[c->undo[--c->nundo]] &= (uint8_t)~F_VALID;
+        c->f[c->undo[--c->nundo]] &= (uint16_t)~F_VALID;
     return false;
 }
 
-static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
+/* Pin candidates: lower levels first, then pfn order.  Returns how many. */
+static size_t pin_candidates(struct vctx *c, uint64_t *pending)
 {
-    size_t n = 0;
-    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
-        if (xg_pfinfo_pinned(c->v->types[p]) && !(c->v->width == 4 && level_of(c, p) == 4))
-            n++;
-    plan->pin_pfn = malloc((n ? n : 1) * sizeof(uint64_t));
-    plan->pin_level = malloc((n ? n : 1) * sizeof(unsigned));
-    uint64_t *pending = malloc((n ? n : 1) * sizeof(uint64_t));
-    if (!plan->pin_pfn || !plan->pin_level || !pending) {
-        free(pending);
-        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory planning the pins");
-    }
-    /* Candidates: lower levels first, then pfn order. */
     size_t np = 0;
     for (unsigned level = 1; level <= 4; level++)
         for (uint64_t p = 0; p < c->v->nr_pfns; p++)
             if (xg_pfinfo_pinned(c->v->types[p]) && level_of(c, p) == level && !(c->v->width == 4 && level == 4))
                 pending[np++] = p;
+    return np;
+}
+
+/* Simulate the pins (each as soon as it can be); returns how many never can, left in pending. */
+static size_t simulate_pins(struct vctx *c, struct xg_pv_plan *plan, uint64_t *pending)
+{
+    size_t np = pin_candidates(c, pending);
     bool progress = true;
     while (np && progress) {
         progress = false;
@@ -422,6 +512,80 @@ static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
         }
         np = keep;
     }
+    return np;
+}
+
+/* Simulate setting each vcpu's context (validating its cr3s); report failures when asked. */
+static bool simulate_vcpus(struct vctx *c, bool report)
+{
+    bool ok = true;
+    for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
+        if (!c->v->vcpu_present[vc])
+            continue;
+        const struct xg_pv_vcpu_frames *f = &c->v->vcpu[vc];
+        uint64_t roots[2] = { f->cr3, f->has_user ? f->user : ~0ULL };
+        for (int r = 0; r < 2; r++) {
+            uint64_t p = roots[r];
+            if (p == ~0ULL || level_of(c, p) != c->v->levels || attempt(c, p))
+                continue;
+            ok = false;
+            if (!report)
+                continue;
+            struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_PFN(c->blocked_on) };
+            xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it needs pfn %#llx "
+                        "validated first, and no pin does that", vc, r ? "user cr3" : "cr3", (unsigned long long)p,
+                        (unsigned long long)c->blocked_on);
+        }
+    }
+    return ok;
+}
+
+/* Forget a simulation: nothing validated, no pin planned. */
+static void simulation_reset(struct vctx *c, struct xg_pv_plan *plan)
+{
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
+        c->f[p] &= (uint16_t)~F_VALID;
+    c->nundo = 0;
+    plan->nr_pins = 0;
+}
+
+/*
+ * Plan the pins.  xg pins first and sets the vcpus after, which suits the
+ * usual guest.  Xen's own restore (xg_sr_restore_x86_pv.c,
+ * x86_pv_stream_complete) sets every vcpu's context first, which validates
+ * the tree under its cr3, and pins after: a pin whose linear entry needs a
+ * table only a cr3 validates works in that order.  When xg's order cannot
+ * work and Xen's can, the plan says so (vcpus_first); what neither order
+ * can pin is a cycle.
+ */
+static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
+{
+    size_t n = 0;
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
+        if (xg_pfinfo_pinned(c->v->types[p]) && !(c->v->width == 4 && level_of(c, p) == 4))
+            n++;
+    plan->pin_pfn = malloc((n ? n : 1) * sizeof(uint64_t));
+    plan->pin_level = malloc((n ? n : 1) * sizeof(unsigned));
+    uint64_t *pending = malloc((n ? n : 1) * sizeof(uint64_t));
+    if (!plan->pin_pfn || !plan->pin_level || !pending) {
+        free(pending);
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory planning the pins");
+    }
+    size_t np = simulate_pins(c, plan, pending);
+    if (!np && simulate_vcpus(c, false))
+        goto out;
+    simulation_reset(c, plan);
+    if (simulate_vcpus(c, false) && !(np = simulate_pins(c, plan, pending))) {
+        plan->vcpus_first = true;
+        xg_diag_note(c->d, NULL,
+                     "some pins need a table only a vcpu's cr3 validates; the vcpus are set before "
+                     "the pins, in the order Xen's own restore uses");
+        goto out;
+    }
+    /* Neither order works: say why, in xg's order. */
+    simulation_reset(c, plan);
+    np = simulate_pins(c, plan, pending);
     for (size_t i = 0; i < np; i++) {
         uint64_t p = pending[i];
         attempt(c, p);
@@ -434,23 +598,8 @@ static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
         xg_diag_xen_says(c->d, "Failure -22 in promote_l%u_table (a linear entry to a table not yet validated)",
                          level_of(c, p));
     }
-    /* The vcpus' own tables come last (setvcpucontext after the pins). */
-    for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
-        if (!c->v->vcpu_present[vc])
-            continue;
-        const struct xg_pv_vcpu_frames *f = &c->v->vcpu[vc];
-        uint64_t roots[2] = { f->cr3, f->has_user ? f->user : ~0ULL };
-        for (int r = 0; r < 2; r++) {
-            uint64_t p = roots[r];
-            if (p == ~0ULL || level_of(c, p) != c->v->levels || attempt(c, p))
-                continue;
-            struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_PFN(c->blocked_on) };
-            xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it needs pfn %#llx "
-                        "validated first, and no pin does that", vc, r ? "user cr3" : "cr3", (unsigned long long)p,
-                        (unsigned long long)c->blocked_on);
-        }
-    }
+    simulate_vcpus(c, true);
+out:
     free(pending);
     return 0;
 }
@@ -511,6 +660,32 @@ static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, co
     }
 }
 
+/*
+ * A GDT frame's descriptors, as Xen's check_descriptor (pv/descriptor-tables.c)
+ * checks them when XEN_DOMCTL_setvcpucontext makes the frame a GDT frame:
+ * that comes after every pin, so what it would refuse is refused here.
+ * Only when the frame's contents can be read (a restore onto a host).
+ */
+static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t p)
+{
+    if (!c->v->page || !present_in_image(c, p) || xg_pfinfo_level(type_of(c, p)))
+        return;
+    const uint8_t *page = c->v->page(c->v->arg, p);
+    uint64_t desc;
+    const char *why;
+    int i = page ? xg_pv_gdt_frame_check(page, c->v->width, &desc, &why) : -1;
+    if (i < 0)
+        return;
+    struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_SLOT((unsigned)i), XGF_ENTRY(desc) };
+    xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                "vcpu%u's GDT frame %u (pfn %#llx) holds, in descriptor %d (%#018llx), %s; "
+                "Xen refuses it",
+                vc, g, (unsigned long long)p, i, (unsigned long long)desc, why);
+    xg_diag_hint(c->d, "Xen checks every descriptor of a GDT frame (check_descriptor) when it sets "
+                       "the vcpu's context, after every table is pinned; "
+                       "XEN_DOMCTL_setvcpucontext would fail with EINVAL");
+}
+
 static void check_special(struct vctx *c, struct xg_pv_plan *plan)
 {
     char says[160];
@@ -539,6 +714,7 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
             snprintf(says, sizeof(says), "GDT frame %u (pfn %#llx) has bad type %u", g, (unsigned long long)p,
                      (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
             check_frame(c, "a GDT frame", (int)vc, p, says);
+            check_gdt_contents(c, vc, g, p);
         }
     }
     for (unsigned i = 0; i < c->v->nr_p2m; i++) {
@@ -558,7 +734,7 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
     size_t errors_before = xg_diag_total(d, XG_SEV_ERROR);
     uint64_t n = v->nr_pfns;
     struct vctx c = { .v = v, .d = d };
-    c.f = calloc(n ? n : 1, 1);
+    c.f = calloc(n ? n : 1, sizeof(uint16_t));
     c.stack = malloc((n ? n : 1) * sizeof(uint64_t));
     c.undo = malloc((n ? n : 1) * sizeof(uint64_t));
     c.pae_refs = v->width == 4 ? calloc(n ? n : 1, sizeof(uint16_t)) : NULL;
@@ -599,6 +775,7 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
         }
     }
     mark_live(&c, roots, nroots);
+    mark_rw_mapped(&c);
     for (uint64_t p = 0; p < n; p++) {
         if (!level_of(&c, p))
             continue;
@@ -611,6 +788,16 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
     }
     check_tables(&c);
     check_special(&c, plan);
+    if (c.nr_populate) {
+        plan->populate_pfn = malloc(c.nr_populate * sizeof(uint64_t));
+        if (!plan->populate_pfn) {
+            rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+            goto out;
+        }
+        for (uint64_t p = 0; p < n; p++)
+            if (c.f[p] & F_POPULATE)
+                plan->populate_pfn[plan->nr_populate++] = p;
+    }
     if (xg_diag_total(d, XG_SEV_ERROR) == errors_before && (rc = plan_pins(&c, plan)) < 0)
         goto out;
     if (plan->nr_stale)
@@ -633,5 +820,6 @@ void xg_pv_plan_free(struct xg_pv_plan *plan)
     free(plan->pin_pfn);
     free(plan->pin_level);
     free(plan->live);
+    free(plan->populate_pfn);
     memset(plan, 0, sizeof(*plan));
 }

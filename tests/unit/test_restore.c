@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,10 +486,8 @@ START_TEST(bad_pfn_not_in_image)
     craft(&e, "linux64", 1, &im);
     unsigned slot;
     uint64_t l1 = find_entry(&im, 1, 0, &slot);
-    uint64_t target = xg_pte_frame(img_table(&im, l1)[slot]);
-    im.type[target] = XG_PFINFO_XTAB;
-    free(im.page[target]);
-    im.page[target] = NULL;
+    /* Beyond the image's pfns (one it never sent within them gets a frame: unsent_pfn_...). */
+    img_table(&im, l1)[slot] = xg_pte_set_frame(img_table(&im, l1)[slot], im.nr + 10);
     img_write(&im, e.bad);
     expect_refused(&e, "which is not in the image");
     img_free(&im);
@@ -932,6 +931,306 @@ START_TEST(xen417_image_truncated)
 }
 END_TEST
 
+/* -------------------------------------------------------- Xen 4.17: what it restores, refuses */
+
+/* Restore the crafted image: it succeeds (a finding says `needle`, if given) and self-checks. */
+static uint32_t expect_restored(struct env *e, const char *needle)
+{
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .create = true, .create_vcpus = e->vcpus, .store_evtchn = -1,
+                                   .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(e, e->bad, &p, d, &res, NULL);
+    if (rc || (needle && !xgt_diag_has(d, needle)))
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(!needle || xgt_diag_has(d, needle), "no finding says \"%s\"", needle);
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e->dst, d, &h), 0);
+    rc = sim_self_check(h, res.domid, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(h);
+    assert_consistent(e->dst);
+    xg_diag_free(d);
+    return res.domid;
+}
+
+static uint64_t *gdt_frame(struct img *im, unsigned vcpu)
+{
+    struct xg_pv_vcpu_frames f = img_frames(im, vcpu);
+    ck_assert_uint_ge(f.nr_gdt, 1);
+    return img_table(im, f.gdt[0]);
+}
+
+/*
+ * xen/arch/x86/pv/descriptor-tables.c, check_descriptor (through
+ * validate_segdesc_page, pv_set_gdt, arch_set_info_guest): every system
+ * descriptor but a call gate is refused, here a 64-bit TSS.  Xen checks it
+ * at XEN_DOMCTL_setvcpucontext, after every pin: xg refuses it before.
+ */
+START_TEST(gdt_tss_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    gdt_frame(&im, 0)[20] = 0x0000890000000067ULL; /* P, type 9 (64-bit TSS), limit 0x67 */
+    img_write(&im, e.bad);
+    expect_refused(&e, "a TSS descriptor; Xen refuses it");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* check_descriptor: a 32-bit PV guest's code segment may not have the L bit; a 64-bit one's may. */
+START_TEST(gdt_long_code_refused_in_32bit_guest)
+{
+    struct env e;
+    struct img im;
+    const uint64_t long_code = 0x00af9a000000ffffULL; /* P, DPL 0, code, L, G, limit 0xfffff */
+    craft(&e, "pae32", 1, &im);
+    gdt_frame(&im, 0)[21] = long_code;
+    img_write(&im, e.bad);
+    expect_refused(&e, "a 64-bit (L) code segment");
+    img_free(&im);
+    env_fini(&e);
+    craft(&e, "linux64", 1, &im);
+    gdt_frame(&im, 0)[21] = long_code;
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * xen/arch/x86/domain.c, arch_set_info_guest: a 64-bit PV context with a
+ * non-canonical address is refused (EINVAL) before any frame is looked at.
+ */
+START_TEST(vcpu_noncanonical_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    xg_guest_set_word(img_vcpu(&im, 0), 648, 8, 0x0000800000000000ULL); /* user_regs.rip */
+    img_write(&im, e.bad);
+    expect_refused(&e, "user_regs.rip is not a canonical address");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* arch_set_info_guest: vm_assist bits outside PV64_VM_ASSIST_MASK are refused, for vcpu0 only. */
+START_TEST(vcpu0_vm_assist_checked)
+{
+    struct env e;
+    struct img im;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    craft(&e, "linux64", 2, &im);
+    uint8_t *ctx0 = img_vcpu(&im, 0), *ctx1 = img_vcpu(&im, 1);
+    uint64_t good = xg_guest_word(ctx0, L->vm_assist, 8);
+    xg_guest_set_word(ctx0, L->vm_assist, 8, good | 1ULL << 10);
+    img_write(&im, e.bad);
+    expect_refused(&e, "vm_assist has bits Xen does not know");
+    xg_guest_set_word(ctx0, L->vm_assist, 8, good);
+    xg_guest_set_word(ctx1, L->vm_assist, 8, xg_guest_word(ctx1, L->vm_assist, 8) | 1ULL << 10);
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* The simulator's XEN_DOMCTL_setvcpucontext applies arch_set_info_guest's checks first, as Xen. */
+START_TEST(sim_setvcpucontext_as_strict_as_xen)
+{
+    struct env e;
+    env_init(&e, "linux64", 8 << 20, 2);
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e.src, d, &h), 0);
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    uint8_t ctx[XG_VCPU_CTX64_SIZE], ctx1[XG_VCPU_CTX64_SIZE];
+    memcpy(ctx, sim_domain(h, e.src_dom)->vcpu[0].ctx, sizeof(ctx));
+    memcpy(ctx1, sim_domain(h, e.src_dom)->vcpu[1].ctx, sizeof(ctx1));
+    /* The same frames, registers changed: a running vcpu takes it. */
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0xffffffff81000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), 0);
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0x0000800000000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, L->user_regs_rip, 8, 0xffffffff81000000ULL);
+    xg_guest_set_word(ctx, 5128, 8, 0x7fff800000000000ULL); /* syscall_callback_eip */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 5128, 8, 0xffffffff81000100ULL);
+    xg_guest_set_word(ctx, 720 + 14 * 16 + 8, 8, 0x0001000000000000ULL); /* trap_ctxt[14].address */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 720 + 14 * 16 + 8, 8, 0xffffffff81000200ULL);
+    xg_guest_set_word(ctx, L->vm_assist, 8, 1ULL << 33);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx1, L->vm_assist, 8, 1ULL << 33); /* only vcpu0's is checked */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 1, ctx1, sizeof(ctx1)), 0);
+    sim_unlock(h);
+    sim_host_close(h);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+/* An ordinary page of the image, all zero, and no vcpu's (a free page of the guest). */
+static uint64_t zero_page(struct img *im)
+{
+    static const uint8_t zero[4096];
+    struct xg_pv_vcpu_frames f = img_frames(im, 0);
+    for (uint64_t p = im->nr; p-- > 0;) {
+        bool gdt = false;
+        for (unsigned g = 0; g < f.nr_gdt; g++)
+            gdt = gdt || f.gdt[g] == p;
+        if (!gdt && p != f.start_info && im->type[p] == XG_PFINFO_NOTAB && im->page[p] &&
+            !memcmp(im->page[p], zero, sizeof(zero)))
+            return p;
+    }
+    ck_abort_msg("no zero page in the image");
+    return 0;
+}
+
+/*
+ * xen/arch/x86/mm.c, define_get_linear_pagetable: a linear entry counts
+ * (inc_linear_entries on its holder, inc_linear_uses on its target) only
+ * when Xen validates the holder.  A stale table (no pin, no cr3 reaches
+ * it) is never validated, so its read-only linear entry to a live L4 that
+ * itself holds linear entries does not make that L4 fail.
+ */
+START_TEST(stale_linear_entry_to_live_table)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    ck_assert(xg_pte_present(img_table(&im, a)[254])); /* a holds a linear entry to another L4 */
+    uint64_t stale = zero_page(&im);
+    im.type[stale] = XG_PFINFO_L4TAB;
+    img_table(&im, stale)[5] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_restored(&e, "stale");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * tools/libs/guest/xg_sr_restore_x86_pv.c, x86_pv_localise_page: a live
+ * entry naming a pfn the image never sent gets a newly populated frame
+ * (populate_pfns) and the restore goes on.  xg does the same, zeroed, with
+ * a warning naming the entry; the restored guest is whole.
+ */
+START_TEST(unsent_pfn_gets_a_zeroed_frame)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t z = zero_page(&im);
+    /* Some live L1 maps it (the direct map): drop its data from the image. */
+    bool named = false;
+    for (uint64_t p = 0; p < im.nr && !named; p++)
+        if (xg_pfinfo_level(im.type[p]) == 1)
+            for (unsigned s = 0; s < 512 && !named; s++)
+                named = xg_pte_present(img_table(&im, p)[s]) &&
+                        xg_pte_frame(img_table(&im, p)[s]) == z;
+    ck_assert(named);
+    im.type[z] = XG_PFINFO_XTAB;
+    free(im.page[z]);
+    im.page[z] = NULL;
+    img_write(&im, e.bad);
+    char needle[96];
+    snprintf(needle, sizeof(needle), "names pfn %#llx, which the image never sent",
+             (unsigned long long)z);
+    uint32_t dom = expect_restored(&e, needle);
+    /* The new frame is zero, as the guest's page was: the two guests are equal. */
+    xg_diag *d = xg_diag_new();
+    struct sim_host *ha, *hb;
+    ck_assert_int_eq(sim_host_open(e.src, d, &ha), 0);
+    ck_assert_int_eq(sim_host_open(e.dst, d, &hb), 0);
+    int rc = sim_compare(ha, e.src_dom, hb, dom, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(ha);
+    sim_host_close(hb);
+    xg_diag_free(d);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * xen/arch/x86/mm.c, get_page_type / promote_l1_table: an upper-level
+ * entry to a page nobody holds a type reference on makes Xen retype it,
+ * and a page whose entries are all non-present validates at any level.  So
+ * a live L2 entry to a zero page the image records as ordinary restores
+ * (a note).  While a live L1 maps the page writable, Xen cannot retype it
+ * ("Bad type"): refused.
+ */
+START_TEST(ordinary_empty_page_retyped)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t z = zero_page(&im);
+    unsigned slot;
+    uint64_t l2 = find_entry(&im, 2, 1, &slot), free_slot = 512;
+    for (unsigned s = 0; s < 512 && free_slot == 512; s++)
+        if (!img_table(&im, l2)[s])
+            free_slot = s;
+    ck_assert_uint_lt(free_slot, 512);
+    img_table(&im, l2)[free_slot] = xg_pte_make(z, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    /* A live L1 maps it writable too. */
+    uint64_t l1 = find_entry(&im, 1, 0, &slot);
+    img_table(&im, l1)[slot] = xg_pte_set_frame(img_table(&im, l1)[slot], z) | XG_PTE_RW;
+    img_write(&im, e.bad);
+    expect_refused(&e, "which is an ordinary page, not an L1 table");
+    /* The direct map's writable entries to it made read-only: nothing holds a type on it now. */
+    for (uint64_t p = 0; p < im.nr; p++) {
+        if (xg_pfinfo_level(im.type[p]) != 1)
+            continue;
+        uint64_t *t = img_table(&im, p);
+        for (unsigned s = 0; s < 512; s++)
+            if (xg_pte_present(t[s]) && xg_pte_frame(t[s]) == z)
+                t[s] &= ~(uint64_t)XG_PTE_RW;
+    }
+    img_write(&im, e.bad);
+    expect_restored(&e, "all its entries are non-present, so Xen makes it an L1 table");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * tools/libs/guest/xg_sr_restore_x86_pv.c, x86_pv_stream_complete: Xen's
+ * restore sets each vcpu's context (update_vcpu_context; Xen validates the
+ * tree under its cr3) before it pins (pin_pagetables).  A pinned L4 whose
+ * read-only linear entry names vcpu0's unpinned cr3 L4 restores in that
+ * order: it is not a cycle.  xg sets the vcpus first when the pins need it.
+ */
+START_TEST(cr3_validated_before_pins)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    uint64_t b = xg_pte_frame(img_table(&im, a)[254]); /* the alternate recursive slot */
+    ck_assert(b != a && xg_pfinfo_level(im.type[b]) == 4 && xg_pfinfo_pinned(im.type[b]));
+    im.type[a] = XG_PFINFO_L4TAB;               /* a: only vcpu0's cr3 holds it */
+    img_table(&im, a)[254] = 0;
+    img_table(&im, b)[254] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_restored(&e, "the vcpus are set before the pins");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -961,6 +1260,15 @@ static Suite *suite(void)
         { "xen417_image_restores", xen417_image_restores },
         { "xen417_image_truncated", xen417_image_truncated },
         { "xen417_image_saves_back_the_same", xen417_image_saves_back_the_same },
+        { "gdt_tss_refused_before_pins", gdt_tss_refused_before_pins },
+        { "gdt_long_code_refused_in_32bit_guest", gdt_long_code_refused_in_32bit_guest },
+        { "vcpu_noncanonical_refused_before_pins", vcpu_noncanonical_refused_before_pins },
+        { "vcpu0_vm_assist_checked", vcpu0_vm_assist_checked },
+        { "sim_setvcpucontext_as_strict_as_xen", sim_setvcpucontext_as_strict_as_xen },
+        { "stale_linear_entry_to_live_table", stale_linear_entry_to_live_table },
+        { "unsent_pfn_gets_a_zeroed_frame", unsent_pfn_gets_a_zeroed_frame },
+        { "ordinary_empty_page_retyped", ordinary_empty_page_retyped },
+        { "cr3_validated_before_pins", cr3_validated_before_pins },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;

@@ -12,6 +12,7 @@
 #include "hv/sim/sim.h"
 #include "internal.h"
 #include "pv/abi.h"
+#include "pv/pv.h"
 
 #define DLOG(h, fmt, ...) sim_log((h), "(XEN) d%uv0 " fmt, (h)->caller, ##__VA_ARGS__)
 
@@ -285,6 +286,10 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
         return -EINVAL; /* XEN_DOMCTL_setvcpucontext: vcpu >= max_vcpus (fix: was -ENOENT) */
     const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
     if (size != L->size)
+        return -EINVAL;
+    /* arch_set_info_guest's checks of addresses, LDT and vm_assist come before anything else. */
+    const char *why;
+    if (xg_pv_vcpu_ctx_check(ctx, dom->guest_width, vcpu, &why) < 0)
         return -EINVAL;
     struct sim_vcpu *v = &dom->vcpu[vcpu];
     uint64_t flags = xg_guest_word(ctx, L->flags, L->word);
