@@ -250,7 +250,7 @@ bool xg_hv_have_xen(void);
  * make the Nth call (1-based; every call when @N is absent) of OP fail
  * with ERRNO (default EINVAL).  OPs: map, page_types, vcpu_get, vcpu_set,
  * populate, mmu_update, pin, unpin, new_baseptr, logdirty, suspend,
- * resume, domain_create.  The environment variable XG_FAULTS is read by
+ * resume, domain_create, gnttab_seed.  The environment variable XG_FAULTS is read by
  * xg_hv_open.  Returns XG_E_INVAL for a malformed spec.
  */
 int xg_hv_set_faults(xg_hv *hv, const char *spec, xg_diag *d);
