@@ -247,6 +247,11 @@ PY
     fi
     cp "$work/guest-initrd.gz" "$d/xg/guest/initrd.gz"
     cp "$here/guest.cfg" "$d/xg/guest/guest.cfg"
+    # The test guest (tests/xen/guest, testguest.sh): its kernels, when built.
+    cp "$here/testguest.sh" "$d/xg/testguest.sh"
+    for k in xg-testguest64 xg-testguest32; do
+        if [ -f "$builddir/tests/xen/guest/$k" ]; then cp "$builddir/tests/xen/guest/$k" "$d/xg/guest/$k"; fi
+    done
 
     # xg: the tools and what they link that the VM does not have already.
     found=

@@ -27,6 +27,8 @@ OP_TIMEOUT=180    # seconds for one xl/xc_save/xc_restore run, under TCG
 
 ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
   xen-migrate-live xg-migrate-live xg-migrate-pipe xc-save xg-bad-image"
+# The test guest's tests (testguest.sh adds its own to ALL_TESTS).
+[ -f /xg/testguest.sh ] && . /xg/testguest.sh
 
 mkdir -p /tmp
 mount -t tmpfs -o size=800m tmpfs /tmp
