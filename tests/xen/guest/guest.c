@@ -35,6 +35,9 @@ static volatile struct cons_ring *cons = (volatile struct cons_ring *)cons_page;
 static uint32_t store_port, cons_port;
 static char boot_id[13];
 
+static void info(const char *what);
+static void crash(void);
+
 /* ---------------------------------------------------------------- basics */
 
 void *memset(void *d, int c, size_t n)
@@ -85,9 +88,31 @@ static int has_word(const char *line, const char *word)
     return 0;
 }
 
+/* The guest's own p2m, copied from start_info's at boot: the one it
+ * publishes, so the one a restore rewrites with the new frames.  Entries
+ * past nr_pages are invalid (~0), as the saver reads one page more than
+ * nr_pages needs (arch.max_pfn is the number of pfns, as Linux gives it). */
+#define P2M_MAX (65536 + PAGE_SIZE / sizeof(long))     /* 256 MiB and a page */
+static unsigned long p2m[P2M_MAX] PAGE_ALIGNED;
+static int p2m_copied;
+
 unsigned long pfn_to_mfn(unsigned long pfn)
 {
-    return ((const volatile unsigned long *)start_info->mfn_list)[pfn];
+    if (!p2m_copied)
+        return ((const volatile unsigned long *)start_info->mfn_list)[pfn];
+    return ((const volatile unsigned long *)p2m)[pfn];
+}
+
+static void copy_p2m(void)
+{
+    const unsigned long per = PAGE_SIZE / sizeof(long);
+    if (start_info->nr_pages + per > P2M_MAX) {
+        info("too much memory for the guest's p2m (256 MiB at most)");
+        crash();
+    }
+    for (unsigned long pfn = 0; pfn < P2M_MAX; pfn++)
+        p2m[pfn] = pfn < start_info->nr_pages ? pfn_to_mfn(pfn) : ~0UL;
+    p2m_copied = 1;
 }
 
 unsigned long va_to_mfn(const void *va)
@@ -403,13 +428,14 @@ static void map_rings(void)
     unmask(cons_port);
 }
 
-/* The p2m as Xen's saver reads it: a frame list list naming the frames of
- * a frame list naming the frames of start_info's mfn_list. */
+/* The p2m as Xen's saver reads it: arch.max_pfn, and a frame list list
+ * naming the frames of a frame list naming the frames of the p2m, of
+ * which the saver reads (max_pfn + per page) / per page. */
 static void publish_p2m(void)
 {
     const unsigned long per = PAGE_SIZE / sizeof(long);
-    const unsigned long frames = (start_info->nr_pages + per - 1) / per;
-    const unsigned long first = start_info->mfn_list >> PAGE_SHIFT;
+    const unsigned long max_pfn = start_info->nr_pages;
+    const unsigned long frames = (max_pfn + per) / per;
     if (frames > per) {
         info("too much memory for a one-page p2m frame list");
         crash();
@@ -417,10 +443,10 @@ static void publish_p2m(void)
     memset(p2m_fl, 0, sizeof(p2m_fl));
     memset(p2m_fll, 0, sizeof(p2m_fll));
     for (unsigned long i = 0; i < frames; i++)
-        p2m_fl[i] = pfn_to_mfn(first + i);
+        p2m_fl[i] = va_to_mfn(&p2m[i * per]);
     p2m_fll[0] = va_to_mfn(p2m_fl);
     mb();
-    shinfo->max_pfn = start_info->nr_pages - 1;
+    shinfo->max_pfn = max_pfn;
     shinfo->pfn_to_mfn_frame_list_list = va_to_mfn(p2m_fll);
 }
 
@@ -532,6 +558,37 @@ static void on_shutdown_watch(void)
     hcall2(HC_sched_op, SCHEDOP_shutdown, (unsigned long)&sd);
 }
 
+/* The start of day, and whether the p2m agrees with Xen's M2P. */
+static void info_start(void)
+{
+#if defined(__x86_64__)
+    const volatile unsigned long *m2p = (const volatile unsigned long *)0xffff800000000000UL;
+#else
+    const volatile unsigned long *m2p = (const volatile unsigned long *)0xf5800000UL;
+#endif
+    unsigned long bad_at = ~0UL, nbad = 0;
+    for (unsigned long pfn = 0; pfn < start_info->nr_pages; pfn++)
+        if (m2p[pfn_to_mfn(pfn)] != pfn) {
+            if (nbad++ == 0)
+                bad_at = pfn;
+        }
+    put_str("XGINFO ");
+    put_id();
+    put_str(" nr_pages ");
+    put_hex(start_info->nr_pages);
+    put_str(" mfn_list ");
+    put_hex(start_info->mfn_list);
+    put_str(" pt_base ");
+    put_hex(start_info->pt_base);
+    put_str(" nr_pt_frames ");
+    put_hex(start_info->nr_pt_frames);
+    put_str(" p2m/M2P mismatches ");
+    put_dec(nbad);
+    put_str(" first ");
+    put_hex(bad_at);
+    put_nl();
+}
+
 /* ---------------------------------------------------------------- main */
 
 void guest_main(void);
@@ -541,6 +598,7 @@ void guest_main(void)
     map_shared();
     map_rings();
     make_boot_id();
+    copy_p2m();
     publish_p2m();
     put_str("XGBOOT ");
     put_id();
@@ -551,6 +609,7 @@ void guest_main(void)
     put_str(cross ? " layout cross: the linear target above its holders"
                   : " layout ordered: the linear target below its holders");
     put_nl();
+    info_start();
     space_build(cross);
     xs_watch_shutdown();
 

@@ -85,7 +85,7 @@ static struct space spaces[] = {
 
 static char scratch[PAGE_SIZE] PAGE_ALIGNED;
 static unsigned long next_free;     /* next pfn to hand out, downwards */
-static unsigned long boot_root_mfn;
+static unsigned long boot_root_pfn;     /* the kernel's cr3 (its frame changes on restore) */
 
 typedef uint64_t pte_t;
 
@@ -261,8 +261,7 @@ static void info_space(const struct space *sp)
 
 void space_build(int cross)
 {
-    const unsigned long boot_root_pfn = start_info->pt_base >> PAGE_SHIFT;
-    boot_root_mfn = pfn_to_mfn(boot_root_pfn);
+    boot_root_pfn = start_info->pt_base >> PAGE_SHIFT;
     next_free = start_info->nr_pages - 1;
     /* "cross": the target's tables above the holders' (it is built first,
      * from the top down); "ordered": below them, 256 frames further down. */
@@ -363,8 +362,8 @@ unsigned int space_check(void)
             nbad += check_dir(&spaces[0], (const volatile pte_t *)LINK_VA);
             nbad += check_unloaded(0, (const volatile pte_t *)LINK_L1_VA);
         }
-        if (mmuext(MMUEXT_NEW_BASEPTR, boot_root_mfn) != 0)
-            nbad += bad(sp, "going back to the kernel's cr3", boot_root_mfn, 0);
+        if (mmuext(MMUEXT_NEW_BASEPTR, pfn_to_mfn(boot_root_pfn)) != 0)
+            nbad += bad(sp, "going back to the kernel's cr3", pfn_to_mfn(boot_root_pfn), 0);
     }
     for (unsigned int s = 0; s < NSPACES; s++) {
         const struct space *sp = &spaces[s];
