@@ -558,20 +558,19 @@ static void on_shutdown_watch(void)
     hcall2(HC_sched_op, SCHEDOP_shutdown, (unsigned long)&sd);
 }
 
-/* The start of day, and whether the p2m agrees with Xen's M2P. */
+/* The start of day, and (64-bit) whether the p2m agrees with Xen's
+ * read-only M2P at the start of the hypervisor's area. */
 static void info_start(void)
 {
+    unsigned long bad_at = ~0UL, nbad = 0;
 #if defined(__x86_64__)
     const volatile unsigned long *m2p = (const volatile unsigned long *)0xffff800000000000UL;
-#else
-    const volatile unsigned long *m2p = (const volatile unsigned long *)0xf5800000UL;
-#endif
-    unsigned long bad_at = ~0UL, nbad = 0;
     for (unsigned long pfn = 0; pfn < start_info->nr_pages; pfn++)
         if (m2p[pfn_to_mfn(pfn)] != pfn) {
             if (nbad++ == 0)
                 bad_at = pfn;
         }
+#endif
     put_str("XGINFO ");
     put_id();
     put_str(" nr_pages ");
@@ -582,10 +581,17 @@ static void info_start(void)
     put_hex(start_info->pt_base);
     put_str(" nr_pt_frames ");
     put_hex(start_info->nr_pt_frames);
+#if defined(__x86_64__)
     put_str(" p2m/M2P mismatches ");
     put_dec(nbad);
-    put_str(" first ");
-    put_hex(bad_at);
+    if (nbad != 0) {
+        put_str(" first at pfn ");
+        put_hex(bad_at);
+    }
+#else
+    (void)bad_at;
+    (void)nbad;
+#endif
     put_nl();
 }
 
