@@ -77,6 +77,9 @@ int xg__save_memory(struct save_ctx *c);
 
 /* save_check.c: everything that would make the image fail to restore. */
 int xg__save_preflight(struct save_ctx *c);
+/* Tests only: called between the check's phases ("types", "tables", "recheck", "confirm"). */
+extern void (*xg__save_check_hook)(const char *phase, void *arg);
+extern void *xg__save_check_hook_arg;
 
 /* Explain a frame the save could not map read-only. */
 void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,

@@ -65,6 +65,10 @@ struct xg_save_stats {
     unsigned nr_vcpus;
     uint64_t bytes;          /* stream bytes written */
     double seconds;
+    /* The pre-flight check of a running guest (--check): findings re-checked, those that had
+     * changed while the guest ran, and how long the domain was paused to confirm the rest. */
+    uint64_t check_suspects, check_changed;
+    double check_pause_ms;
 };
 
 /* Progress, for a bar: pages done of total in this pass. */

@@ -38,8 +38,17 @@ static void usage(FILE *out)
             "  suspend HOST DOMID              the guest suspends itself (shutdown suspend)\n"
             "  resume HOST DOMID               resume a suspended or freshly restored guest\n"
             "  destroy HOST DOMID              destroy a domain\n"
-            "  run HOST DOMID --dirty-rate PAGES_PER_SEC --seconds T [--seed S]\n"
-            "                                  dirty guest pages, as a busy guest does\n"
+            "  run HOST DOMID --seconds T [--dirty-rate PAGES_PER_SEC] [--pt-churn SPACES_PER_SEC]\n"
+            "      [--balloon PAGES_PER_SEC] [--grant-maps MAPS_PER_SEC] [--seed S]\n"
+            "                                  the guest's kernel at work for T seconds: it\n"
+            "                                  dirties pages; builds, pins, runs on and tears\n"
+            "                                  down address spaces (fork/exec/exit); gives\n"
+            "                                  pages back to Xen and takes them again; maps a\n"
+            "                                  peer domain's pages for a moment, as a backend\n"
+            "                                  does.  Each rate defaults to 0; at least one is\n"
+            "                                  needed.  Every step obeys Xen's rules: a refused\n"
+            "                                  step stops the run (exit 1).  A paused or\n"
+            "                                  suspended guest runs nothing meanwhile.\n"
             "  self-check HOST DOMID           walk the guest's page tables from each vcpu's\n"
             "                                  cr3 and check its canaries and p2m\n"
             "  compare HOST_A DOMID_A HOST_B DOMID_B\n"
@@ -282,34 +291,40 @@ static int cmd_log(int argc, char **argv, xg_diag *d)
 static int cmd_run(int argc, char **argv, xg_diag *d)
 {
     static const struct option opts[] = {
-        { "dirty-rate", required_argument, NULL, 'r' },
-        { "seconds", required_argument, NULL, 't' },
-        { "seed", required_argument, NULL, 's' },
+        { "dirty-rate", required_argument, NULL, 'r' }, { "seconds", required_argument, NULL, 't' },
+        { "seed", required_argument, NULL, 's' },       { "pt-churn", required_argument, NULL, 'p' },
+        { "balloon", required_argument, NULL, 'b' },    { "grant-maps", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 },
     };
-    double rate = -1, seconds = -1;
-    uint64_t seed = 1;
+    struct sim_churn_opts o = { .seconds = -1, .seed = 1 };
+    bool have_rate = false;
     int c;
-    while ((c = getopt_long(argc, argv, "r:t:s:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:t:s:p:b:g:", opts, NULL)) != -1) {
+        double *rate = c == 'r' ? &o.dirty_rate : c == 'p' ? &o.pt_churn : c == 'b' ? &o.balloon
+                                                   : c == 'g' ? &o.grant_maps : NULL;
+        if (rate) {
+            if (!cli_parse_double(optarg, 0, 1e9, rate))
+                return usage_error("bad --%s \"%s\"", c == 'r' ? "dirty-rate" : c == 'p' ? "pt-churn"
+                                                     : c == 'b' ? "balloon" : "grant-maps", optarg);
+            have_rate = true;
+            continue;
+        }
         switch (c) {
-        case 'r':
-            if (!cli_parse_double(optarg, 0, 1e9, &rate))
-                return usage_error("bad --dirty-rate \"%s\"", optarg);
-            break;
         case 't':
-            if (!cli_parse_double(optarg, 0, 86400, &seconds))
+            if (!cli_parse_double(optarg, 0, 86400, &o.seconds))
                 return usage_error("bad --seconds \"%s\"", optarg);
             break;
         case 's':
-            if (!cli_parse_u64(optarg, 0, UINT64_MAX, &seed))
+            if (!cli_parse_u64(optarg, 0, UINT64_MAX, &o.seed))
                 return usage_error("bad --seed \"%s\"", optarg);
             break;
         default:
             return usage_error("bad option for run");
         }
     }
-    if (rate < 0 || seconds < 0)
-        return usage_error("run needs --dirty-rate and --seconds");
+    if (!have_rate || o.seconds < 0)
+        return usage_error("run needs --seconds and at least one of --dirty-rate, --pt-churn, --balloon, "
+                           "--grant-maps");
     if (argc - optind != 2)
         return usage_error("run takes HOST DOMID");
     uint32_t domid;
@@ -319,12 +334,33 @@ static int cmd_run(int argc, char **argv, xg_diag *d)
     int rc = open_host(argv[optind], d, &h);
     if (rc < 0)
         return report(d, rc);
-    struct sim_workload_stats st;
-    rc = sim_workload(h, domid, rate, seconds, seed, &st, d);
+    bool churn = o.pt_churn > 0 || o.balloon > 0 || o.grant_maps > 0;
+    if (!churn) {
+        /* Only dirtying: the workload as it always was. */
+        struct sim_workload_stats st;
+        rc = sim_workload(h, domid, o.dirty_rate, o.seconds, o.seed, &st, d);
+        sim_host_close(h);
+        if (rc == 0)
+            printf("wrote %llu pages (%llu skipped while the guest was not running)\n",
+                   (unsigned long long)st.pages_written, (unsigned long long)st.skipped);
+        return report(d, rc);
+    }
+    struct sim_churn_stats st;
+    rc = sim_churn_run(h, domid, &o, &st, d);
     sim_host_close(h);
-    if (rc == 0)
+    if (rc == 0) {
         printf("wrote %llu pages (%llu skipped while the guest was not running)\n",
-               (unsigned long long)st.pages_written, (unsigned long long)st.skipped);
+               (unsigned long long)st.dirty.pages_written, (unsigned long long)st.dirty.skipped);
+        printf("address spaces: %llu built, %llu torn down, %llu cr3 switches, %llu left\n",
+               (unsigned long long)st.spaces_built, (unsigned long long)st.spaces_torn_down,
+               (unsigned long long)st.cr3_switches, (unsigned long long)st.spaces_left);
+        printf("balloon: %llu pages out, %llu back, %llu still out\n", (unsigned long long)st.ballooned_out,
+               (unsigned long long)st.ballooned_in, (unsigned long long)st.balloon_left);
+        printf("grant maps: %llu mapped, %llu unmapped by the run\n", (unsigned long long)st.grant_maps,
+               (unsigned long long)st.grant_unmaps);
+        if (st.ticks_skipped)
+            printf("%llu ticks skipped while the guest was not running\n", (unsigned long long)st.ticks_skipped);
+    }
     return report(d, rc);
 }
 

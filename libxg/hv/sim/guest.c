@@ -39,7 +39,7 @@ int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64
     return -ENOENT;
 }
 
-static uint64_t vcpu_root(struct sim_domain *dom, unsigned v)
+uint64_t sim_vcpu_root(const struct sim_domain *dom, unsigned v)
 {
     const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
     uint64_t cr3 = xg_guest_word(dom->vcpu[v].ctx, L->ctrlreg + 3 * L->word, L->word);
@@ -52,7 +52,7 @@ int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_gu
         return -ENOENT;
     uint64_t kva = dom->guest_width == 8 ? 0xffffffff80000000ULL : 0xc0000000ULL;
     uint64_t m;
-    if (sim_walk(h, dom->guest_width, vcpu_root(dom, 0), kva, &m, NULL) < 0)
+    if (sim_walk(h, dom->guest_width, sim_vcpu_root(dom, 0), kva, &m, NULL) < 0)
         return -ENOENT;
     memcpy(out, sim_frame_data(h, m), sizeof(*out));
     if (memcmp(out->magic, SIM_GUEST_MAGIC, 8) != 0)
@@ -63,8 +63,8 @@ int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_gu
 }
 
 /* The mfn of a pfn, from the guest's own p2m list (its p2m frames, through the M2P-free path). */
-static int guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
-                     uint64_t *mfn)
+int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
+                  uint64_t *mfn)
 {
     unsigned w = dom->guest_width;
     if (pfn >= gi->nr_pages)
@@ -73,7 +73,7 @@ static int guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct si
     /* The p2m frames are mapped in the direct map; find the frame through it. */
     uint64_t fm;
     if (frame_pfn >= gi->directmap_nr ||
-        sim_walk(h, w, vcpu_root(dom, 0), gi->directmap_va + (frame_pfn << 12), &fm, NULL) < 0)
+        sim_walk(h, w, sim_vcpu_root(dom, 0), gi->directmap_va + (frame_pfn << 12), &fm, NULL) < 0)
         return -EFAULT;
     uint64_t v = xg_guest_word(sim_frame_data(h, fm), (unsigned)(pfn * w % SIM_PAGE), w);
     if ((w == 4 && v == 0xffffffffULL) || v == ~0ULL)
@@ -86,7 +86,7 @@ static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, c
                                    bool to_pfn)
 {
     uint64_t si_mfn;
-    if (guest_p2m(h, dom, gi, gi->start_info_pfn, &si_mfn) < 0)
+    if (sim_guest_p2m(h, dom, gi, gi->start_info_pfn, &si_mfn) < 0)
         return -EFAULT;
     const struct xg_start_info_layout *L = xg_start_info_layout(dom->guest_width);
     uint8_t *si = sim_frame_data(h, si_mfn);
@@ -97,7 +97,7 @@ static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, c
             if (!sim_mfn_valid(h, v))
                 return -EFAULT;
             nv = h->m2p[v];
-        } else if (guest_p2m(h, dom, gi, v, &nv) < 0) {
+        } else if (sim_guest_p2m(h, dom, gi, v, &nv) < 0) {
             return -EFAULT;
         }
         sim_journal(h, si + offs[i], L->word);
@@ -110,7 +110,7 @@ static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, c
 static int set_shinfo_mapping(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, bool map)
 {
     uint64_t l1;
-    if (guest_p2m(h, dom, gi, gi->shinfo_l1_pfn, &l1) < 0)
+    if (sim_guest_p2m(h, dom, gi, gi->shinfo_l1_pfn, &l1) < 0)
         return -EFAULT;
     uint64_t val = map ? xg_pte_make(dom->shared_info_mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D) : 0;
     return sim_mmu_normal(h, dom->domid, dom->domid, (l1 << 12) | (gi->shinfo_l1_slot * 8), val);
@@ -190,8 +190,13 @@ int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
                            domid, dom->shutdown ? "already shut down" : dom->pause_count ? "paused" : "no guest kernel");
     uint32_t saved = h->caller;
     h->caller = domid;
+    /* Backends finish their I/O and unmap their grants first (dpm_suspend_start). */
+    uint64_t gi_mfn = 0;
+    sim_guest_info_get(h, dom, &gi, &gi_mfn);
+    int e = sim_churn_drop_grants(h, dom, gi_mfn);
     /* xen_pv_pre_suspend: store/console mfns become pfns, shared info is unmapped. */
-    int e = write_start_info_frames(h, dom, &gi, true);
+    if (e == 0)
+        e = write_start_info_frames(h, dom, &gi, true);
     if (e == 0)
         e = set_shinfo_mapping(h, dom, &gi, false);
     h->caller = saved;
@@ -199,7 +204,7 @@ int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
         return xg_diag_syserr(d, XG_E_HV, -e, &loc, "domain %u failed to prepare for suspend", domid);
     /* HYPERVISOR_suspend(start_info_mfn): the argument sits in vcpu0's rdx/edx. */
     uint64_t si_mfn = 0;
-    guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn);
+    sim_guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn);
     const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
     sim_journal(h, dom->vcpu[0].ctx + L->user_regs_rdx, L->word);
     xg_guest_set_word(dom->vcpu[0].ctx, L->user_regs_rdx, L->word, si_mfn);
@@ -215,17 +220,17 @@ static void rebuild_frame_lists(struct sim_host *h, struct sim_domain *dom, cons
     unsigned w = dom->guest_width;
     uint64_t fpp = SIM_PAGE / w;
     uint64_t fll_mfn, m;
-    if (guest_p2m(h, dom, gi, gi->fll_pfn, &fll_mfn) < 0)
+    if (sim_guest_p2m(h, dom, gi, gi->fll_pfn, &fll_mfn) < 0)
         return;
     for (uint64_t i = 0; i < gi->fl_nr; i++) {
         uint64_t fl_mfn;
-        if (guest_p2m(h, dom, gi, gi->fl_first_pfn + i, &fl_mfn) < 0)
+        if (sim_guest_p2m(h, dom, gi, gi->fl_first_pfn + i, &fl_mfn) < 0)
             return;
         uint8_t *fll = sim_frame_data(h, fll_mfn);
         sim_journal(h, fll + i * w, w);
         xg_guest_set_word(fll, (unsigned)(i * w), w, fl_mfn);
         for (uint64_t j = 0; j < fpp && i * fpp + j < gi->p2m_nr; j++) {
-            if (guest_p2m(h, dom, gi, gi->p2m_first_pfn + i * fpp + j, &m) < 0)
+            if (sim_guest_p2m(h, dom, gi, gi->p2m_first_pfn + i * fpp + j, &m) < 0)
                 return;
             uint8_t *fl = sim_frame_data(h, fl_mfn);
             sim_journal(h, fl + j * w, w);
@@ -240,7 +245,7 @@ static void rebuild_frame_lists(struct sim_host *h, struct sim_domain *dom, cons
     xg_guest_set_word(si, sl->max_pfn, sl->word, gi->nr_pages);
     xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, fll_mfn);
     if (gi->p2m_va) {
-        xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(vcpu_root(dom, 0), w));
+        xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(sim_vcpu_root(dom, 0), w));
         xg_guest_set_word(si, sl->p2m_vaddr, sl->word, gi->p2m_va);
     }
 }
@@ -265,7 +270,7 @@ int sim_guest_resume(struct sim_host *h, uint32_t domid, xg_diag *d)
             uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
             if (xg_guest_word(si, sl->p2m_vaddr, sl->word)) {
                 sim_journal(h, si + sl->p2m_cr3, sl->word);
-                xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(vcpu_root(dom, 0), dom->guest_width));
+                xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(sim_vcpu_root(dom, 0), dom->guest_width));
             }
         } else if (generic_start_info_frames(h, dom, false) < 0) {
             e = -EFAULT;
@@ -328,7 +333,7 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
                 xg_diag_err(d, XG_E_GUEST, &vl, "vcpu0 has no context");
             continue;
         }
-        uint64_t root = vcpu_root(dom, v);
+        uint64_t root = sim_vcpu_root(dom, v);
         for (unsigned i = 0; i < gi.nr_canaries && i < SIM_MAX_CANARIES; i++) {
             const struct sim_canary *c = &gi.canary[i];
             if (!(c->vcpu_mask & (1U << v)))
@@ -349,7 +354,7 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
     /* The guest's p2m must name its own frames, and the M2P must agree. */
     for (uint64_t pfn = 0; pfn < gi.nr_pages; pfn++) {
         uint64_t m;
-        int e = guest_p2m(h, dom, &gi, pfn, &m);
+        int e = sim_guest_p2m(h, dom, &gi, pfn, &m);
         if (e == -ENOENT)
             continue; /* ballooned out */
         struct xg_loc pl = { XGF_DOMID(domid), XGF_PFN(pfn) };
@@ -365,7 +370,7 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
     }
     /* Start info: store and console frames as the guest's state says they should be. */
     uint64_t si_mfn;
-    if (guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn) == 0) {
+    if (sim_guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn) == 0) {
         const struct xg_start_info_layout *L = xg_start_info_layout(dom->guest_width);
         const uint8_t *si = sim_frame_data(h, si_mfn);
         bool suspended = dom->shutdown && dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
@@ -411,6 +416,33 @@ static void sleep_s(double s)
         ;
 }
 
+void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi, uint64_t gi_mfn,
+                        unsigned batch, uint64_t *rng, struct sim_workload_stats *st)
+{
+    uint64_t span = XG_MIN(gi->data_nr, gi->directmap_nr > gi->data_first_pfn ? gi->directmap_nr - gi->data_first_pfn : 0);
+    for (unsigned i = 0; i < batch && span; i++) {
+        uint64_t pfn = gi->data_first_pfn + mix(rng) % span, m;
+        if (sim_guest_p2m(h, dom, gi, pfn, &m) < 0 || !sim_mfn_valid(h, m))
+            continue;
+        const struct sim_frame *f = sim_frame(h, m);
+        /* The guest writes only through its own writable mappings. */
+        if (f->owner != dom->domid || (f->type_info & PGT_type_mask) != PGT_writable_page ||
+            !(f->type_info & PGT_count_mask))
+            continue;
+        uint64_t *p = (uint64_t *)sim_frame_data(h, m);
+        uint64_t gen = ++gi->generation;
+        p[3] = gen;
+        for (unsigned k = 0; k < 8; k++)
+            p[8 + (mix(rng) % (SIM_PAGE / 8 - 8))] = mix(rng);
+        sim_mark_dirty(h, m);
+        st->pages_written++;
+    }
+    /* The kernel's own counter of writes lives in its guest-info page. */
+    struct sim_guest_info *live = (struct sim_guest_info *)sim_frame_data(h, gi_mfn);
+    live->generation = gi->generation;
+    sim_mark_dirty(h, gi_mfn);
+}
+
 int sim_workload(struct sim_host *h, uint32_t domid, double rate, double seconds, uint64_t seed,
                  struct sim_workload_stats *st, xg_diag *d)
 {
@@ -449,28 +481,7 @@ int sim_workload(struct sim_host *h, uint32_t domid, double rate, double seconds
                 st->skipped += batch;
                 sim_unlock(h);
             } else {
-                uint64_t span = XG_MIN(gi.data_nr, gi.directmap_nr > gi.data_first_pfn ? gi.directmap_nr - gi.data_first_pfn : 0);
-                for (unsigned i = 0; i < batch && span; i++) {
-                    uint64_t pfn = gi.data_first_pfn + mix(&s) % span, m;
-                    if (guest_p2m(h, dom, &gi, pfn, &m) < 0 || !sim_mfn_valid(h, m))
-                        continue;
-                    const struct sim_frame *f = sim_frame(h, m);
-                    /* The guest writes only through its own writable mappings. */
-                    if (f->owner != domid || (f->type_info & PGT_type_mask) != PGT_writable_page ||
-                        !(f->type_info & PGT_count_mask))
-                        continue;
-                    uint64_t *p = (uint64_t *)sim_frame_data(h, m);
-                    uint64_t gen = ++gi.generation;
-                    p[3] = gen;
-                    for (unsigned k = 0; k < 8; k++)
-                        p[8 + (mix(&s) % (SIM_PAGE / 8 - 8))] = mix(&s);
-                    sim_mark_dirty(h, m);
-                    st->pages_written++;
-                }
-                /* The kernel's own counter of writes lives in its guest-info page. */
-                struct sim_guest_info *live = (struct sim_guest_info *)sim_frame_data(h, gi_mfn);
-                live->generation = gi.generation;
-                sim_mark_dirty(h, gi_mfn);
+                sim_workload_dirty(h, dom, &gi, gi_mfn, batch, &s, st);
                 sim_unlock(h);
             }
         }

@@ -21,6 +21,7 @@
 
 #define SIM_GUEST_MAGIC "XGSIMGI1"
 #define SIM_MAX_CANARIES 48U
+#define SIM_MAX_GRANT_MAPS 32U
 
 enum sim_layout {
     SIM_LAYOUT_LINUX64 = 1,
@@ -57,6 +58,19 @@ struct sim_guest_info {
     uint64_t directmap_nr;
     uint64_t generation;      /* bumped by every workload write */
     struct sim_canary canary[SIM_MAX_CANARIES];
+    /*
+     * Grant mappings the guest holds now (a backend driver's transient
+     * maps of a peer's frames, churn.c); the guest drops them before it
+     * suspends, as backends finish their I/O first.
+     */
+    uint32_t nr_grant_maps;
+    uint32_t grant_peer;      /* domid of the peer whose frames are mapped */
+    struct sim_grant_map {
+        uint64_t l1_pfn;      /* the guest L1 holding the mapping, and its slot */
+        uint32_t slot;
+        uint32_t reserved;
+        uint64_t peer_mfn;
+    } grant[SIM_MAX_GRANT_MAPS];
 };
 _Static_assert(sizeof(struct sim_guest_info) <= 4096, "guest info fits a page");
 
@@ -110,6 +124,45 @@ struct sim_workload_stats {
 };
 int sim_workload(struct sim_host *h, uint32_t domid, double pages_per_sec, double seconds, uint64_t seed,
                  struct sim_workload_stats *st, xg_diag *d);
+
+/* One batch of the workload: dirty up to `batch` data pages.  Lock held, guest running. */
+void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi, uint64_t gi_mfn,
+                        unsigned batch, uint64_t *rng, struct sim_workload_stats *st);
+/* The frame vcpu v's cr3 names. */
+uint64_t sim_vcpu_root(const struct sim_domain *dom, unsigned v);
+/* The mfn of pfn from the guest's own p2m; -ENOENT when ballooned out.  Lock held. */
+int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, uint64_t pfn,
+                  uint64_t *mfn);
+
+/*
+ * churn.c: a kernel at work.  `xg-sim run` with any of the rates below
+ * set: address spaces built and torn down (fork/exec/exit), pages
+ * ballooned out and back, transient grant maps of a peer's frames, and
+ * the workload's dirtying, each step through the host's Xen rules.
+ */
+#define SIM_CHURN_BUG_NO_RO 0x1U      /* tests: pin tables whose direct-map alias is still writable */
+#define SIM_CHURN_BUG_EARLY_RW 0x2U   /* tests: make a table writable again before unpinning it */
+#define SIM_CHURN_BUG_KEEP_CR3 0x4U   /* tests: tear a space down while a vcpu still runs on it */
+struct sim_churn_opts {
+    double seconds;
+    double dirty_rate;        /* pages per second */
+    double pt_churn;          /* address spaces per second */
+    double balloon;           /* pages per second out (and as many back) */
+    double grant_maps;        /* maps per second */
+    uint64_t seed;
+    unsigned bugs;            /* SIM_CHURN_BUG_*: deliberate mistakes, to be refused */
+};
+struct sim_churn_stats {
+    struct sim_workload_stats dirty;
+    uint64_t spaces_built, spaces_torn_down, cr3_switches, spaces_left;
+    uint64_t ballooned_out, ballooned_in, balloon_left;
+    uint64_t grant_maps, grant_unmaps;
+    uint64_t ticks_skipped;   /* the guest was paused or suspended */
+};
+int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o, struct sim_churn_stats *st,
+                  xg_diag *d);
+/* The guest's side of suspend for its grant maps: unmap them all.  Lock held. */
+int sim_churn_drop_grants(struct sim_host *h, struct sim_domain *dom, uint64_t gi_mfn);
 
 /* Compare two guests in PFN space; each difference is a finding.  Returns 0 when equal. */
 int sim_compare(struct sim_host *ha, uint32_t da, struct sim_host *hb, uint32_t db, xg_diag *d);
