@@ -148,7 +148,10 @@ void map_frame(void *va, unsigned long mfn, int writable)
     rc = hcall4(HC_update_va_mapping, (unsigned long)va, (uint32_t)pte,
                 (uint32_t)(pte >> 32), UVMF_INVLPG);
 #endif
-    if (rc != 0 && va != cons_page) {
+    if (rc != 0) {
+        /* Said on the console, unless the console is what failed. */
+        if (va == cons_page)
+            crash();
         put_str("XGBAD ");
         put_id();
         put_str(" 0 update_va_mapping of mfn ");
