@@ -2,17 +2,20 @@
 # tests/xen/run.sh [BUILDDIR] - the test tier on real Xen.
 #
 # Boots Xen 4.17 under qemu-system-x86_64 (TCG) with a small Debian dom0
-# and a Linux PV domU, everything from Debian packages fetched with
-# `apt-get download` and unpacked with `dpkg -x` into a cache folder
-# (nothing of Xen is installed on this machine), runs tests/xen/tests.sh
+# and a Linux PV domU.  The hypervisor is built from Debian's source package
+# with shadow paging and 32-bit PV (build-xen.sh); everything else comes
+# from Debian packages of the same version fetched with `apt-get download`
+# and unpacked with `dpkg -x` into a cache folder (nothing of Xen is
+# installed on this machine).  Runs tests/xen/tests.sh
 # inside dom0, prints PASS/FAIL per test and powers the machine off.
 # `make check-xen` runs it.  Details, timings and pitfalls: README.md here.
 #
 # BUILDDIR is an xg build tree (default: $abs_top_builddir, else the
 # current directory); the tools are taken from it.  Environment:
-#   XG_TEST_CACHE    cache root (default BUILDDIR/tests/.cache); the tier
-#                    keeps its packages in $XG_TEST_CACHE/xen-tier
-#   XG_XEN_TIMEOUT   seconds before QEMU is killed (default 480)
+#   XG_CACHE_DIR     cache root, outside the work tree (default
+#                    /var/cache/xg-test): packages in xen-tier/, the built
+#                    hypervisor in xen-VERSION/ (see build-xen.sh)
+#   XG_XEN_TIMEOUT   seconds before QEMU is killed (default 1200)
 #   XG_XEN_KVM=1     use KVM instead of TCG (opt-in; CI machines have none)
 #   XG_XEN_TESTS     run only these tests (space-separated names, see tests.sh)
 #   XG_XEN_VERBOSE=1 dom0 kernel messages on the console, set -x in tests.sh
@@ -22,9 +25,10 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 builddir=$(cd "${1:-${abs_top_builddir:-.}}" && pwd)
-cache=${XG_TEST_CACHE:-$builddir/tests/.cache}/xen-tier
+cache_root=${XG_CACHE_DIR:-/var/cache/xg-test}
+cache=$cache_root/xen-tier
 work=$builddir/tests/xen
-timeout=${XG_XEN_TIMEOUT:-480}
+timeout=${XG_XEN_TIMEOUT:-1200}
 start=$(date +%s)
 
 say() { printf 'xen-tier: %s\n' "$*"; }
@@ -42,6 +46,12 @@ need_host_tools() {
     command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
     command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
     command -v readelf >/dev/null 2>&1 || missing="$missing binutils"
+    # To build the hypervisor (build-xen.sh).
+    command -v gcc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+    command -v make >/dev/null 2>&1 || missing="$missing make"
+    command -v flex >/dev/null 2>&1 || missing="$missing flex"
+    command -v bison >/dev/null 2>&1 || missing="$missing bison"
+    command -v dpkg-source >/dev/null 2>&1 || missing="$missing dpkg-dev"
     [ -z "$missing" ] && return 0
     command -v apt-get >/dev/null 2>&1 || die "missing:$missing, and no apt-get to install them"
     sudo=
@@ -51,16 +61,21 @@ need_host_tools() {
     fi
     say "installing on this machine:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # Other jobs may hold dpkg's lock for a while: wait for it.
+    lock="-o DPkg::Lock::Timeout=600"
     # shellcheck disable=SC2086
-    $sudo apt-get install -y --no-install-recommends $missing >"$work/apt-install.log" 2>&1 ||
-        { $sudo apt-get update >>"$work/apt-install.log" 2>&1 &&
-          $sudo apt-get install -y --no-install-recommends $missing >>"$work/apt-install.log" 2>&1; } ||
+    $sudo apt-get $lock install -y --no-install-recommends $missing >"$work/apt-install.log" 2>&1 ||
+        { $sudo apt-get $lock update >>"$work/apt-install.log" 2>&1 &&
+          $sudo apt-get $lock install -y --no-install-recommends $missing >>"$work/apt-install.log" 2>&1; } ||
         { cat "$work/apt-install.log" >&2; die "apt-get could not install:$missing"; }
 }
 
 # ---------------------------------------------------------------- packages
 # Everything put in the VM that is not xg comes from these packages.  The
-# kernel is the one linux-image-amd64 points to now.
+# Xen ones are taken at the version of the hypervisor's source (XEN_VERSION,
+# from build-xen.sh); xen-hypervisor-4.17-amd64 only for its .config, to
+# show how the built hypervisor differs.  The kernel is the one
+# linux-image-amd64 points to now.
 XEN_PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
   libxenmisc4.17 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1
   libxengnttab1 libxenhypfs1 libxenstore4 libxentoolcore1 libxentoollog1"
@@ -89,7 +104,9 @@ fetch_packages() {
         kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
     fi
     [ -n "$kpkg" ] || die "apt-cache does not know linux-image-amd64 (run apt-get update)"
-    want="$XEN_PKGS $LIB_PKGS $kpkg"
+    want=
+    for p in $XEN_PKGS; do want="$want $p=$XEN_VERSION"; done
+    want="$want $LIB_PKGS $kpkg"
     # shellcheck disable=SC2086
     want=$(printf '%s\n' $want | sort | tr '\n' ' ')
     if [ -f "$cache/root/.packages" ] && [ "$(cat "$cache/root/.packages")" = "$want" ]; then
@@ -176,8 +193,7 @@ xg_tool() {
 build_images() {
     kver=$(ls "$R/lib/modules" | head -n 1)
     [ -n "$kver" ] && [ -f "$R/boot/vmlinuz-$kver" ] || die "no kernel in $R"
-    [ -f "$R/boot/xen-4.17-amd64.gz" ] || die "no Xen in $R"
-    gunzip -c "$R/boot/xen-4.17-amd64.gz" >"$work/xen"
+    gunzip -c "$XEN_DIR/xen.gz" >"$work/xen" || die "cannot unpack $XEN_DIR/xen.gz"
     cp "$R/boot/vmlinuz-$kver" "$work/vmlinuz"
 
     # The domU: busybox and an /init that counts (domU-init).
@@ -247,11 +263,16 @@ PY
     fi
     cp "$work/guest-initrd.gz" "$d/xg/guest/initrd.gz"
     cp "$here/guest.cfg" "$d/xg/guest/guest.cfg"
+    # The test guest (tests/xen/guest, testguest.sh): its kernels, when built.
+    cp "$here/testguest.sh" "$d/xg/testguest.sh"
+    for k in xg-testguest64 xg-testguest32; do
+        if [ -f "$builddir/tests/xen/guest/$k" ]; then cp "$builddir/tests/xen/guest/$k" "$d/xg/guest/$k"; fi
+    done
 
     # xg: the tools and what they link that the VM does not have already.
     found=
     for t in tools/xc_save/xc_save tools/xc_restore/xc_restore tools/xg-inspect/xg-inspect \
-             tools/libxl-save-helper/xg-libxl-save-helper tests/tools/xg-mutate; do
+             tools/libxl-save-helper/xg-libxl-save-helper tests/tools/xg-mutate tests/tools/xg-streamtap; do
         if f=$(xg_tool "$t"); then
             cp "$f" "$d/xg/bin/$(basename "$t")"
             found="$found $(basename "$t")"
@@ -285,7 +306,7 @@ run_vm() {
     # in a path or a command line.
     case "$work$kargs" in *,*) die "the work folder or kernel arguments contain a comma: $work $kargs" ;; esac
     case "$work" in *" "*) die "the work folder contains a space: $work" ;; esac
-    say "booting Xen 4.17 under QEMU ($accel, -cpu qemu64 -smp 2 -m 2048); serial log: $work/serial.log"
+    say "booting Xen $XEN_VERSION (built) under QEMU ($accel, -cpu qemu64 -smp 2 -m 2048); serial log: $work/serial.log"
     xenargs="dom0_mem=1024M,max:1024M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot"
     # The command line, to boot the same machine by hand (XG_XEN_KEEP=1
     # keeps its files; replace -serial file:... by -serial mon:stdio).
@@ -356,11 +377,36 @@ verify_stream() { # NAME FORMAT: Xen's verify-stream-v2 on an image tests.sh put
         { echo "verify-stream-v2 -f $2 rejects $1: $(tail -n 3 "$work/out/$1.verify" | tr '\n' ' ')"; return 1; }
 }
 
+# The built hypervisor against Debian's binary of the same version: the dom0
+# tools must be of the hypervisor's version, and the configurations may
+# differ only in the two options build-xen.sh adds.
+check_xen_build() {
+    utils=$(ls "$cache"/debs/xen-utils-4.17_*.deb 2>/dev/null | head -n 1)
+    [ -n "$utils" ] || die "xen-utils-4.17 is not among the packages"
+    uv=$(dpkg-deb -f "$utils" Version)
+    [ "$uv" = "$XEN_VERSION" ] ||
+        die "the dom0 tools (xen-utils-4.17 $uv) are not of the hypervisor's version ($XEN_VERSION)"
+    dcfg=$R/boot/xen-4.17-amd64.config
+    [ -f "$dcfg" ] || die "no $dcfg in xen-hypervisor-4.17-amd64 $XEN_VERSION"
+    diff "$dcfg" "$XEN_DIR/xen.config" | sed -n 's/^[<>] //p' | grep -v '^#$' |
+        grep -v '^# Xen/x86 .* Configuration$' >"$work/config.diff" || true
+    extra=$(grep -v -e '^# CONFIG_SHADOW_PAGING is not set$' -e '^# CONFIG_PV32 is not set$'         -e '^CONFIG_SHADOW_PAGING=y$' -e '^CONFIG_PV32=y$' "$work/config.diff" || true)
+    [ -z "$extra" ] || die "the built hypervisor's .config differs from Debian's in more than shadow paging and PV32: $extra"
+    added=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*=y\)$/\1/p' "$work/config.diff" | tr '\n' ' ')
+    say "hypervisor: Xen $XEN_VERSION built from Debian's source ($XEN_DIR, cold build $(cat "$XEN_DIR/build.seconds" 2>/dev/null || echo ?) s); .config as Debian's binary of that version plus: ${added:-nothing}"
+    say "dom0 tools: Debian's xen-utils-4.17 $uv (the hypervisor's version)"
+}
+
 # ---------------------------------------------------------------- main
 mkdir -p "$work"
 need_host_tools
+xen_built=$("$here/build-xen.sh") || die "see above: the tier boots only a hypervisor built from Debian's source"
+XEN_VERSION=${xen_built%% *}
+XEN_DIR=${xen_built#* }
+[ -n "$XEN_VERSION" ] && [ -s "$XEN_DIR/xen.gz" ] || die "build-xen.sh gave no hypervisor ('$xen_built')"
 fetch_packages
 R=$cache/root
+check_xen_build
 build_images
 vmstart=$(date +%s)
 run_vm
@@ -403,6 +449,35 @@ for name in $expected; do
 done
 [ -n "$expected" ] || report boot FAIL "dom0 never started the tests ($vm_status); see $serial"
 
+# xen-build: the hypervisor that ran is the one build-xen.sh made (its
+# version), with 32-bit PV (xen_caps) and shadow paging (virt_caps), which
+# is what PV log-dirty mode needs.  xl info, as dom0 saw it:
+xlinfo() { sed -n "s/^XGXLINFO $1 //p" "$work/serial.txt" | head -n 1; }
+if grep -q '^XGXLINFO' "$work/serial.txt"; then
+    sed -n 's/^XGXLINFO \([^ ]*\) \(.*\)$/  xl info: \1 : \2/p' "$work/serial.txt"
+    upstream=${XEN_VERSION%-*}
+    xv=$(xlinfo xen_version)
+    why="xl info: Xen $xv ($(xlinfo xen_changeset)), built $(xlinfo cc_compile_date) by $(xlinfo cc_compile_by)"
+    case $upstream in
+        "$xv"*) ;;
+        *) why="$why; not the version built ($upstream)" ;;
+    esac
+    case " $(xlinfo xen_caps) " in
+        *" xen-3.0-x86_32p "*) why="$why; 32-bit PV (xen-3.0-x86_32p)" ;;
+        *) why="$why; no 32-bit PV in xen_caps" ;;
+    esac
+    case " $(xlinfo virt_caps) " in
+        *" shadow "*) why="$why; shadow paging (virt_caps: $(xlinfo virt_caps))" ;;
+        *) why="$why; no shadow in virt_caps ($(xlinfo virt_caps))" ;;
+    esac
+    case $why in
+        *"not the version"*|*"no 32-bit"*|*"no shadow"*) report xen-build FAIL "$why" ;;
+        *) report xen-build PASS "$why" ;;
+    esac
+else
+    report xen-build FAIL "dom0 printed no xl info"
+fi
+
 # Times: every XGTIME line (OP HELPER SECONDS), the median per operation
 # and helper, and xg's median over Xen's for save and restore.  Under TCG
 # only the ratio means something.
@@ -424,6 +499,40 @@ if grep -q '^XGTIME' "$work/serial.txt"; then
             for (i = 1; i <= 2; i++)
                 if (med[ops[i] " xen"] > 0 && (ops[i] " xg") in med)
                     printf "  %-8s ratio xg/xen %.2f\n", ops[i], med[ops[i] " xg"] / med[ops[i] " xen"]
+        }'
+fi
+# Live migrations: XGMIG SENDER RECEIVER ROUND LIVE-PASSES FINAL TOTAL
+# GUEST-PAGES DOWNTIME XL-SECONDS, one per migration (tests.sh).  The pages
+# sent depend on the saver only; the downtime (the longest stop the guest
+# saw) and xl's time on both sides.  Medians per saver, and xg over Xen.
+if grep -q '^XGMIG' "$work/serial.txt"; then
+    say "live migrations (pages; passes = live passes + the one after suspend; downtime as the guest saw it):"
+    sed -n 's/^XGMIG //p' "$work/serial.txt" | awk '
+        function med(k, n,   i, j, t, a) {
+            n = split(list[k], a, " ")
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n == 0 ? -1 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+        }
+        function add(k, v) { list[k] = list[k] " " v }
+        function ratio(what, a, b,   x, y) {
+            x = med(a); y = med(b)
+            if (x >= 0 && y > 0) printf "  %-34s xg %8.2f  xen %8.2f  xg/xen %.2f\n", what, x, y, x / y
+        }
+        {
+            s = $1; r = $2; np = split($4, p, ",") + 1
+            ratio_sent = $6 / $7
+            printf "  %-3s -> %-3s round %s: %d passes (%s, then %s after suspend), sent %d = %.2f x guest (%d pages), downtime %s s, xl %s s\n",
+                s, r, $3, np, $4, $5, $6, ratio_sent, $7, $8, $9
+            add("passes " s, np); add("sent " s, ratio_sent); add("final " s, $5)
+            if (s == r) { add("down " s, $8); add("secs " s, $9) }
+        }
+        END {
+            print "  medians, xg/Xen (saver; downtime and time with the same helper on both sides):"
+            ratio("passes", "passes xg", "passes xen")
+            ratio("total sent / guest size", "sent xg", "sent xen")
+            ratio("pages sent after suspend", "final xg", "final xen")
+            ratio("downtime, s", "down xg", "down xen")
+            ratio("xl migrate, s", "secs xg", "secs xen")
         }'
 fi
 say "dom0 up after ${booted:-?} s; VM ran ${vm_time} s; whole run $(( $(date +%s) - start )) s; serial log $serial"

@@ -23,10 +23,12 @@ CFG=/xg/guest/guest.cfg
 CONS=/var/log/xen/console
 W=/tmp/xg
 OUT=/dev/vda
-OP_TIMEOUT=180    # seconds for one xl/xc_save/xc_restore run, under TCG
+OP_TIMEOUT=300    # seconds for one xl/xc_save/xc_restore run, under TCG and load
 
 ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
-  xen-migrate-live xg-migrate-live xg-migrate-pipe xc-save xg-bad-image"
+  live-migration xg-migrate-pipe xc-save xc-save-live check-under-load xg-bad-image"
+# The test guest's tests (testguest.sh adds its own to ALL_TESTS).
+[ -f /xg/testguest.sh ] && . /xg/testguest.sh
 
 mkdir -p /tmp
 mount -t tmpfs -o size=800m tmpfs /tmp
@@ -62,7 +64,6 @@ helper_name() { [ "$1" = xg ] && echo "xg's helper" || echo "Xen's helper"; }
 
 # ---------------------------------------------------------------- the guest
 GID=     # boot id of the guest the tests follow
-LIVE=    # yes/no: whether xl migrate of a PV guest works on this hypervisor
 XG_WORKS=no   # whether xl save and xl restore with xg's helper worked
 XG_SAVES=no   # whether xl save with xg's helper worked
 
@@ -91,7 +92,7 @@ create_guest() {
         return 1
     fi
     GID=
-    deadline=$(in_secs 120)
+    deadline=$(in_secs 300)
     while not_past "$deadline"; do
         if [ -z "$GID" ]; then
             for id in $(boot_ids); do
@@ -105,7 +106,7 @@ create_guest() {
         usleep 250000
     done
     show "$CONS/guest-xgu.log"
-    why="the guest did not start counting within 120 s of xl create"
+    why="the guest did not start counting within 300 s of xl create"
     return 1
 }
 
@@ -114,8 +115,8 @@ create_guest() {
 ensure_guest() {
     if [ -n "$GID" ] && [ -n "$(domid)" ]; then
         n=$(count)
-        sleep 1
-        if [ "$(count)" -gt "$n" ]; then
+        # Under a loaded TCG a count may take seconds.
+        if wait_for 15 "the guest counting" counts_more "$n"; then
             IDS=$(boot_ids)
             return 0
         fi
@@ -146,12 +147,15 @@ from_golden() {
     echo "XGINFO guest $GID restored from the kept image into domain $(domid)"
 }
 
-# After a save/restore: the guest GID counts past N (within 20 s), with no
-# new boot and no XGBAD.  Sets why either way.
+counts_more() { [ "$(count)" -gt "$1" ]; }
+
+# After a save/restore: the guest GID counts past N (within 60 s: under a
+# loaded TCG a count may take seconds), with no new boot and no XGBAD.
+# Sets why either way.
 counts_past() { # N WHAT
     n=$1
     bad=$(nbad)
-    deadline=$(in_secs 20)
+    deadline=$(in_secs 60)
     while not_past "$deadline"; do
         c=$(count)
         if [ "$c" -gt $((n + 2)) ]; then
@@ -330,67 +334,142 @@ t_interop_xg_to_xen() {
     return $r
 }
 
-# migrate HELPER: xl migrate to localhost (always live), the receiving xl
-# started through sh instead of ssh; the guest dirties memory all the while.
-# Sets LIVE=no when the hypervisor cannot do log-dirty for PV guests:
-# Xen does that with shadow paging, and Debian's Xen 4.17 is built without
-# it (CONFIG_SHADOW_PAGING is not set), so there no helper can migrate a
-# PV guest live.  Then the migration must fail cleanly: the guest goes on
-# running where it was, and nothing is left behind.
-migrate() {
+# wait_for SECONDS WHAT CMD...: CMD until it succeeds, for at most SECONDS
+# (Xen and its daemons do things in their own time: a domain goes away
+# after xl returns, a console connects, a xenstore node appears).  Sets why
+# on a timeout.
+wait_for() {
+    secs=$1 what=$2
+    shift 2
+    deadline=$(in_secs "$secs")
+    while :; do
+        "$@" && return 0
+        not_past "$deadline" || break
+        usleep 250000
+    done
+    why="$what: still not so after $secs s"
+    return 1
+}
+only_xgu() { [ -z "$(xl list 2>/dev/null | awk 'NR > 2 && $1 != "xgu" { print $1 }')" ]; }
+xgu_not_in() { d=$(domid); [ -n "$d" ] && [ "$d" != "$1" ]; }
+
+# After a failed migration: the receiving xl may outlive it, and the
+# half-made domain (xgu--incoming) goes away only once it is destroyed.
+clean_after_failed_migration() {
+    for p in $(pidof xl); do kill "$p" 2>/dev/null; done
+    for x in $(xl list 2>/dev/null | awk 'NR > 2 && $1 != "xgu" { print $2 }'); do
+        xl destroy "$x" >/dev/null 2>&1
+    done
+    wait_for 30 "domains other than xgu after a failed migration" only_xgu ||
+        echo "XGINFO $why: $(xl list 2>&1 | awk 'NR > 2 { print $1 }' | tr '\n' ' ')"
+}
+
+# The figures of one live migration, from xg-streamtap between the two
+# xl (the same measure for both savers): "XGTAP P1,P2,...,LAST ENTRIES
+# BYTES", the pages with data in each pass, the last one made after the
+# guest was suspended.  Prints "LIVE-PASSES LAST TOTAL" (LIVE-PASSES as
+# P1,P2,...), or "- - 0" when there is no such line.
+mig_figures() { # LOG
+    awk '$1 == "XGTAP" && $2 ~ /^[0-9,]+$/ { p = $2 }
+        END {
+            n = split(p, a, ",")
+            if (n < 2) { print "- - 0"; exit }
+            live = a[1]; t = a[1] + a[n]
+            for (i = 2; i < n; i++) { live = live "," a[i]; t += a[i] }
+            print live, a[n], t
+        }' "$1"
+}
+
+# The longest stop the guest saw (XGGAP) at counts in (N0, N1], seconds.
+longest_gap() { # N0 N1
+    cons_awk -v id="$GID" -v a="$1" -v b="$2" '
+        $1 == "XGGAP" && $2 == id && $3 + 0 > a && $3 + 0 <= b && $4 + 0 > m { m = $4 + 0 }
+        END { printf "%.2f\n", m }'
+}
+
+# migrate_once SENDER RECEIVER ROUND: xl migrate to localhost (always live),
+# the receiving xl started through sh instead of ssh, with Xen's or xg's
+# helper on each side, and xg-streamtap counting the pages in between.  The guest dirties memory (5 MiB/s) and forks all
+# the while.  Prints XGMIG SENDER RECEIVER ROUND LIVE-PASSES FINAL TOTAL
+# GUEST-PAGES DOWNTIME XL-SECONDS.
+migrate_once() {
     ensure_guest || return 1
     d0=$(domid)
     n0=$(count)
+    case $2 in
+        xg) recv="export LIBXL_SAVE_HELPER=$XG_HELPER; xg-streamtap | xl -v migrate-receive" ;;
+        *) recv="unset LIBXL_SAVE_HELPER; xg-streamtap | xl -v migrate-receive" ;;
+    esac
+    what="live migration $3, $(helper_name "$1") saving, $(helper_name "$2") restoring"
     t=$(now)
-    if ! xlh "$1" -v migrate -s "" xgu "exec xl -v migrate-receive" >"$W/migrate.log" 2>&1; then
-        # The receiving xl may outlive a failed migration.
-        for p in $(pidof xl); do kill "$p" 2>/dev/null; done
-        if grep -qiE 'log-?dirty' "$W/migrate.log" && grep -qiE 'Operation not supported|logdirty: 95' "$W/migrate.log"; then
-            LIVE=no
-            grep -iE 'log-?dirty' "$W/migrate.log" | head -n 2 | tr -d '\r' | sed 's/^/  | /'
-            if ! counts_past "$n0" "after the failed migration"; then
-                why="$why (the guest must go on running when log-dirty mode is refused)"
-                return 1
-            fi
-            [ "$(domid)" = "$d0" ] || { why="after the failed migration the guest is in domain '$(domid)', not $d0"; return 1; }
-            left=$(xl list | awk 'NR > 2 && $1 != "xgu" { print $1 "(" $2 ")" }' | tr '\n' ' ')
-            [ -z "$left" ] || { why="the failed migration left $left behind"; return 1; }
-            why="no live migration on this hypervisor (log-dirty for PV needs shadow paging, which Debian's Xen 4.17 lacks): $(helper_name "$1") failed cleanly, the guest went on in domain $d0 ($why)"
-            return 0
-        fi
+    if ! xlh "$1" -v migrate -s "" xgu "$recv" >"$W/migrate.log" 2>&1; then
         show "$W/migrate.log" 25
         context
-        why="xl migrate with $(helper_name "$1") failed"
+        clean_after_failed_migration
+        why="$what: xl migrate failed"
         return 1
     fi
-    LIVE=yes
-    echo "XGTIME migrate $1 $(since "$t")"
+    secs=$(since "$t")
+    # xl has renamed the new domain back to xgu by now; wait for it anyway.
+    if ! wait_for 30 "the migrated guest as xgu in a new domain" xgu_not_in "$d0"; then
+        why="$what: $why (xl list: $(xl list | awk 'NR > 2' | tr '\n' ';'))"
+        return 1
+    fi
     d1=$(domid)
-    if [ -z "$d1" ] || [ "$d1" = "$d0" ]; then
-        why="after xl migrate the guest is in domain '${d1:-none}' (was $d0); xl list: $(xl list | awk 'NR > 2' | tr '\n' ';')"
+    n1=$(count)
+    counts_past "$n1" "$what, domain $d0 -> $d1" || return 1
+    if ! wait_for 30 "domains left behind besides xgu" only_xgu; then
+        why="$why: $(xl list | awk 'NR > 2 && $1 != "xgu" { print $1 "(" $2 ")" }' | tr '\n' ' ')"
         return 1
     fi
-    during=$(($(count) - n0))
-    counts_past "$(count)" "live migration with $(helper_name "$1") from domain $d0 to $d1, $during counts during it" || return 1
-    left=$(xl list | awk 'NR > 2 && $1 != "xgu" { print $1 "(" $2 ")" }' | tr '\n' ' ')
-    [ -z "$left" ] || { why="$why; left behind: $left"; return 1; }
+    set -- "$1" "$2" "$3" $(mig_figures "$W/migrate.log")
+    down=$(longest_gap "$n0" "$(count)")
+    guest=${4%%,*}
+    echo "XGMIG $1 $2 $3 $4 $5 $6 $guest $down $secs"
+    if [ "$5" = - ] || [ "$4" = - ]; then
+        show "$W/migrate.log" 25
+        why="$why; but xg-streamtap gave no pass figures ($(grep XGTAP "$W/migrate.log" | head -n 1))"
+        return 1
+    fi
+    why="$why; $(echo "$4" | tr ',' '\n' | wc -l) live passes ($4 pages) + $5 after suspend; longest stop in the guest ${down} s; xl migrate ${secs} s"
 }
 
-could() { [ "$1" = yes ] && echo could || echo "could not"; }
-
-# (xen) live migration to localhost with Xen's own helper.
-t_xen_migrate_live() { migrate xen; }
-
-# 3. live migration to localhost with xg's helper on both sides: it must
-# do what Xen's own helper does on this hypervisor (xen-migrate-live).
-t_xg_migrate_live() {
+# Live migration to localhost, 3 rounds of 4: xg's helper on both sides,
+# Xen's on both sides, and across both ways, in turn so that each sees the
+# same load.  One verdict per pair (XGTEST migrate-SENDER-RECEIVER), and
+# live-migration passes only if every migration did.  The guest's memory
+# checks (XGBAD) and counter (the same boot goes on) judge each one.
+MIG_ROUNDS=3
+t_live_migration() {
     have_xg_helper || return 1
-    xen_live=$LIVE
-    migrate xg || return 1
-    if [ -n "$xen_live" ] && [ "$LIVE" != "$xen_live" ]; then
-        why="Xen's own helper $(could "$xen_live") migrate live in this boot, xg's helper $(could "$LIVE"): $why"
-        return 1
-    fi
+    pairs="xen:xen xg:xg xg:xen xen:xg"
+    for p in $pairs; do : >"$W/mig-$p"; done
+    r=1
+    while [ $r -le $MIG_ROUNDS ]; do
+        for p in $pairs; do
+            why=
+            if migrate_once "${p%:*}" "${p#*:}" $r; then
+                echo "ok $why" >>"$W/mig-$p"
+            else
+                echo "FAIL $why" >>"$W/mig-$p"
+                echo "XGINFO $why"
+            fi
+        done
+        r=$((r + 1))
+    done
+    bad=0
+    for p in $pairs; do
+        n=$(grep -c '^ok' "$W/mig-$p")
+        name=migrate-$(echo "$p" | tr ':' '-')
+        if [ "$n" = $MIG_ROUNDS ]; then
+            echo "XGTEST $name PASS $n of $MIG_ROUNDS live migrations, $(helper_name "${p%:*}") to $(helper_name "${p#*:}"): $(tail -n 1 "$W/mig-$p" | cut -c4-)"
+        else
+            bad=$((bad + 1))
+            echo "XGTEST $name FAIL $n of $MIG_ROUNDS live migrations passed: $(grep '^FAIL' "$W/mig-$p" | head -n 1 | cut -c6-)"
+        fi
+    done
+    why="$((4 - bad)) of 4 pairs of helpers migrated the running guest $MIG_ROUNDS times each"
+    [ $bad = 0 ]
 }
 
 # 3b. The rest of a migration without log-dirty: xl save into a pipe that
@@ -489,6 +568,69 @@ t_xc_save() {
     return $r
 }
 
+# 4b. xc_save --live --backend xen of the running (forking, writing)
+# guest, once restored by Xen's own helper and once by xg's, each inside
+# the xl wrapper of an image of the same guest.
+t_xc_save_live() {
+    have_xg_helper || return 1
+    if [ ! -s "$W/xl.head" ]; then
+        t_xen_baseline || return 1
+    fi
+    res=
+    for h in xen xg; do
+        ensure_guest || return 1
+        d=$(domid)
+        t=$(now)
+        if ! timeout $OP_TIMEOUT xc_save --backend xen --domid "$d" --live --out "$W/xcl.img" >"$W/xcl.log" 2>&1; then
+            show "$W/xcl.log"
+            context
+            why="xc_save --live --backend xen --domid $d failed${res:+ (after: $res)}"
+            return 1
+        fi
+        echo "XGTIME xc_save_live xg $(since "$t")"
+        SAVED_AT=$(count)
+        grep -iE 'pass|suspend' "$W/xcl.log" | tail -n 4 | tr -d '\r' | sed 's/^/  | /'
+        xl destroy "$d" >/dev/null 2>&1
+        wait_for 30 "domain $d destroyed after xc_save --live" sh -c "! xl list $d >/dev/null 2>&1" || return 1
+        cat "$W/xl.head" "$W/xcl.img" "$W/xl.tail" >"$W/xcl.xl"
+        rm -f "$W/xcl.img"
+        SAVED_BY="xc_save --live"
+        restore $h "$W/xcl.xl" || { rm -f "$W/xcl.xl"; return 1; }
+        rm -f "$W/xcl.xl"
+        res="${res:+$res; }$why"
+    done
+    why=$res
+}
+
+# 4c. (issue 10) xc_save --check, 10 times, on the running guest while it
+# forks and execs (xgforks) and writes memory: a healthy guest must get no
+# error, however its page tables change under the check.
+CHECK_RUNS=10
+t_check_under_load() {
+    ensure_guest || return 1
+    d=$(domid)
+    f0=$(cons_awk -v id="$GID" '$1 == "XGFORKS" && $2 == id && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }')
+    n0=$(count)
+    errs=0 failed=0 i=1
+    while [ $i -le $CHECK_RUNS ]; do
+        timeout $OP_TIMEOUT xc_save --backend xen --domid "$d" --check -v >"$W/check-$i.log" 2>&1 || failed=$((failed + 1))
+        e=$(grep -c '^error' "$W/check-$i.log")
+        [ "$e" -gt 0 ] && { echo "XGINFO xc_save --check run $i: $e errors"; grep '^error' "$W/check-$i.log" | head -n 3 | sed 's/^/  | /'; }
+        errs=$((errs + e))
+        i=$((i + 1))
+    done
+    f1=$(cons_awk -v id="$GID" '$1 == "XGFORKS" && $2 == id && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }')
+    tail -n 2 "$W/check-$CHECK_RUNS.log" | tr -d '\r' | sed 's/^/  | last run: /'
+    counts_past "$(count)" "after $CHECK_RUNS checks" || return 1
+    load="the guest forked $((f1 - f0)) times and counted $(( $(count) - n0 )) during them"
+    if [ $errs != 0 ] || [ $failed != 0 ]; then
+        why="$CHECK_RUNS runs of xc_save --check on the running guest: $failed failed, $errs errors in all ($load)"
+        return 1
+    fi
+    [ $((f1 - f0)) -gt 0 ] || { why="the guest's fork/exec loop did not run: the checks were not under load"; return 1; }
+    why="$CHECK_RUNS runs of xc_save --check on the running guest, no error ($load)"
+}
+
 # 5. A bad image: vcpu0's cr3 page typed as an ordinary page, in an image
 # Xen's own helper wrote.  xg refuses it before pinning anything, says why,
 # and Xen logs no page-type error.
@@ -585,6 +727,13 @@ timings() {
 # ---------------------------------------------------------------- run
 [ -b "$OUT" ] || echo "XGINFO no output disk $OUT: images cannot be checked on the host"
 echo "XGINFO $(xl info 2>/dev/null | grep -E '^(xen_version|total_memory|free_memory|nr_cpus)' | tr -s ' ' | tr '\n' ';')"
+# The hypervisor that runs, for run.sh's xen-build verdict: the build's
+# version and date, and its capabilities (xen_caps: 32-bit PV;
+# virt_caps: shadow, which PV log-dirty mode needs).
+xl info 2>/dev/null | awk '
+    { k = $1; v = $0; sub(/^[^:]*: */, "", v); sub(/\r$/, "", v) }
+    k ~ /^(xen_version|xen_extra|xen_changeset|xen_caps|virt_caps|cc_compiler|cc_compile_by|cc_compile_date|xen_commandline)$/ {
+        print "XGXLINFO " k " " v }'
 for name in $SELECTED; do
     fn=t_$(echo "$name" | tr '-' '_')
     why=

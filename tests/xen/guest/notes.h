@@ -1,0 +1,10 @@
+/* The Xen ELF note types xg-testguest gives (xen/elfnote.h). */
+#define XEN_ELFNOTE_ENTRY 1
+#define XEN_ELFNOTE_HYPERCALL_PAGE 2
+#define XEN_ELFNOTE_VIRT_BASE 3
+#define XEN_ELFNOTE_PADDR_OFFSET 4
+#define XEN_ELFNOTE_XEN_VERSION 5
+#define XEN_ELFNOTE_GUEST_OS 6
+#define XEN_ELFNOTE_LOADER 8
+#define XEN_ELFNOTE_PAE_MODE 9
+#define XEN_ELFNOTE_FEATURES 10
