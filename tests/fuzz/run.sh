@@ -1,0 +1,37 @@
+#!/bin/sh
+# run.sh runs|seconds N [TARGET...] - run the libFuzzer targets of an
+# --enable-fuzzing build: each for N executions (make fuzz-smoke) or N
+# seconds (make fuzz), over its corpus (tests/fuzz/corpus/TARGET, kept
+# between runs), the seeds (tests/fuzz/seeds/TARGET) and the kept crash
+# inputs.  Prints each target's executions; a crash leaves
+# tests/fuzz/crash-TARGET-* and makes the exit status 1.
+set -u
+mode=$1 n=$2
+shift 2
+src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+[ $# -gt 0 ] || set -- stream legacy inspect restore
+case $mode in
+runs) limit=-runs=$n ;;
+seconds) limit=-max_total_time=$n ;;
+*) echo "usage: run.sh runs|seconds N [TARGET...]" >&2; exit 2 ;;
+esac
+status=0 total=0
+for t in "$@"; do
+    mkdir -p "tests/fuzz/corpus/$t"
+    regress=
+    [ -d "$src/tests/fuzz/regress/$t" ] && regress=$src/tests/fuzz/regress/$t
+    # -max_len: the seed guests' images are a little over 1 MiB.
+    "./tests/fuzz/lf_$t" "$limit" -max_len=1200000 -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+        -artifact_prefix="tests/fuzz/crash-$t-" "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" $regress \
+        >"tests/fuzz/$t.log" 2>&1
+    rc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "tests/fuzz/$t.log")
+    echo "fuzz_$t: ${execs:-?} executions, exit $rc"
+    total=$((total + ${execs:-0}))
+    if [ "$rc" -ne 0 ]; then
+        grep -E 'ERROR|SUMMARY|Test unit written' "tests/fuzz/$t.log" | head -5
+        status=1
+    fi
+done
+echo "fuzz: $total executions in all"
+exit $status
