@@ -243,7 +243,8 @@ bool xg_hv_have_xen(void);
 /*
  * Inject faults, for tests: a comma-separated list of OP[@N][=ERRNO]:
  * make the Nth call (1-based; every call when @N is absent) of OP fail
- * with ERRNO (default EINVAL).  OPs: every wrapper below by its name
+ * with ERRNO (default EINVAL; "kill": the process kills itself with
+ * SIGKILL there, for tests of what a kill -9 leaves).  OPs: every wrapper below by its name
  * without xg_hv_ (domain_info, map, logdirty, domain_destroy, ...), with
  * mmuext as pin, unpin and new_baseptr; xg_hv_fault_op_name lists them.
  * The environment variable XG_FAULTS is read by xg_hv_open; with

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +153,9 @@ int xg_hv_set_faults(xg_hv *hv, const char *spec, xg_diag *d)
         if (eq) {
             *eq = '\0';
             char *end;
-            long v = strtol(eq + 1, &end, 10);
-            if (*end || v <= 0) {
+            /* OP@N=kill: the process dies there by SIGKILL (tests of what a kill -9 leaves). */
+            long v = strcmp(eq + 1, "kill") == 0 ? -1 : strtol(eq + 1, &end, 10);
+            if (v != -1 && (*end || v <= 0)) {
                 free(copy);
                 free(fs);
                 return xg_diag_err(d, XG_E_INVAL, NULL, "bad errno in fault spec \"%s\"", spec);
@@ -202,6 +204,8 @@ static int injected(xg_hv *hv, enum xg_hv_op op)
         if (f->op != op)
             continue;
         f->calls++;
+        if ((f->nth == 0 || f->nth == f->calls) && f->err < 0)
+            raise(SIGKILL);
         if (f->nth == 0 || f->nth == f->calls)
             return f->err;
     }
