@@ -489,7 +489,7 @@ static int set_vcpus(struct restore_ctx *c)
 
 int xg__restore_finish(struct restore_ctx *c)
 {
-    struct xg_pv_plan plan;
+    struct xg_pv_plan plan = { 0 }; /* freed even when validate fails before filling it */
     struct table_map tm = { 0 };
     int rc = validate(c, &plan, &tm);
     c->res->max_pfn = c->max_pfn;
