@@ -87,7 +87,8 @@ static int restore_one(const uint8_t *data, size_t size, const char *what)
         xg_diag_print(stderr, d, false);
         exit(1);
     }
-    struct xg_restore_params p = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_params p = {
+        .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1};
     struct xg_restore_result res;
     int rc = xg_restore(hv, fd, &p, NULL, &res, d);
     const struct xg_finding *e = xg_diag_first_error(d);
@@ -103,7 +104,8 @@ static int restore_one(const uint8_t *data, size_t size, const char *what)
     xg_hv_close(hv);
     unsigned long pins = pins_made();
     if (rc < 0 && e && e->code != XG_E_HV && pins)
-        FAIL("%s: %lu tables were pinned before the image's damage was refused (%s)", what, pins, e->msg);
+        FAIL("%s: %lu tables were pinned before the image's damage was refused (%s)", what, pins,
+             e->msg);
     xg_diag_free(d);
     close(fd);
     if (++runs % 64 == 0)
@@ -147,7 +149,8 @@ static uint32_t le32(const uint8_t *p)
  * L1..L4 page in its PAGE_DATA record (a record: type, length, body;
  * PAGE_DATA's body: count, reserved, count pfn|type words, the pages).
  */
-static uint64_t *table_pages(const uint8_t *data, size_t size, const uint64_t *ends, size_t nends, size_t *n)
+static uint64_t *table_pages(const uint8_t *data, size_t size, const uint64_t *ends, size_t nends,
+                             size_t *n)
 {
     uint64_t *pages = NULL;
     size_t cap = 0;
@@ -247,7 +250,8 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < nends; k++) {
             if (ends[k] >= size)
                 continue;
-            snprintf(what, sizeof(what), "%s cut at record boundary %llu", argv[i], (unsigned long long)ends[k]);
+            snprintf(what, sizeof(what), "%s cut at record boundary %llu", argv[i],
+                     (unsigned long long)ends[k]);
             if (restore_one(data, (size_t)ends[k], what))
                 FAIL("%s: restored", what);
             cuts++;
@@ -263,7 +267,7 @@ int main(int argc, char **argv)
         uint64_t *tables = table_pages(data, size, ends, nends, &ntables);
         if (!ntables)
             FAIL("%s: no page table found in the image", argv[i]);
-        /* Half the flips anywhere, half in the page tables (where a pin must wait for validation). */
+        /* Half the flips anywhere, half in the page tables (a pin must wait for validation). */
         unsigned long in_tables = 0, in_tables_refused = 0;
         for (unsigned long k = 0; k < nrandom; k++) {
             bool table = ntables && k % 2;
@@ -279,14 +283,16 @@ int main(int argc, char **argv)
             data[at] ^= mask;
             flips++;
         }
-        printf("%s: %zu record boundaries, %lu cuts refused, %lu flips (%lu restored), %lu of them in the "
-               "%zu page tables (%lu refused)\n", argv[i], nends, cuts, flips, harmless, in_tables, ntables,
-               in_tables_refused);
+        printf("%s: %zu record boundaries, %lu cuts refused, %lu flips (%lu restored), %lu of them "
+               "in the "
+               "%zu page tables (%lu refused)\n",
+               argv[i], nends, cuts, flips, harmless, in_tables, ntables, in_tables_refused);
         free(tables);
         free(ends);
         free(data);
     }
     check_host("the last run");
-    printf("damage: %lu restores, %lu refused, %lu restored, %lu failures\n", runs, refused, restored, failures);
+    printf("damage: %lu restores, %lu refused, %lu restored, %lu failures\n", runs, refused,
+           restored, failures);
     return failures ? 1 : 0;
 }

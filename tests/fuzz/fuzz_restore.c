@@ -57,7 +57,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     const char *tmp = getenv("TMPDIR");
-    snprintf(host_dir, sizeof(host_dir), "%s/xg-fuzz.XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    snprintf(host_dir, sizeof(host_dir), "%s/xg-fuzz.XXXXXX",
+             tmp && strlen(tmp) < 40 ? tmp : "/tmp");
     if (!mkdtemp(host_dir)) {
         perror("fuzz_restore: mkdtemp");
         exit(1);
@@ -65,7 +66,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(host_path, sizeof(host_path), "%s/host", host_dir);
     snprintf(spec, sizeof(spec), "sim:%s", host_path);
     xg_diag *d = xg_diag_new();
-    /* Room for two 1 MiB guests and their tables, and no more: a leak shows as a failed populate. */
+    /* Room for two 1 MiB guests and their tables, no more: a leak shows as a failed populate. */
     if (!d || sim_host_create(host_path, 2048, d) < 0) {
         xg_diag_print(stderr, d, false);
         exit(1);
@@ -88,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         xg_diag_print(stderr, d, false);
         abort();
     }
-    struct xg_restore_params p = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_params p = {
+        .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1};
     struct xg_restore_result res;
     int rc = xg_restore(hv, fd, &p, NULL, &res, d);
     struct xg_domain_info info;
