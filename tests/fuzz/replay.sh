@@ -21,7 +21,8 @@ for t in stream legacy inspect restore; do
     fi
 done
 # The restore target restores the three seed guests (not only refusals).
-n=$(abs_top_builddir=$builddir XG_FUZZ_STATS=1 "$builddir/tests/fuzz/fuzz_restore" "$dir/restore" 2>&1 |
+n=$(abs_top_builddir=$builddir XG_FUZZ_STATS=1 "$builddir/tests/fuzz/fuzz_restore" \
+    "$dir/restore/linux64" "$dir/restore/pae32" "$dir/restore/netbsd64" 2>&1 |
     sed -n 's/^fuzz_restore: \([0-9]*\) of .*/\1/p')
 [ "${n:-0}" -eq 3 ] || { echo "FAIL: fuzz_restore restored ${n:-0} of the 3 seed guests" >&2; failed=$((failed + 1)); }
 [ "$failed" -eq 0 ]
