@@ -506,7 +506,8 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
         bool unpinned = xg__restore_unpin_all(&c) == 0;
         if (c.created) {
             if (xg_hv_domain_destroy(hv, c.domid, d) == 0) {
-                xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed", c.domid);
+                xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed%s",
+                                c.domid, unpinned ? "" : " (with the tables left pinned)");
                 c.res->created = false;
             } else {
                 struct xg_loc l = { XGF_DOMID(c.domid) };
