@@ -2,14 +2,14 @@
 # run.sh runs|seconds N [TARGET...] - run the libFuzzer targets of an
 # --enable-fuzzing build: each for N executions (make fuzz-smoke; the
 # whole-image targets inspect and restore, 20 times slower, for
-# $FUZZ_RUNS_IMAGE, default N/20) or N seconds (make fuzz), over its corpus (tests/fuzz/corpus/TARGET, kept
-# between runs), the seeds (tests/fuzz/seeds/TARGET) and the kept crash
-# inputs.  Prints each target's executions; a crash leaves
+# $FUZZ_RUNS_IMAGE, default N/20) or N seconds (make fuzz), over its
+# corpus (tests/fuzz/corpus/TARGET, kept between runs) and its seeds
+# (tests/fuzz/seeds/TARGET); make check replays the kept crash inputs
+# (replay.sh).  Prints each target's executions; a crash leaves
 # tests/fuzz/crash-TARGET-* and makes the exit status 1.
 set -u
 mode=$1 n=$2
 shift 2
-src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ $# -gt 0 ] || set -- stream legacy inspect restore
 case $mode in
 runs) limit=-runs=$n ;;
@@ -19,15 +19,13 @@ esac
 status=0 total=0
 for t in "$@"; do
     mkdir -p "tests/fuzz/corpus/$t"
-    regress=
-    [ -d "$src/tests/fuzz/regress/$t" ] && regress=$src/tests/fuzz/regress/$t
     # -max_len: the guest images inspect and restore need whole are a little over 1 MiB; the
     # reader targets mutate faster on prefixes, and a short one still reaches every record type.
     max_len=131072
     case $t in inspect | restore) max_len=1200000 ;; esac
     [ "$mode" = runs ] && case $t in inspect | restore) limit=-runs=${FUZZ_RUNS_IMAGE:-$((n / 20))} ;; *) limit=-runs=$n ;; esac
     "./tests/fuzz/lf_$t" "$limit" -max_len=$max_len -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="tests/fuzz/crash-$t-" "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" $regress \
+        -artifact_prefix="tests/fuzz/crash-$t-" "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" \
         >"tests/fuzz/$t.log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "tests/fuzz/$t.log")
