@@ -256,8 +256,8 @@ static void restore_child(int fd)
     int rc = xg_restore(hv, fd, &p, NULL, &res, d);
     if (rc < 0)
         xg_diag_print(stderr, d, false);
-    else
-        xg_hv_domain_destroy(hv, res.domid, NULL);
+    else if (xg_hv_domain_destroy(hv, res.domid, NULL) < 0)
+        fprintf(stderr, "warning: destroying the restored domain %u failed\n", res.domid);
     if (rc == 0) {
         /* The parent reads this line for the validation share. */
         fprintf(stderr, "validate %.6f of %.6f\n", res.validate_seconds, res.seconds);

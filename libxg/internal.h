@@ -12,10 +12,29 @@
 
 #include "xg/diag.h"
 
+/*
+ * The library's allocations go through one hook (util/alloc.c) that a
+ * test can make fail: XG_FAIL_ALLOC=N fails the Nth.  xg__alloc_count is
+ * how many there have been in this process.
+ */
+void *xg__malloc(size_t n);
+void *xg__calloc(size_t n, size_t size);
+void *xg__realloc(void *p, size_t n);
+char *xg__strdup(const char *s);
+unsigned long xg__alloc_count(void);
+#ifndef XG_ALLOC_IMPL
+#define malloc(n) xg__malloc(n)
+#define calloc(n, size) xg__calloc(n, size)
+#define realloc(p, n) xg__realloc(p, n)
+#define strdup(s) xg__strdup(s)
+#endif
+
 #define XG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define XG_ROUNDUP(x, a) (((x) + (a) - 1) / (a) * (a))
 #define XG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define XG_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* A result that must not be ignored: a failed rollback step is a finding. */
+#define XG_MUST_CHECK __attribute__((warn_unused_result))
 
 /*
  * Read exactly len bytes, retrying on EINTR and short reads.  Returns the

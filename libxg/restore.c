@@ -563,12 +563,19 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
     c.res->domid = c.domid;
     c.res->created = c.created;
     if (rc < 0) {
-        xg__restore_unpin_all(&c);
+        bool unpinned = xg__restore_unpin_all(&c) == 0;
         if (c.created) {
-            xg_hv_domain_destroy(hv, c.domid, NULL);
-            xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed", c.domid);
-            c.res->created = false;
-        } else if (c.have_domain) {
+            if (xg_hv_domain_destroy(hv, c.domid, d) == 0) {
+                xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed%s",
+                                c.domid, unpinned ? "" : " (with the tables left pinned)");
+                c.res->created = false;
+            } else {
+                struct xg_loc l = { XGF_DOMID(c.domid) };
+                xg_diag_warn(d, &l, "the restore failed and destroying domain %u, which it had created, failed too",
+                             c.domid);
+                xg_diag_hint(d, "the domain is left behind: `xl destroy %u` ends it", c.domid);
+            }
+        } else if (c.have_domain && unpinned) {
             xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned and can be destroyed", c.domid);
         }
     }

@@ -36,6 +36,7 @@ struct view_arg {
     xg_hv_mapping *pm;
     uint64_t page_pfn;
     const uint8_t *page;
+    int map_rc; /* a page that could not be mapped: validation saw less than the image holds */
 };
 
 static const uint64_t *view_table(void *arg, uint64_t pfn)
@@ -69,8 +70,15 @@ static const uint8_t *view_page(void *arg, uint64_t pfn)
     uint64_t mfn = rc_mfn(c, pfn);
     void *p = NULL;
     int err;
-    if (mfn == ~0ULL || xg_hv_map(c->hv, c->domid, PROT_READ, 1, &mfn, &p, &err, &va->pm, NULL) < 0 || !p)
+    if (mfn == ~0ULL)
         return NULL;
+    int rc = xg_hv_map(c->hv, c->domid, PROT_READ, 1, &mfn, &p, &err, &va->pm, c->d);
+    if (rc < 0 || !p) {
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
+        va->map_rc = xg_diag_err(c->d, rc < 0 ? rc : XG_E_HV, &l,
+                                 "cannot map pfn %#llx to validate what it names", (unsigned long long)pfn);
+        return NULL;
+    }
     va->page = p;
     va->page_pfn = pfn;
     return va->page;
@@ -224,6 +232,8 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
     rc = check_levels(c, &v, plan);
     if (rc == 0)
         rc = xg_pv_validate(&v, plan, c->d);
+    if (rc == 0 && va.map_rc < 0)
+        rc = va.map_rc;
     /* After the errors: why the tables may be missing (the 2008 pattern), when it fits. */
     if (rc != XG_E_NOMEM)
         xg_pv_lost_tables(&v, c->res->paging.verdict == XG_PAGING_2LEVEL ? 2 : v.levels,
@@ -434,18 +444,31 @@ static int fix_shared_info(struct restore_ctx *c)
 
 /* ------------------------------------------------------------ pins, vcpus */
 
-void xg__restore_unpin_all(struct restore_ctx *c)
+int xg__restore_unpin_all(struct restore_ctx *c)
 {
     if (!c->hv || !c->nr_pinned)
-        return;
-    size_t n = c->nr_pinned;
+        return 0;
+    size_t n = c->nr_pinned, failed = 0;
+    uint64_t first_failed = 0;
+    /* Newest first, so no table is unpinned under one pinned after it. */
     while (c->nr_pinned) {
         struct xg_mmuext_op op = { XG_MMUEXT_UNPIN_TABLE, c->pinned[c->nr_pinned - 1] };
         unsigned done;
-        xg_hv_mmuext(c->hv, c->domid, &op, 1, &done, NULL);
+        if (xg_hv_mmuext(c->hv, c->domid, &op, 1, &done, c->d) < 0 || done != 1) {
+            first_failed = failed ? first_failed : op.mfn;
+            failed++;
+        }
         c->nr_pinned--;
     }
+    if (failed) {
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(first_failed) };
+        xg_diag_warn(c->d, &l, "%zu of the %zu tables this restore pinned stay pinned in domain %u "
+                               "(unpinning them failed)", failed, n, c->domid);
+        xg_diag_hint(c->d, "`xl destroy %u` releases them; the domain cannot run as it is", c->domid);
+        return XG_E_HV;
+    }
     xg__restore_log(c, "unpinned the %zu tables this restore had pinned", n);
+    return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -96,6 +96,7 @@ static inline uint32_t rc_type(const struct restore_ctx *c, uint64_t pfn)
 /* restore_finish.c: everything after END. */
 int xg__restore_finish(struct restore_ctx *c);
 /* Undo what the finish did when it failed: unpin everything pinned. */
-void xg__restore_unpin_all(struct restore_ctx *c);
+/* Unpin what this restore pinned.  0, or XG_E_HV with a warning naming what stays pinned. */
+int XG_MUST_CHECK xg__restore_unpin_all(struct restore_ctx *c);
 
 #endif

@@ -211,20 +211,37 @@ static int write_tail(struct save_ctx *c)
     return xg_stream_write_end(c->w);
 }
 
-static void cleanup(struct save_ctx *c, bool failed)
+/*
+ * Leave the guest as the save found it.  Returns 0, or XG_E_HV when a step
+ * of that failed: then a finding says what is left behind and what to do.
+ */
+static int XG_MUST_CHECK cleanup(struct save_ctx *c, bool failed)
 {
+    int rc = 0;
+    struct xg_loc l = { XGF_DOMID(c->domid) };
     if (c->logdirty_on) {
-        xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, NULL);
+        if (xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, c->d) < 0) {
+            xg_diag_warn(c->d, &l, "domain %u is left in log-dirty mode: switching it off failed", c->domid);
+            xg_diag_hint(c->d, "the guest runs, more slowly; the next save of domain %u switches log-dirty off "
+                               "before it starts, or `xl destroy %u` if it is not to run on", c->domid, c->domid);
+            rc = XG_E_HV;
+            failed = true; /* the tool reports a failure: leave the guest running, as a failed save does */
+        }
         c->logdirty_on = false;
     }
     if (failed && c->suspended && c->p->toolstack_resumes) {
         xg__save_log(c, "the save failed: domain %u stays suspended for the toolstack to resume", c->domid);
     } else if (failed && c->suspended) {
         /* A failed save leaves the guest running, as it found it. */
-        if (xg_hv_resume(c->hv, c->domid, NULL) == 0)
+        if (xg_hv_resume(c->hv, c->domid, c->d) == 0) {
             xg__save_log(c, "the save failed: domain %u was resumed", c->domid);
-        else
-            xg_diag_err(c->d, XG_E_HV, NULL, "the save failed and domain %u could not be resumed", c->domid);
+        } else {
+            xg_diag_err(c->d, XG_E_HV, &l, "the save failed and domain %u could not be resumed: it stays suspended",
+                        c->domid);
+            xg_diag_hint(c->d, "the toolstack resumes it (libxl_domain_resume; on a simulated host "
+                               "`xg-sim resume HOST %u`), or `xl destroy %u` ends it", c->domid, c->domid);
+            rc = XG_E_HV;
+        }
     }
     xg__save_unmap_p2m(c);
     free(c->b_pfns);
@@ -240,6 +257,7 @@ static void cleanup(struct save_ctx *c, bool failed)
     free(c->deferred);
     free(c->last_type);
     free(c->sent_mfn);
+    return rc;
 }
 
 int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *params,
@@ -256,7 +274,9 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
     c.st->nr_pfns = c.nr_pfns;
     if (rc == 0 && c.p->check_only) {
         rc = xg__save_preflight(&c);
-        cleanup(&c, false);
+        int crc = cleanup(&c, rc < 0);
+        if (rc == 0)
+            rc = crc;
         c.st->seconds = xg__now() - c.t0;
         return rc;
     }
@@ -279,7 +299,9 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
         if (rc == 0)
             rc = crc;
     }
-    cleanup(&c, rc < 0);
+    int crc = cleanup(&c, rc < 0);
+    if (rc == 0)
+        rc = crc;
     c.st->seconds = xg__now() - c.t0;
     if (rc == 0)
         xg__save_log(&c, "saved domain %u: %llu pages in %u pass%s, %.2f s", domid,

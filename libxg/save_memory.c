@@ -282,10 +282,12 @@ static int suspend_guest(struct save_ctx *c)
         rc = xg_hv_suspend(c->hv, c->domid, c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
     if (rc < 0)
         return rc;
+    c->suspended = true; /* asked and accepted: a failure from here on resumes it */
     struct xg_domain_info info;
     if ((rc = xg_hv_domain_info(c->hv, c->domid, &info, c->d)) < 0)
         return rc;
     if (!info.shutdown || info.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
+        c->suspended = false;
         struct xg_loc l = { XGF_DOMID(c->domid) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
                            "domain %u has not suspended (shutdown %d, reason %u): it did not answer the suspend request",
@@ -334,7 +336,8 @@ static int live_passes(struct save_ctx *c)
     if (max_iters > XG_SAVE_MAX_ITERS - 1)
         max_iters = XG_SAVE_MAX_ITERS - 1;
     /* Xen refuses to enable log-dirty twice: clear whatever an earlier toolstack left on. */
-    xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, NULL);
+    int stale = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, NULL);
+    (void)stale; /* refused when it was off, as it should be: enabling says whether it is now on */
     int rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_ENABLE, NULL, 0, NULL, c->d);
     if (rc < 0)
         return rc;

@@ -8,6 +8,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian 12 packages: the build, the libraries xg uses, and what the tests run.
 XG_DEPS="gcc make autoconf automake libtool pkg-config zlib1g-dev libxml2-dev check python3 valgrind dpkg-dev libxen-dev debhelper lintian man-db universal-ctags clang-format"
+# The fuzz smoke step (tests/fuzz, ./configure --enable-fuzzing): clang, libFuzzer and its sanitizers.
+XG_DEPS="$XG_DEPS clang libclang-rt-dev"
 
 # Install what is missing (needs root and apt-get; says so otherwise).
 need_deps() {

@@ -245,15 +245,24 @@ void xg_hv_close(xg_hv *hv);
 /* Is the real Xen backend compiled in? */
 bool xg_hv_have_xen(void);
 
+/* Rollback steps and ops whose failure leaves state behind: the caller must look at the result. */
+#define XG_HV_MUST_CHECK __attribute__((warn_unused_result))
 /*
  * Inject faults, for tests: a comma-separated list of OP[@N][=ERRNO]:
  * make the Nth call (1-based; every call when @N is absent) of OP fail
- * with ERRNO (default EINVAL).  OPs: map, page_types, vcpu_get, vcpu_set,
- * populate, mmu_update, pin, unpin, new_baseptr, logdirty, suspend,
- * resume, domain_create, gnttab_seed.  The environment variable XG_FAULTS is read by
- * xg_hv_open.  Returns XG_E_INVAL for a malformed spec.
+ * with ERRNO (default EINVAL; "kill": the process kills itself with
+ * SIGKILL there, for tests of what a kill -9 leaves).  OPs: every wrapper below by its name
+ * without xg_hv_ (domain_info, map, logdirty, domain_destroy, ...), with
+ * mmuext as pin, unpin and new_baseptr; gnttab_seed and depopulate
+ * included; xg_hv_fault_op_name lists them.
+ * The environment variable XG_FAULTS is read by xg_hv_open; with
+ * XG_FAULTS_COUNT=FILE, xg_hv_close appends each op's number of calls
+ * ("OP N" lines, then "alloc N") to FILE.  Returns XG_E_INVAL for a
+ * malformed spec.
  */
 int xg_hv_set_faults(xg_hv *hv, const char *spec, xg_diag *d);
+/* The name of injectable op i (0, 1, ...), NULL past the last. */
+const char *xg_hv_fault_op_name(unsigned i);
 
 /* The wrappers: same contracts as the ops above. */
 int xg_hv_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d);
@@ -271,14 +280,14 @@ int xg_hv_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_b
                         size_t len, xg_diag *d);
 int xg_hv_tsc_info_get(xg_hv *hv, uint32_t domid, struct xg_rec_tsc_info *out, xg_diag *d);
 int xg_hv_tsc_info_set(xg_hv *hv, uint32_t domid, const struct xg_rec_tsc_info *tsc, xg_diag *d);
-int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
+XG_HV_MUST_CHECK int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
                    uint64_t *dirty, xg_diag *d);
 int xg_hv_pause(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_unpause(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_suspend(xg_hv *hv, uint32_t domid, unsigned timeout_ms, xg_diag *d);
-int xg_hv_resume(xg_hv *hv, uint32_t domid, xg_diag *d);
+XG_HV_MUST_CHECK int xg_hv_resume(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_domain_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *domid, xg_diag *d);
-int xg_hv_domain_destroy(xg_hv *hv, uint32_t domid, xg_diag *d);
+XG_HV_MUST_CHECK int xg_hv_domain_destroy(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_set_max_pages(xg_hv *hv, uint32_t domid, uint64_t max_pages, xg_diag *d);
 int xg_hv_set_address_size(xg_hv *hv, uint32_t domid, unsigned guest_width, xg_diag *d);
 int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port, xg_diag *d);
@@ -286,7 +295,7 @@ int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, 
 int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
 int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
                      xg_diag *d);
-int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
+XG_HV_MUST_CHECK int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
                  xg_diag *d);
 /* The owner of a frame if the backend knows it (0 and *owner set), else XG_E_UNSUPPORTED. */
 int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner);

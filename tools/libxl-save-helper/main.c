@@ -372,7 +372,9 @@ static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags, 
         struct xg_domain_info di;
         if (rc < 0 && helper_chan_status() != HELPER_EXIT_OK && xg_hv_domain_info(hv, domid, &di, NULL) == 0 &&
             di.shutdown && di.shutdown_reason == XG_SHUTDOWN_SUSPEND)
-            xg_hv_resume(hv, domid, NULL);
+            if (xg_hv_resume(hv, domid, NULL) < 0)
+                helper_log(HELPER_XTL_ERROR, -1, prog, "domain %u stays suspended: resuming it failed "
+                           "(`xl destroy %u` ends it)", domid, domid);
         xg_hv_close(hv);
     }
     int errnoval = rc < 0 ? errno_of(rc, d) : 0;

@@ -34,7 +34,7 @@ static void usage(FILE *out)
             "  create HOST --empty --mem SIZE [--vcpus N] [--width 8|4]\n"
             "                                  an empty domain, as a toolstack makes one\n"
             "                                  before a restore; prints its domid\n"
-            "  list HOST                       domains and their state\n"
+            "  list HOST                       domains and their state (\"log-dirty\" last if on)\n"
             "  suspend HOST DOMID              the guest suspends itself (shutdown suspend)\n"
             "  resume HOST DOMID               resume a suspended or freshly restored guest\n"
             "  destroy HOST DOMID              destroy a domain\n"
@@ -253,8 +253,10 @@ static int cmd_list(int argc, char **argv, xg_diag *d)
                                  : sim_guest_info_get(h, (struct sim_domain *)dom, &gi, NULL) == 0 && sim_layout_name(gi.layout)
                                      ? sim_layout_name(gi.layout)
                                      : "-";
-            printf("%5u  %-10s  %-9s  %5u  %8llu  %u\n", dom->domid, layout,
-                   state_of(dom), dom->guest_width * 8, (unsigned long long)(dom->tot_pages >> 8), dom->nr_vcpus);
+            /* A domain left in log-dirty mode (a save that could not switch it off) says so last. */
+            printf("%5u  %-10s  %-9s  %5u  %8llu  %u%s\n", dom->domid, layout,
+                   state_of(dom), dom->guest_width * 8, (unsigned long long)(dom->tot_pages >> 8), dom->nr_vcpus,
+                   dom->logdirty ? "  log-dirty" : "");
         }
         sim_unlock(h);
     }

@@ -277,6 +277,11 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     h->fd = fd;
     h->size = probe.file_size;
     h->path = strdup(path);
+    if (!h->path) {
+        close(fd);
+        free(h);
+        return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+    }
     h->base = mmap(NULL, h->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (h->base == MAP_FAILED) {
         int e = errno;
