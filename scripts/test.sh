@@ -5,6 +5,7 @@
 #      host's rules, Xen's own verify-stream-v2 on xg's images, the real
 #      Xen 4.17 fixture, the scenario harness),
 #   2. build with AddressSanitizer + UBSan and run `make check` again,
+#   2b. build the libFuzzer targets with clang and run `make fuzz-smoke`,
 #   3. run the unit tests under valgrind,
 #   4. boot Xen 4.17 under QEMU and run the tools against the real
 #      hypervisor (make check-xen: xl save/restore with xg's libxl helper,
@@ -31,6 +32,13 @@ build _build/check --enable-werror --with-xen=auto
 say "sanitizers (ASan + UBSan) and make check"
 build _build/san --enable-werror --enable-sanitizers --with-xen=auto
 (cd "$XG_SRC/_build/san" && ASAN_OPTIONS=detect_leaks=1 make -j2 check) || { status=1; cat "$XG_SRC/_build/san/test-suite.log" || true; }
+
+say "fuzz smoke (libFuzzer, clang, ASan + UBSan; docs/fuzzing.md)"
+t=$(date +%s)
+# No --enable-werror: clang warns where gcc does not; the gcc builds above hold -Werror.
+build _build/fuzz --enable-fuzzing --with-xen=no
+(cd "$XG_SRC/_build/fuzz" && make fuzz-smoke) || status=1
+echo "fuzz smoke: $(( $(date +%s) - t )) s"
 
 say "valgrind"
 (cd "$XG_SRC/_build/check" && make check-valgrind) || status=1
