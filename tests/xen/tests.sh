@@ -36,6 +36,7 @@ mkdir -p "$W" "$CONS"
 for a in $(cat /proc/cmdline); do
     case $a in
         xgtests=*) SELECTED=$(echo "${a#xgtests=}" | tr ':' ' ') ;;
+        xgrounds=*) XG_ROUNDS=${a#xgrounds=} ;;
         xgverbose) XG_VERBOSE=1; PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x ;;
     esac
 done
@@ -437,7 +438,7 @@ migrate_once() {
 # same load.  One verdict per pair (XGTEST migrate-SENDER-RECEIVER), and
 # live-migration passes only if every migration did.  The guest's memory
 # checks (XGBAD) and counter (the same boot goes on) judge each one.
-MIG_ROUNDS=3
+MIG_ROUNDS=${XG_ROUNDS:-3}
 t_live_migration() {
     have_xg_helper || return 1
     pairs="xen:xen xg:xg xg:xen xen:xg"
