@@ -459,12 +459,12 @@ t_live_migration() {
     bad=0
     for pair in $pairs; do
         n=$(grep -c '^ok' "$W/mig-$pair")
-        name=migrate-$(echo "$pair" | tr ':' '-')
+        pname=migrate-$(echo "$pair" | tr ':' '-')
         if [ "$n" = $MIG_ROUNDS ]; then
-            echo "XGTEST $name PASS $n of $MIG_ROUNDS live migrations, $(helper_name "${pair%:*}") to $(helper_name "${pair#*:}"): $(tail -n 1 "$W/mig-$pair" | cut -c4-)"
+            echo "XGTEST $pname PASS $n of $MIG_ROUNDS live migrations, $(helper_name "${pair%:*}") to $(helper_name "${pair#*:}"): $(tail -n 1 "$W/mig-$pair" | cut -c4-)"
         else
             bad=$((bad + 1))
-            echo "XGTEST $name FAIL $n of $MIG_ROUNDS live migrations passed: $(grep '^FAIL' "$W/mig-$pair" | head -n 1 | cut -c6-)"
+            echo "XGTEST $pname FAIL $n of $MIG_ROUNDS live migrations passed: $(grep '^FAIL' "$W/mig-$pair" | head -n 1 | cut -c6-)"
         fi
     done
     why="$((4 - bad)) of 4 pairs of helpers migrated the running guest $MIG_ROUNDS times each"
