@@ -38,6 +38,7 @@ mkdir -p "$W" "$CONS"
 for a in $(cat /proc/cmdline); do
     case $a in
         xgtests=*) SELECTED=$(echo "${a#xgtests=}" | tr ':' ' ') ;;
+        xgrounds=*) XG_ROUNDS=${a#xgrounds=} ;;
         xgverbose) XG_VERBOSE=1; PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x ;;
     esac
 done
@@ -339,19 +340,19 @@ t_interop_xg_to_xen() {
 # after xl returns, a console connects, a xenstore node appears).  Sets why
 # on a timeout.
 wait_for() {
-    secs=$1 what=$2
+    wf_secs=$1 wf_what=$2
     shift 2
-    deadline=$(in_secs "$secs")
+    wf_deadline=$(in_secs "$wf_secs")
     while :; do
         "$@" && return 0
-        not_past "$deadline" || break
+        not_past "$wf_deadline" || break
         usleep 250000
     done
-    why="$what: still not so after $secs s"
+    why="$wf_what: still not so after $wf_secs s"
     return 1
 }
 only_xgu() { [ -z "$(xl list 2>/dev/null | awk 'NR > 2 && $1 != "xgu" { print $1 }')" ]; }
-xgu_not_in() { d=$(domid); [ -n "$d" ] && [ "$d" != "$1" ]; }
+xgu_not_in() { xn_d=$(domid); [ -n "$xn_d" ] && [ "$xn_d" != "$1" ]; }
 
 # After a failed migration: the receiving xl may outlive it, and the
 # half-made domain (xgu--incoming) goes away only once it is destroyed.
@@ -439,33 +440,33 @@ migrate_once() {
 # same load.  One verdict per pair (XGTEST migrate-SENDER-RECEIVER), and
 # live-migration passes only if every migration did.  The guest's memory
 # checks (XGBAD) and counter (the same boot goes on) judge each one.
-MIG_ROUNDS=3
+MIG_ROUNDS=${XG_ROUNDS:-3}
 t_live_migration() {
     have_xg_helper || return 1
     pairs="xen:xen xg:xg xg:xen xen:xg"
-    for p in $pairs; do : >"$W/mig-$p"; done
-    r=1
-    while [ $r -le $MIG_ROUNDS ]; do
-        for p in $pairs; do
+    for pair in $pairs; do : >"$W/mig-$pair"; done
+    round=1
+    while [ $round -le $MIG_ROUNDS ]; do
+        for pair in $pairs; do
             why=
-            if migrate_once "${p%:*}" "${p#*:}" $r; then
-                echo "ok $why" >>"$W/mig-$p"
+            if migrate_once "${pair%:*}" "${pair#*:}" $round; then
+                echo "ok $why" >>"$W/mig-$pair"
             else
-                echo "FAIL $why" >>"$W/mig-$p"
+                echo "FAIL $why" >>"$W/mig-$pair"
                 echo "XGINFO $why"
             fi
         done
-        r=$((r + 1))
+        round=$((round + 1))
     done
     bad=0
-    for p in $pairs; do
-        n=$(grep -c '^ok' "$W/mig-$p")
-        name=migrate-$(echo "$p" | tr ':' '-')
+    for pair in $pairs; do
+        n=$(grep -c '^ok' "$W/mig-$pair")
+        pname=migrate-$(echo "$pair" | tr ':' '-')
         if [ "$n" = $MIG_ROUNDS ]; then
-            echo "XGTEST $name PASS $n of $MIG_ROUNDS live migrations, $(helper_name "${p%:*}") to $(helper_name "${p#*:}"): $(tail -n 1 "$W/mig-$p" | cut -c4-)"
+            echo "XGTEST $pname PASS $n of $MIG_ROUNDS live migrations, $(helper_name "${pair%:*}") to $(helper_name "${pair#*:}"): $(tail -n 1 "$W/mig-$pair" | cut -c4-)"
         else
             bad=$((bad + 1))
-            echo "XGTEST $name FAIL $n of $MIG_ROUNDS live migrations passed: $(grep '^FAIL' "$W/mig-$p" | head -n 1 | cut -c6-)"
+            echo "XGTEST $pname FAIL $n of $MIG_ROUNDS live migrations passed: $(grep '^FAIL' "$W/mig-$pair" | head -n 1 | cut -c6-)"
         fi
     done
     why="$((4 - bad)) of 4 pairs of helpers migrated the running guest $MIG_ROUNDS times each"
