@@ -72,11 +72,25 @@ static void xend_log(void *arg, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* Copy every finding of `from` into `to`. */
+static void copy_findings(xg_diag *to, const xg_diag *from)
+{
+    for (size_t i = 0; i < xg_diag_count(from); i++) {
+        const struct xg_finding *f = xg_diag_get(from, i);
+        xg_diag_add(to, f->sev, f->code, 0, &f->loc, __FILE__, __LINE__, "%s", f->msg);
+        if (f->xen_says)
+            xg_diag_xen_says(to, "%s", f->xen_says);
+        if (f->hint)
+            xg_diag_hint(to, "%s", f->hint);
+    }
+}
+
 /*
  * A legacy image of a 32-bit guest may be of a 2-level (non-PAE) one, which no current Xen
  * runs; that shows only in the whole image.  When the input can be read twice, check it
  * first (xg_image_check), so such an image is refused before any domain or frame is made.
- * Returns true when refused: the reasons are in d and *res.
+ * Returns true when refused (a 2-level image, or no memory to look): the reasons are in d
+ * and *res.  Any other trouble reading the image is left to the restore, which reports it.
  */
 static bool refuse_two_level(int fd, struct xg_restore_result *res, xg_diag *d)
 {
@@ -84,30 +98,36 @@ static bool refuse_two_level(int fd, struct xg_restore_result *res, xg_diag *d)
     if (start < 0)
         return false; /* a pipe: the restore itself refuses it, after reading it */
     xg_diag *probe = xg_diag_new();
+    if (!probe) {
+        xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory checking the image");
+        return true;
+    }
     xg_stream_reader *r = NULL;
     struct xg_record rec;
-    bool legacy32 = probe && xg_stream_reader_open(fd, NULL, probe, &r) == 0 &&
-        xg_stream_reader_info(r)->legacy && xg_stream_read(r, &rec) == 0 &&
-        rec.type == XG_REC_X86_PV_INFO && rec.u.pv_info.guest_width == 4;
+    int rc = xg_stream_reader_open(fd, NULL, probe, &r);
+    bool legacy32 = rc == 0 && xg_stream_reader_info(r)->legacy &&
+                    (rc = xg_stream_read(r, &rec)) == 0 && rec.type == XG_REC_X86_PV_INFO &&
+                    rec.u.pv_info.guest_width == 4;
     xg_stream_reader_close(r);
-    bool refused = false;
+    bool refused = rc == XG_E_NOMEM;
+    if (refused)
+        copy_findings(d, probe);
     if (legacy32 && lseek(fd, start, SEEK_SET) == start) {
         xg_diag *check = xg_diag_new();
         struct xg_restore_result *cres = calloc(1, sizeof(*cres));
-        if (check && cres && xg_image_check(fd, NULL, cres, check) < 0 &&
-            cres->paging.verdict == XG_PAGING_2LEVEL) {
+        rc = check && cres ? xg_image_check(fd, NULL, cres, check) : XG_E_NOMEM;
+        if (rc == XG_E_NOMEM || (rc < 0 && cres->paging.verdict == XG_PAGING_2LEVEL)) {
             refused = true;
-            *res = *cres;
-            for (size_t i = 0; i < xg_diag_count(check); i++) {
-                const struct xg_finding *f = xg_diag_get(check, i);
-                xg_diag_add(d, f->sev, f->code, 0, &f->loc, __FILE__, __LINE__, "%s", f->msg);
-                if (f->xen_says)
-                    xg_diag_xen_says(d, "%s", f->xen_says);
-                if (f->hint)
-                    xg_diag_hint(d, "%s", f->hint);
+            if (check)
+                copy_findings(d, check);
+            if (rc == XG_E_NOMEM) {
+                if (!check)
+                    xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory checking the image");
+            } else {
+                *res = *cres;
+                xg_diag_note(d, NULL,
+                             "nothing was created: the image was checked before the restore began");
             }
-            xg_diag_note(d, NULL,
-                         "nothing was created: the image was checked before the restore began");
         }
         free(cres);
         xg_diag_free(check);
