@@ -19,33 +19,8 @@
 # Xen's tools come from tests/stream/xen-utils.sh; when they cannot be had
 # this test FAILS, saying so.
 set -u
-srcdir=${srcdir:-.}
-builddir=${abs_top_builddir:-$(pwd)}
-sim=$builddir/tools/xg-sim/xg-sim
-save=$builddir/tools/xc_save/xc_save
-restore=$builddir/tools/xc_restore/xc_restore
-inspect=$builddir/tools/xg-inspect/xg-inspect
-legacy_write=$builddir/tests/tools/xg-legacy-write
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-
-. "$srcdir/tests/stream/xen-utils.sh"
-get_xen_utils || fail "cannot obtain Xen's convert-legacy-stream: 'apt-get download $pkg' + 'dpkg -x' into $x did not work (see above)"
-for t in "$sim" "$save" "$restore" "$inspect" "$legacy_write"; do
-    [ -x "$t" ] || fail "$t is not built (make check builds it)"
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/xg-legacy.XXXXXX") || fail "mktemp"
-trap 'rm -rf "$work"' EXIT INT TERM
-cd "$work" || fail "cd $work"
-
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*" >&2; failed=$((failed + 1)); }
+name=legacy
+. "${srcdir:-.}/tests/stream/legacy-common.sh"
 
 "$sim" init src.host --frames 65536 >/dev/null || fail "xg-sim init src.host"
 "$sim" init dst.host --frames 131072 >/dev/null || fail "xg-sim init dst.host"
