@@ -818,6 +818,10 @@ int xg__save_preflight(struct save_ctx *c)
     }
     if ((rc = recheck(&k)) < 0)
         goto out;
+    /* Every read went through c->pm: a guest that rebuilt its p2m meanwhile was checked
+     * against stale frames, so the check says so rather than trust them (as the save does). */
+    if (k.running && (rc = xg__save_check_p2m_generation(c)) < 0)
+        goto out;
     size_t errors = xg_diag_total(c->d, XG_SEV_ERROR) - errors_before;
     xg__save_log(c,
                  "pre-flight check of domain %u: %llu pfns, %llu page tables, %llu bad p2m "

@@ -663,6 +663,38 @@ START_TEST(gdt_paused_is_error)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the p2m itself */
+
+/*
+ * The guest rebuilds its p2m list (p2m_generation moves on) after the types
+ * were sampled: every read of the check went through the p2m frames found
+ * at its start, so its findings cannot be trusted.  It stops with an error
+ * naming the generation, as the save does (Xen's saver: "p2m generation
+ * count changed").
+ */
+static void rebuild_p2m(void)
+{
+    struct sim_domain *dom = sim_domain(H, DOM);
+    unsigned off = xg_shinfo_layout64.p2m_generation;
+    ck_assert_uint_ne(sim_shinfo_word(H, dom, xg_shinfo_layout64.p2m_cr3), 0);
+    sim_write_u64(H, dom->shared_info_mfn, off / 8, sim_shinfo_word(H, dom, off) + 2);
+}
+
+START_TEST(p2m_rebuilt_during_check_is_error)
+{
+    change = rebuild_p2m;
+    change_at = "types";
+    xg_diag *d = xg_diag_new();
+    struct xg_save_stats st;
+    ck_assert_int_eq(run_check(false, &st, d), XG_E_GUEST);
+    ck_assert_msg(change == NULL, "the guest's change was never made");
+    const struct xg_finding *f = xg_diag_first_error(d);
+    ck_assert(f && f->loc.field && !strcmp(f->loc.field, "arch.p2m_generation"));
+    ck_assert(xgt_diag_has(d, "rebuilt its p2m"));
+    xg_diag_free(d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("check");
@@ -690,6 +722,7 @@ static Suite *suite(void)
         { "gdt_on_freed_table", gdt_on_freed_table },
         { "gdt_made_after_tables_read", gdt_made_after_tables_read },
         { "gdt_paused_is_error", gdt_paused_is_error },
+        { "p2m_rebuilt_during_check_is_error", p2m_rebuilt_during_check_is_error },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);
