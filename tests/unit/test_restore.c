@@ -1316,6 +1316,34 @@ START_TEST(ordinary_empty_page_named_at_two_levels_refused)
 }
 END_TEST
 
+/*
+ * Xen 4.17's arch_set_info_guest, for a vcpu not yet initialised (every vcpu
+ * of a restore): a 64-bit context in user mode (VGCF_in_kernel clear) with no
+ * user cr3 (ctrlreg[1] 0) is EINVAL.  The validation let it through and the
+ * restore failed at the vcpu, after every pin: it must be refused before any.
+ * The same context in kernel mode restores.
+ */
+START_TEST(user_mode_vcpu_without_user_cr3_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    craft(&e, "netbsd64", 1, &im);
+    uint8_t *ctx = img_vcpu(&im, 0);
+    uint64_t flags = xg_guest_word(ctx, L->flags, 8);
+    ck_assert(flags & XG_VGCF_IN_KERNEL);
+    xg_guest_set_word(ctx, L->ctrlreg + 8, 8, 0);
+    xg_guest_set_word(ctx, L->flags, 8, flags & ~(uint64_t)XG_VGCF_IN_KERNEL);
+    img_write(&im, e.bad);
+    expect_refused(&e, "not in kernel mode (VGCF_in_kernel clear) and has no user cr3");
+    xg_guest_set_word(ctx, L->flags, 8, flags);
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -1358,6 +1386,8 @@ static Suite *suite(void)
           xtab_and_data_in_one_record_keeps_the_data },
         { "ordinary_empty_page_named_at_two_levels_refused",
           ordinary_empty_page_named_at_two_levels_refused },
+        { "user_mode_vcpu_without_user_cr3_refused_before_pins",
+          user_mode_vcpu_without_user_cr3_refused_before_pins },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
