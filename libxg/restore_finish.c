@@ -263,15 +263,17 @@ static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
         if (pfn >= c->cap || c->mfn1[pfn])
             continue;
         int rc = xg_hv_populate(c->hv, c->domid, 1, &pfn, &mfn, c->d);
+        if (rc < 0)
+            return rc;
+        c->mfn1[pfn] = mfn + 1; /* the domain's now, whatever follows */
+        c->res->pages++;
         uint8_t *page = NULL;
         xg_hv_mapping *m = NULL;
-        if (rc == 0 && (rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
+        if ((rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
             memset(page, 0, XG_PAGE_SIZE);
         xg_hv_unmap(c->hv, m);
         if (rc < 0)
             return rc;
-        c->mfn1[pfn] = mfn + 1;
-        c->res->pages++;
     }
     if (plan->nr_populate)
         xg__restore_log(c, "gave %zu pfns the image never sent a zeroed frame", plan->nr_populate);
