@@ -587,6 +587,10 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
             xg_hv_domain_destroy(hv, c.domid, NULL);
             xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed", c.domid);
             c.res->created = false;
+        } else if (c.have_domain && c.vcpus_set) {
+            xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned, but %u vcpu "
+                            "contexts set hold references to their page tables; destroy it",
+                            c.domid, c.vcpus_set);
         } else if (c.have_domain) {
             xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned and can be destroyed", c.domid);
         }

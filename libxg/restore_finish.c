@@ -530,6 +530,7 @@ static int set_vcpus(struct restore_ctx *c)
             xg_diag_err(c->d, XG_E_HV, &l, "setting vcpu%u's context failed after validation passed", v);
             return rc;
         }
+        c->vcpus_set++; /* its context now holds type references on its tables */
         for (int k = 0; k < 3; k++)
             if (s->blob[k] && (rc = xg_hv_vcpu_blob_set(c->hv, c->domid, v, kinds[k], s->blob[k], s->blob_len[k], c->d)) < 0)
                 return rc;
