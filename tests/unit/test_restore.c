@@ -1075,6 +1075,23 @@ START_TEST(sim_setvcpucontext_as_strict_as_xen)
     ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
     xg_guest_set_word(ctx1, L->vm_assist, 8, 1ULL << 33); /* only vcpu0's is checked */
     ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 1, ctx1, sizeof(ctx1)), 0);
+    xg_guest_set_word(ctx, L->vm_assist, 8, 1ULL << 32); /* m2p_strict: 64-bit guests only */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), 0);
+    xg_guest_set_word(ctx, 4976, 8, 0xfff0000000000000ULL); /* kernel_sp */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 4976, 8, 0xffffffff81000300ULL);
+    /* __addr_ok: an LDT base in Xen's range is refused even with no entries. */
+    xg_guest_set_word(ctx, L->ldt_base, 8, 0xffff800000000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, L->ldt_base, 8, 0);
+    /*
+     * The vcpu runs (is_initialised): user mode without a user cr3 is not the
+     * fresh vcpu's EINVAL but a change of its tables, EOPNOTSUPP.
+     */
+    uint64_t flags = xg_guest_word(ctx, L->flags, 8);
+    xg_guest_set_word(ctx, L->flags, 8, flags & ~(uint64_t)XG_VGCF_IN_KERNEL);
+    xg_guest_set_word(ctx, L->ctrlreg + 8, 8, 0);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EOPNOTSUPP);
     sim_unlock(h);
     sim_host_close(h);
     xg_diag_free(d);
