@@ -1483,7 +1483,8 @@ START_TEST(failed_pin_after_vcpus_says_what_they_hold)
     xgt_buf_put(&log, "", 1);
     const char *text = (const char *)log.data;
     ck_assert_msg(strstr(text, "the vcpus are set before the pins") ||
-                  xgt_diag_has(d, "the vcpus are set before the pins"), "vcpus not first:\n%s", text);
+                      xgt_diag_has(d, "the vcpus are set before the pins"),
+                  "vcpus not first:\n%s", text);
     ck_assert_msg(!strstr(text, "can be destroyed"), "log:\n%s", text);
     ck_assert_msg(strstr(text, "1 vcpu contexts set hold references to their page tables"),
                   "log:\n%s", text);
@@ -1539,7 +1540,8 @@ static Suite *suite(void)
         { "user_mode_vcpu_without_user_cr3_refused_before_pins",
           user_mode_vcpu_without_user_cr3_refused_before_pins },
         { "failed_map_leaves_every_frame_counted", failed_map_leaves_every_frame_counted },
-        { "failed_pin_after_vcpus_says_what_they_hold", failed_pin_after_vcpus_says_what_they_hold },
+        { "failed_pin_after_vcpus_says_what_they_hold",
+          failed_pin_after_vcpus_says_what_they_hold },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;

@@ -351,7 +351,8 @@ static bool sim_context_acceptable(const struct sim_domain *dom, unsigned vcpu, 
     if (xg_guest_word(ctx, L->ldt_base, L->word) % XG_PAGE_SIZE ||
         xg_guest_word(ctx, L->ldt_ents, L->word) > 8192)
         return false;
-    if (vcpu == 0 && (xg_guest_word(ctx, L->vm_assist, L->word) & ~sim_vm_assist_mask(dom->guest_width)))
+    uint64_t vm_assist = xg_guest_word(ctx, L->vm_assist, L->word);
+    if (vcpu == 0 && (vm_assist & ~sim_vm_assist_mask(dom->guest_width)))
         return false;
     return true;
 }
