@@ -218,12 +218,22 @@ static int populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
     return 0;
 }
 
+/* Whether the record also sends data for pfn (it may list a pfn more than once). */
+static bool has_data_entry(const struct xg_rec_page_data *pd, uint64_t pfn)
+{
+    for (uint32_t i = 0; i < pd->count; i++)
+        if (xg_pd_pfn(pd->pfn[i]) == pfn && xg_pfinfo_has_data(xg_pd_type(pd->pfn[i])))
+            return true;
+    return false;
+}
+
 /*
  * A pfn sent with data in one pass and as XTAB in a later one was
  * ballooned out meanwhile: its frame goes back to Xen, so the restored
  * domain holds the memory the guest holds.  (Xen's own restore keeps such
  * a frame populated; legacy xc_domain_restore freed the pfns of its
- * "unmapped pfn list" the same way.)
+ * "unmapped pfn list" the same way.)  A pfn the same record also sends
+ * with data keeps its frame: Xen skips the XTAB entry and writes the data.
  */
 static int give_back_xtab(struct restore_ctx *c, const struct xg_rec_page_data *pd)
 {
@@ -242,7 +252,7 @@ static int give_back_xtab(struct restore_ctx *c, const struct xg_rec_page_data *
         uint64_t pfn = xg_pd_pfn(pd->pfn[i]);
         uint32_t type = xg_pd_type(pd->pfn[i]);
         if ((type & XG_PFINFO_LTAB_MASK) != XG_PFINFO_XTAB || !c->mfn1[pfn] ||
-            c->mfn1[pfn] == ~0ULL)
+            c->mfn1[pfn] == ~0ULL || has_data_entry(pd, pfn))
             continue;
         mfns[n++] = c->mfn1[pfn] - 1;
         c->mfn1[pfn] = 0;
@@ -333,6 +343,15 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
                 c->tables[pfn] = NULL;
             }
             continue;
+        }
+        if (!c->mfn1[pfn] || c->mfn1[pfn] == ~0ULL) {
+            /* Never a made-up frame number to the hypervisor, whatever the stream says. */
+            struct xg_loc pl = l;
+            pl.has_pfn = 1;
+            pl.pfn = pfn;
+            return xg_diag_err(c->d, XG_E_CORRUPT, &pl,
+                               "PAGE_DATA sends data for pfn %#llx, which has no frame",
+                               (unsigned long long)pfn);
         }
         c->b_pfns[nsrc] = pfn;
         c->b_mfns[nsrc] = c->mfn1[pfn] - 1;
@@ -575,6 +594,10 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
                              c.domid);
                 xg_diag_hint(d, "the domain is left behind: `xl destroy %u` ends it", c.domid);
             }
+        } else if (c.have_domain && unpinned && c.vcpus_set) {
+            xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned, but %u vcpu "
+                            "contexts set hold references to their page tables; destroy it",
+                            c.domid, c.vcpus_set);
         } else if (c.have_domain && unpinned) {
             xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned and can be destroyed", c.domid);
         }

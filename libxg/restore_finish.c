@@ -273,15 +273,17 @@ static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
         if (pfn >= c->cap || c->mfn1[pfn])
             continue;
         int rc = xg_hv_populate(c->hv, c->domid, 1, &pfn, &mfn, c->d);
+        if (rc < 0)
+            return rc;
+        c->mfn1[pfn] = mfn + 1; /* the domain's now, whatever follows */
+        c->res->pages++;
         uint8_t *page = NULL;
         xg_hv_mapping *m = NULL;
-        if (rc == 0 && (rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
+        if ((rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
             memset(page, 0, XG_PAGE_SIZE);
         xg_hv_unmap(c->hv, m);
         if (rc < 0)
             return rc;
-        c->mfn1[pfn] = mfn + 1;
-        c->res->pages++;
     }
     if (plan->nr_populate)
         xg__restore_log(c, "gave %zu pfns the image never sent a zeroed frame", plan->nr_populate);
@@ -551,6 +553,7 @@ static int set_vcpus(struct restore_ctx *c)
             xg_diag_err(c->d, XG_E_HV, &l, "setting vcpu%u's context failed after validation passed", v);
             return rc;
         }
+        c->vcpus_set++; /* its context now holds type references on its tables */
         for (int k = 0; k < 3; k++)
             if (s->blob[k] && (rc = xg_hv_vcpu_blob_set(c->hv, c->domid, v, kinds[k], s->blob[k], s->blob_len[k], c->d)) < 0)
                 return rc;

@@ -75,6 +75,7 @@ struct restore_ctx {
 
     uint64_t *pinned;             /* mfns pinned so far, for the rollback */
     size_t nr_pinned;
+    unsigned vcpus_set;           /* vcpu contexts set: they hold type references on their tables */
 
     double t0;
     uint64_t pages_done;

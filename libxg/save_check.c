@@ -15,9 +15,11 @@
  *     agree and the finding no longer holds, it changed while the guest
  *     ran: it is counted, not reported.
  *  2. Confirm: what still holds (or whose inputs never read the same
- *     twice) is read once more with the domain paused for a moment, in
- *     batches, so the inputs are one consistent state; what holds then is
- *     an error.  No pause happens when every suspect is gone after step 1.
+ *     twice) is read once more with the domain paused for a moment, a
+ *     batch of suspects per pause (each holder mapped once per batch), so
+ *     each suspect's inputs are one consistent state and no pause grows
+ *     with their number; what holds then is an error.  No pause happens
+ *     when every suspect is gone after step 1.
  *
  * On a paused or suspended guest the samples are already consistent, and
  * every finding is an error at once.
@@ -575,11 +577,20 @@ static int read_types(struct check *k, size_t n, const uint64_t *mfns, uint32_t 
     return 0;
 }
 
-/* Map the tables among n suspects' holders and read the entry (or the error) each involves. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Map the tables among n suspects' holders, each table once per batch however many
+ * suspects it holds, and read the entry (or the error) each suspect involves.
+ */
 static int read_holders(struct check *k, const struct suspect *s, size_t n, struct seen *r)
 {
     struct save_ctx *c = k->c;
-    uint64_t mfns[XG_MAX_BATCH];
+    uint64_t want[XG_MAX_BATCH], mfns[XG_MAX_BATCH];
     void *pages[XG_MAX_BATCH];
     int errs[XG_MAX_BATCH];
     size_t idx[XG_MAX_BATCH];
@@ -590,20 +601,29 @@ static int read_holders(struct check *k, const struct suspect *s, size_t n, stru
                           (s[i].kind == S_GDT && s[i].pfn != ~0ULL);
             if (holder && r[i].mfn != ~0ULL && xg_pfinfo_level(r[i].type)) {
                 idx[m] = i;
-                mfns[m++] = r[i].mfn;
+                want[m++] = r[i].mfn;
             }
         }
         if (!m)
             continue;
+        /* The distinct tables, sorted: each suspect finds its own by a binary search. */
+        memcpy(mfns, want, m * sizeof(uint64_t));
+        qsort(mfns, m, sizeof(uint64_t), cmp_u64);
+        unsigned u = 0;
+        for (unsigned j = 0; j < m; j++)
+            if (!u || mfns[u - 1] != mfns[j])
+                mfns[u++] = mfns[j];
         xg_hv_mapping *map = NULL;
-        int rc = xg_hv_map(c->hv, c->domid, PROT_READ, m, mfns, pages, errs, &map, c->d);
+        int rc = xg_hv_map(c->hv, c->domid, PROT_READ, u, mfns, pages, errs, &map, c->d);
         if (rc < 0)
             return rc;
         for (unsigned j = 0; j < m; j++) {
+            const uint64_t *at = bsearch(&want[j], mfns, u, sizeof(uint64_t), cmp_u64);
+            size_t t = (size_t)(at - mfns);
             struct seen *x = &r[idx[j]];
-            const uint64_t *e = pages[j];
+            const uint64_t *e = pages[t];
             if (!e) {
-                x->map_err = errs[j] ? errs[j] : EINVAL;
+                x->map_err = errs[t] ? errs[t] : EINVAL;
                 continue;
             }
             x->pte = e[s[idx[j]].slot];
@@ -697,6 +717,8 @@ out:
 /* ------------------------------------------------------------ the re-check */
 
 #define RECHECK_ROUNDS 3
+#define CONFIRM_BATCH 256    /* suspects re-read in one pause, to begin with */
+#define PAUSE_BUDGET_MS 2.0  /* a pause longer than this halves the next batch */
 
 /*
  * Re-read the suspects of a running guest; report what holds with the
@@ -741,24 +763,39 @@ static int recheck(struct check *k)
     }
     for (size_t i = 0; i < nleft; i++)
         k->sus[confirm++] = left[i];
-    /* 2. What still holds, read once more with the guest paused: one consistent state. */
-    double pause_ms = 0;
+    /*
+     * 2. What still holds, read once more with the guest paused: one consistent state for
+     * each suspect.  A batch of suspects per pause, so no pause grows with their number;
+     * a pause over the budget halves the next batch.
+     */
+    double pause_ms = 0; /* the longest pause */
+    unsigned pauses = 0;
     size_t persist = 0;
     if (confirm) {
         hook("confirm");
-        double t0 = xg__now();
-        if ((rc = xg_hv_pause(c->hv, c->domid, c->d)) < 0)
-            goto out;
-        paused = true;
-        rc = read_seen(k, k->sus, confirm, r1);
-        int urc = xg_hv_unpause(c->hv, c->domid, c->d);
-        paused = false;
-        pause_ms = (xg__now() - t0) * 1e3;
-        if (rc < 0 || (rc = urc) < 0)
-            goto out;
+        size_t batch = CONFIRM_BATCH;
+        for (size_t at = 0; at < confirm;) {
+            size_t m = XG_MIN(batch, confirm - at);
+            double t0 = xg__now();
+            if ((rc = xg_hv_pause(c->hv, c->domid, c->d)) < 0)
+                goto out;
+            paused = true;
+            rc = read_seen(k, k->sus + at, m, r1 + at);
+            int urc = xg_hv_unpause(c->hv, c->domid, c->d);
+            paused = false;
+            double ms = (xg__now() - t0) * 1e3;
+            if (rc < 0 || (rc = urc) < 0)
+                goto out;
+            pauses++;
+            pause_ms = ms > pause_ms ? ms : pause_ms;
+            at += m;
+            if (ms > PAUSE_BUDGET_MS && batch > 1)
+                batch /= 2;
+        }
         c->st->check_pause_ms = pause_ms;
-        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings",
-                     c->domid, pause_ms, confirm);
+        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings "
+                        "(the longest of %u pauses)",
+                     c->domid, pause_ms, confirm, pauses);
         for (size_t i = 0; i < confirm; i++) {
             enum verdict v = verdict_of(k, &k->sus[i], &r1[i]);
             if (v == V_NONE) {
@@ -817,6 +854,10 @@ int xg__save_preflight(struct save_ctx *c)
         goto out;
     }
     if ((rc = recheck(&k)) < 0)
+        goto out;
+    /* Every read went through c->pm: a guest that rebuilt its p2m meanwhile was checked
+     * against stale frames, so the check says so rather than trust them (as the save does). */
+    if (k.running && (rc = xg__save_check_p2m_generation(c)) < 0)
         goto out;
     size_t errors = xg_diag_total(c->d, XG_SEV_ERROR) - errors_before;
     xg__save_log(c,

@@ -384,6 +384,13 @@ static int live_passes(struct save_ctx *c)
     if ((rc = suspend_guest(c)) < 0)
         return rc;
     /*
+     * The guest may have rebuilt its p2m between the last pass's check and
+     * its suspend: the frames mapped as its p2m would then be stale.  Xen's
+     * saver checks after every pass, the final one included.
+     */
+    if ((rc = xg__save_check_p2m_generation(c)) < 0)
+        return rc;
+    /*
      * The final set: what the last live pass left dirty (still in c->dirty),
      * what was dirtied since that clean until the guest stopped, and what
      * was deferred.  The second clean goes to a bitmap of its own, so the
@@ -408,6 +415,8 @@ static int live_passes(struct save_ctx *c)
     uint64_t last = count_bits(c->dirty, c->nr_pfns);
     double t = xg__now();
     if ((rc = send_pass(c, c->dirty, true, "final pass")) < 0)
+        return rc;
+    if ((rc = xg__save_check_p2m_generation(c)) < 0)
         return rc;
     struct xg_save_iteration *it = &c->st->iter[c->iteration];
     it->seconds = xg__now() - t;

@@ -281,7 +281,8 @@ int xg__save_check_p2m_generation(struct save_ctx *c)
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.p2m_generation"), XGF_FOUND(gen),
                             XGF_EXPECTED(c->p2m_generation) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "the guest rebuilt its p2m during the save (p2m generation changed); the save was stopped, retry it");
+                           "the guest rebuilt its p2m while xg read it (p2m generation changed); "
+                           "stopped: retry");
     }
     if (max != c->max_pfn + 1) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.max_pfn"), XGF_FOUND(max),

@@ -68,7 +68,8 @@ struct xg_save_stats {
     uint64_t bytes;          /* stream bytes written */
     double seconds;
     /* The pre-flight check of a running guest (--check): findings re-checked, those that had
-     * changed while the guest ran, and how long the domain was paused to confirm the rest. */
+     * changed while the guest ran, and the longest pause of the domain to confirm the rest
+     * (a batch of findings per pause). */
     uint64_t check_suspects, check_changed;
     double check_pause_ms;
 };

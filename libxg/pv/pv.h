@@ -125,8 +125,9 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
  * address (64-bit: rip, rsp, kernel_sp, fs/gs bases, callbacks, trap
  * handlers, the LDT base when it has entries), an LDT base in Xen's range,
  * an unaligned LDT or more than 8192 entries, vm_assist bits outside the
- * width's mask (vcpu0), more GDT entries than Xen allows.  Returns 0, or -1
- * with *why set.
+ * width's mask (vcpu0), more GDT entries than Xen allows, and, as for a
+ * vcpu not yet initialised, a 64-bit context in user mode (VGCF_in_kernel
+ * clear) without a user cr3 (ctrlreg[1]).  Returns 0, or -1 with *why set.
  */
 int xg_pv_vcpu_ctx_check(const void *ctx, unsigned width, unsigned vcpu, const char **why);
 

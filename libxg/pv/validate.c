@@ -36,6 +36,7 @@
 #define F_REPORTED 0x40  /* stale table: first problem already reported */
 #define F_POPULATE 0x80  /* never sent, named by a live entry: gets a zeroed frame */
 #define F_RW_MAPPED 0x100 /* a live L1 maps it writable */
+#define F_RETYPED_SHIFT 12 /* bits 12-14: the level an ordinary empty page takes (retypable) */
 
 struct vctx {
     const struct xg_pv_image_view *v;
@@ -54,6 +55,19 @@ struct vctx {
 static unsigned level_of(const struct vctx *c, uint64_t pfn)
 {
     return pfn < c->v->nr_pfns ? xg_pfinfo_level(c->v->types[pfn]) : 0;
+}
+
+/* The level Xen gives an ordinary empty page a live entry names (0: none; see retypable). */
+static unsigned retyped_level(const struct vctx *c, uint64_t pfn)
+{
+    return pfn < c->v->nr_pfns ? (c->f[pfn] >> F_RETYPED_SHIFT) & 7 : 0;
+}
+
+/* The level pfn has once Xen validated the live tables: recorded, or taken by a retype. */
+static unsigned xen_level(const struct vctx *c, uint64_t pfn)
+{
+    unsigned l = level_of(c, pfn);
+    return l ? l : retyped_level(c, pfn);
 }
 
 static uint32_t type_of(const struct vctx *c, uint64_t pfn)
@@ -264,7 +278,9 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
  * validation (promote_l1_table..promote_l3_table) passes on non-present
  * entries, so Xen retypes it and restores the guest.  Not when a live L1
  * maps it writable or it is a GDT frame (a type reference Xen will hold),
- * nor when its contents cannot be read (offline).  A note, then accepted.
+ * nor when its contents cannot be read (offline).  A note, then accepted;
+ * the level it takes is recorded: a live entry needing another level is
+ * refused (retype_conflict), and the pin simulation sees a table.
  */
 static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
                       uint64_t tp)
@@ -281,6 +297,7 @@ static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, ui
         if (xg_pte_present(x))
             return false;
     }
+    c->f[tp] |= (uint16_t)((level - 1) << F_RETYPED_SHIFT);
     struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
                         XGF_REF_TYPE(type_of(c, tp)) };
     xg_diag_add(c->d, XG_SEV_NOTE, 0, 0, &l, __FILE__, __LINE__,
@@ -289,6 +306,30 @@ static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, ui
                 "validates this one, and so does the restore",
                 level, (unsigned long long)p, s, (unsigned long long)tp, level - 1);
     return true;
+}
+
+/*
+ * A live entry to an ordinary empty page an earlier live entry already made a table of
+ * another level: Xen's get_page_type gives the page the type of whichever entry it
+ * validates first and refuses the other (the type is in use, its count is not zero).
+ */
+static void retype_conflict(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e,
+                            uint64_t tp)
+{
+    unsigned taken = retyped_level(c, tp);
+    if (entry_finding(c, p, level, s, e, tp,
+                      "L%u table at pfn %#llx, slot %u, points to pfn %#llx, an ordinary page "
+                      "another live entry makes an L%u table; Xen cannot make it an L%u too",
+                      level, (unsigned long long)p, s, (unsigned long long)tp, taken, level - 1)) {
+        xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of "
+                               "pfn %llx> (pfn %llx)",
+                         (unsigned long long)(((uint64_t)taken << 61) | (1ULL << 58) | 1),
+                         (unsigned long long)((uint64_t)(level - 1) << 61),
+                         (unsigned long long)tp, (unsigned long long)tp);
+        xg_diag_hint(c->d, "a page is a table of one level at a time; the image names pfn %#llx "
+                           "from live tables of two levels",
+                     (unsigned long long)tp);
+    }
 }
 
 static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsigned s, uint64_t e)
@@ -322,6 +363,11 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
     unsigned tl = level_of(c, tp);
     if (tl == level - 1)
         return;
+    if (!tl && retyped_level(c, tp) && (c->f[p] & F_LIVE)) {
+        if (retyped_level(c, tp) != level - 1)
+            retype_conflict(c, p, level, s, e, tp);
+        return;
+    }
     if (tl == level) {
         if (compat && level == 3) {
             entry_finding(c, p, level, s, e, tp, "PAE L3 table at pfn %#llx, slot %u, points to another L3 (pfn %#llx); "
@@ -447,7 +493,7 @@ static bool sim_validate(struct vctx *c, uint64_t p)
 {
     if (c->f[p] & F_VALID)
         return true;
-    unsigned level = level_of(c, p);
+    unsigned level = xen_level(c, p);
     const uint64_t *t = table(c, p);
     if (t && level >= 2) {
         for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
@@ -455,7 +501,7 @@ static bool sim_validate(struct vctx *c, uint64_t p)
             if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
                 continue;
             uint64_t tp = xg_pte_frame(e);
-            unsigned tl = level_of(c, tp);
+            unsigned tl = xen_level(c, tp);
             if (tl == level - 1) {
                 if (!sim_validate(c, tp))
                     return false;

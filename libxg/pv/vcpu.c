@@ -125,6 +125,14 @@ int xg_pv_vcpu_ctx_check(const void *ctx, unsigned width, unsigned vcpu, const c
         *why = "the LDT is not page aligned or has more than 8192 entries";
         return -1;
     }
+    /* A vcpu not yet initialised (as a restore's are): a 64-bit one in user mode needs its
+     * user-mode table (ctrlreg[1]) to run on. */
+    if (width == 8 && !(xg_guest_word(ctx, L->flags, 8) & XG_VGCF_IN_KERNEL) &&
+        !xg_guest_word(ctx, L->ctrlreg + 8, 8)) {
+        *why = "the context is not in kernel mode (VGCF_in_kernel clear) and has no user cr3 "
+               "(ctrlreg[1] is 0)";
+        return -1;
+    }
     if (vcpu == 0 && (xg_guest_word(ctx, L->vm_assist, w) & ~vm_assist_valid(width))) {
         *why = "vcpu0's vm_assist has bits Xen does not know for this guest width";
         return -1;

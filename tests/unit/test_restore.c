@@ -45,6 +45,8 @@ struct img {
     uint64_t nr;       /* pfns */
     uint32_t *type;    /* XTAB for absent */
     uint8_t **page;
+    bool xtab_twin;       /* img_write lists xtab_twin_pfn as XTAB too, */
+    uint64_t xtab_twin_pfn; /* just before its own entry, in the same record */
 };
 
 static void img_free(struct img *im)
@@ -140,12 +142,14 @@ static void img_write(const struct img *im, const char *path)
         for (uint64_t p = 0; p < im->nr; p++) {
             if (im->type[p] == XG_PFINFO_XTAB && !im->page[p])
                 continue;
+            if (im->xtab_twin && p == im->xtab_twin_pfn)
+                e[n++] = xg_pd_entry(p, XG_PFINFO_XTAB);
             e[n++] = xg_pd_entry(p, im->type[p]);
             if (xg_pfinfo_has_data(im->type[p])) {
                 static const uint8_t zero[4096];
                 pg[np++] = im->page[p] ? im->page[p] : zero;
             }
-            if (n == XG_MAX_BATCH) {
+            if (n + im->xtab_twin >= XG_MAX_BATCH) { /* room for a twin and its pfn */
                 ck_assert_int_eq(xg_stream_write_page_data(w, n, e, pg), 0);
                 n = np = 0;
             }
@@ -1071,6 +1075,23 @@ START_TEST(sim_setvcpucontext_as_strict_as_xen)
     ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
     xg_guest_set_word(ctx1, L->vm_assist, 8, 1ULL << 33); /* only vcpu0's is checked */
     ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 1, ctx1, sizeof(ctx1)), 0);
+    xg_guest_set_word(ctx, L->vm_assist, 8, 1ULL << 32); /* m2p_strict: 64-bit guests only */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), 0);
+    xg_guest_set_word(ctx, 4976, 8, 0xfff0000000000000ULL); /* kernel_sp */
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, 4976, 8, 0xffffffff81000300ULL);
+    /* __addr_ok: an LDT base in Xen's range is refused even with no entries. */
+    xg_guest_set_word(ctx, L->ldt_base, 8, 0xffff800000000000ULL);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EINVAL);
+    xg_guest_set_word(ctx, L->ldt_base, 8, 0);
+    /*
+     * The vcpu runs (is_initialised): user mode without a user cr3 is not the
+     * fresh vcpu's EINVAL but a change of its tables, EOPNOTSUPP.
+     */
+    uint64_t flags = xg_guest_word(ctx, L->flags, 8);
+    xg_guest_set_word(ctx, L->flags, 8, flags & ~(uint64_t)XG_VGCF_IN_KERNEL);
+    xg_guest_set_word(ctx, L->ctrlreg + 8, 8, 0);
+    ck_assert_int_eq(sim_set_vcpu(h, e.src_dom, 0, ctx, sizeof(ctx)), -EOPNOTSUPP);
     sim_unlock(h);
     sim_host_close(h);
     xg_diag_free(d);
@@ -1231,6 +1252,249 @@ START_TEST(cr3_validated_before_pins)
 }
 END_TEST
 
+/*
+ * A pfn listed both as XTAB and with data in one PAGE_DATA record: Xen
+ * 4.17's restore skips the XTAB entry (populate_pfns populates only pfns
+ * with data) and writes the data.  xg gave the frame back first and then
+ * copied the data to frame ~0.  The restored guest must equal the source.
+ */
+START_TEST(xtab_and_data_in_one_record_keeps_the_data)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t pfn = zero_page(&im);
+    im.xtab_twin = true;
+    im.xtab_twin_pfn = pfn;
+    img_write(&im, e.bad);
+    uint32_t dom = expect_restored(&e, NULL);
+    xg_diag *d = xg_diag_new();
+    struct sim_host *ha, *hb;
+    ck_assert_int_eq(sim_host_open(e.src, d, &ha), 0);
+    ck_assert_int_eq(sim_host_open(e.dst, d, &hb), 0);
+    int rc = sim_compare(ha, e.src_dom, hb, dom, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(ha);
+    sim_host_close(hb);
+    xg_diag_free(d);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* A free slot of the table at pfn (aborts if it has none). */
+static unsigned free_slot_of(struct img *im, uint64_t pfn)
+{
+    for (unsigned s = 0; s < 512; s++)
+        if (!img_table(im, pfn)[s])
+            return s;
+    ck_abort_msg("the table at pfn %#llx has no free slot", (unsigned long long)pfn);
+    return 0;
+}
+
+/*
+ * An ordinary empty page named by live entries of two levels (an L3's and an
+ * L2's): Xen's get_page_type makes it a table of the level of whichever entry
+ * it validates first and refuses the other, so the restore fails at a pin.
+ * The validation accepted both (once as an L2, once as an L1): it must refuse
+ * before any pin.  Named by two L2 entries, it is one L1 table: accepted.
+ */
+START_TEST(ordinary_empty_page_named_at_two_levels_refused)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t z = zero_page(&im);
+    unsigned slot;
+    uint64_t l2 = find_entry(&im, 2, 1, &slot), l3 = find_entry(&im, 3, 2, &slot);
+    unsigned s2 = free_slot_of(&im, l2), s3 = free_slot_of(&im, l3);
+    img_table(&im, l2)[s2] = xg_pte_make(z, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    img_table(&im, l3)[s3] = xg_pte_make(z, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    /* No live L1 maps it writable (the direct map's entries made read-only). */
+    for (uint64_t p = 0; p < im.nr; p++) {
+        if (xg_pfinfo_level(im.type[p]) != 1)
+            continue;
+        uint64_t *t = img_table(&im, p);
+        for (unsigned s = 0; s < 512; s++)
+            if (xg_pte_present(t[s]) && xg_pte_frame(t[s]) == z)
+                t[s] &= ~(uint64_t)XG_PTE_RW;
+    }
+    img_write(&im, e.bad);
+    expect_refused(&e, "another live entry makes an L");
+    /* The L3's entry gone and a second L2 entry instead: one L1 table, named twice. */
+    img_table(&im, l3)[s3] = 0;
+    img_table(&im, l2)[free_slot_of(&im, l2)] = xg_pte_make(z, XG_PTE_P | XG_PTE_RW | XG_PTE_A);
+    img_write(&im, e.bad);
+    expect_restored(&e, "so Xen makes it an L1 table");
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * Xen 4.17's arch_set_info_guest, for a vcpu not yet initialised (every vcpu
+ * of a restore): a 64-bit context in user mode (VGCF_in_kernel clear) with no
+ * user cr3 (ctrlreg[1] 0) is EINVAL.  The validation let it through and the
+ * restore failed at the vcpu, after every pin: it must be refused before any.
+ * The same context in kernel mode restores.
+ */
+START_TEST(user_mode_vcpu_without_user_cr3_refused_before_pins)
+{
+    struct env e;
+    struct img im;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    craft(&e, "netbsd64", 1, &im);
+    uint8_t *ctx = img_vcpu(&im, 0);
+    uint64_t flags = xg_guest_word(ctx, L->flags, 8);
+    ck_assert(flags & XG_VGCF_IN_KERNEL);
+    xg_guest_set_word(ctx, L->ctrlreg + 8, 8, 0);
+    xg_guest_set_word(ctx, L->flags, 8, flags & ~(uint64_t)XG_VGCF_IN_KERNEL);
+    img_write(&im, e.bad);
+    expect_refused(&e, "not in kernel mode (VGCF_in_kernel clear) and has no user cr3");
+    xg_guest_set_word(ctx, L->flags, 8, flags);
+    img_write(&im, e.bad);
+    expect_restored(&e, NULL);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/* An empty domain made on the destination host, as a toolstack makes it before a restore. */
+static uint32_t empty_domain(struct env *e, unsigned vcpus)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    uint32_t domid;
+    ck_assert_int_eq(sim_host_open(e->dst, d, &h), 0);
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    ck_assert_int_eq(sim_domain_create(h, 8, vcpus, 4096, &domid), 0);
+    sim_unlock(h);
+    sim_host_close(h);
+    xg_diag_free(d);
+    return domid;
+}
+
+static uint64_t domain_pages(struct env *e, uint32_t domid)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e->dst, d, &h), 0);
+    ck_assert_int_eq(sim_lock(h, 0, d), 0);
+    uint64_t n = sim_domain(h, domid)->tot_pages;
+    sim_unlock(h);
+    sim_host_close(h);
+    xg_diag_free(d);
+    return n;
+}
+
+/*
+ * A frame populated for a pfn the image never sent, whose mapping then fails:
+ * the domain holds it, so the restore must count it (res.pages, what it gave
+ * the domain) and know its pfn, or it is lost to the restore's accounting.
+ * Each map in turn fails, into a domain the toolstack made (left to it after
+ * a failure): whichever fails, the count is what the domain holds.
+ */
+START_TEST(failed_map_leaves_every_frame_counted)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    uint64_t z = zero_page(&im);
+    im.type[z] = XG_PFINFO_XTAB;
+    free(im.page[z]);
+    im.page[z] = NULL;
+    img_write(&im, e.bad);
+    /* Some maps fail quietly (validation reading an ordinary page): go on past successes. */
+    unsigned k, failed = 0, ok_in_a_row = 0;
+    for (k = 1; k < 1000 && ok_in_a_row < 20; k++) {
+        uint32_t domid = empty_domain(&e, 1);
+        uint64_t before = domain_pages(&e, domid);
+        char faults[32];
+        snprintf(faults, sizeof(faults), "map@%u", k);
+        xg_diag *d = xg_diag_new();
+        struct xg_restore_params p = { .domid = domid, .store_evtchn = -1, .console_evtchn = -1 };
+        struct xg_restore_result res;
+        int rc = restore_file(&e, e.bad, &p, d, &res, faults);
+        ck_assert_msg(rc == 0 || xgt_diag_has(d, "injected fault"), "map@%u: %s", k,
+                      xg_err_name(rc));
+        ok_in_a_row = rc ? 0 : ok_in_a_row + 1;
+        failed += rc != 0;
+        ck_assert_msg(res.pages == domain_pages(&e, domid) - before,
+                      "map@%u: the restore counts %llu pages, the domain holds %llu more", k,
+                      (unsigned long long)res.pages,
+                      (unsigned long long)(domain_pages(&e, domid) - before));
+        xg_diag_free(d);
+        d = xg_diag_new();
+        struct sim_host *h;
+        ck_assert_int_eq(sim_host_open(e.dst, d, &h), 0);
+        ck_assert_int_eq(sim_lock(h, 0, d), 0);
+        ck_assert_int_eq(sim_domain_destroy(h, domid), 0);
+        sim_unlock(h);
+        sim_host_close(h);
+        xg_diag_free(d);
+    }
+    ck_assert_uint_gt(failed, 3);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+static void log_append(void *arg, const char *line)
+{
+    struct xgt_buf *b = arg;
+    xgt_buf_put(b, line, strlen(line));
+    xgt_buf_put(b, "\n", 1);
+}
+
+/*
+ * An image whose pins need a table only vcpu0's cr3 validates: the vcpus are
+ * set before the pins.  When a pin then fails, the pins are undone but vcpu0's
+ * context still holds references to its tables: the log must not say the
+ * domain (the toolstack's, left to it) "holds nothing pinned and can be
+ * destroyed" as if it were clean.
+ */
+START_TEST(failed_pin_after_vcpus_says_what_they_hold)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "netbsd64", 1, &im);
+    uint64_t a = img_frames(&im, 0).cr3;
+    uint64_t b = xg_pte_frame(img_table(&im, a)[254]);
+    im.type[a] = XG_PFINFO_L4TAB; /* as cr3_validated_before_pins: only cr3 validates a */
+    img_table(&im, a)[254] = 0;
+    img_table(&im, b)[254] = xg_pte_make(a, XG_PTE_P | XG_PTE_A);
+    img_write(&im, e.bad);
+    uint32_t domid = empty_domain(&e, 1);
+    xg_hv *hv = xgt_open_sim(e.dst);
+    xg_diag *d = xg_diag_new();
+    ck_assert_int_eq(xg_hv_set_faults(hv, "pin@1", d), 0);
+    struct xgt_buf log;
+    xgt_buf_init(&log);
+    struct xg_restore_callbacks cb = { .log = log_append, .arg = &log };
+    struct xg_restore_params p = { .domid = domid, .store_evtchn = -1, .console_evtchn = -1 };
+    int fd = open(e.bad, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    int rc = xg_restore(hv, fd, &p, &cb, NULL, d);
+    close(fd);
+    xg_hv_close(hv);
+    ck_assert_int_eq(rc, XG_E_HV);
+    xgt_buf_put(&log, "", 1);
+    const char *text = (const char *)log.data;
+    ck_assert_msg(strstr(text, "the vcpus are set before the pins") ||
+                      xgt_diag_has(d, "the vcpus are set before the pins"),
+                  "vcpus not first:\n%s", text);
+    ck_assert_msg(!strstr(text, "can be destroyed"), "log:\n%s", text);
+    ck_assert_msg(strstr(text, "1 vcpu contexts set hold references to their page tables"),
+                  "log:\n%s", text);
+    xgt_buf_free(&log);
+    xg_diag_free(d);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("restore");
@@ -1269,6 +1533,15 @@ static Suite *suite(void)
         { "unsent_pfn_gets_a_zeroed_frame", unsent_pfn_gets_a_zeroed_frame },
         { "ordinary_empty_page_retyped", ordinary_empty_page_retyped },
         { "cr3_validated_before_pins", cr3_validated_before_pins },
+        { "xtab_and_data_in_one_record_keeps_the_data",
+          xtab_and_data_in_one_record_keeps_the_data },
+        { "ordinary_empty_page_named_at_two_levels_refused",
+          ordinary_empty_page_named_at_two_levels_refused },
+        { "user_mode_vcpu_without_user_cr3_refused_before_pins",
+          user_mode_vcpu_without_user_cr3_refused_before_pins },
+        { "failed_map_leaves_every_frame_counted", failed_map_leaves_every_frame_counted },
+        { "failed_pin_after_vcpus_says_what_they_hold",
+          failed_pin_after_vcpus_says_what_they_hold },
     };
     /* Under valgrind (make check-valgrind) the two 130 MB passes over the real image take minutes: skip them. */
     bool valgrind = getenv("XGT_VALGRIND") != NULL;
