@@ -63,7 +63,7 @@ static uint64_t le64(const uint8_t *p)
 static void give_up(struct tap *t, const char *why)
 {
     if (!t->said)
-        fprintf(stderr, "XGTAP unparsed: %s\n", why);
+        dprintf(STDERR_FILENO, "XGTAP unparsed: %s\n", why); /* one write: see report() */
     t->said = true;
     t->st = DONE;
 }
@@ -112,12 +112,24 @@ static void count_pfns(struct tap *t)
     }
 }
 
+/*
+ * The figures line, in one write(): stderr is shared with xl and the save
+ * helpers, whose lines would otherwise land in the middle of it.
+ */
 static void report(struct tap *t)
 {
-    fprintf(stderr, "XGTAP ");
-    for (unsigned i = 0; i < t->passes; i++)
-        fprintf(stderr, "%s%" PRIu64, i ? "," : "", t->pages[i]);
-    fprintf(stderr, "%s %" PRIu64 " %" PRIu64 "\n", t->passes ? "" : "-", t->entries, t->bytes);
+    char line[4096];
+    size_t n = (size_t)snprintf(line, sizeof(line), "XGTAP ");
+    for (unsigned i = 0; i < t->passes && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%" PRIu64, i ? "," : "", t->pages[i]);
+    if (n < sizeof(line))
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %" PRIu64 " %" PRIu64 "\n",
+                              t->passes ? "" : "-", t->entries, t->bytes);
+    if (n >= sizeof(line)) { /* too many passes for one line: say so, in one line */
+        n = (size_t)snprintf(line, sizeof(line), "XGTAP unparsed: %u passes\n", t->passes);
+    }
+    if (write(STDERR_FILENO, line, n) < 0)
+        return;
 }
 
 /* A complete header or prefix is in buf: act on it. */
