@@ -43,6 +43,19 @@ static struct sim_domain *need_domain(struct sim_host *h, uint32_t domid, xg_dia
     return dom;
 }
 
+/* Take the host lock for an op on domid; on failure (no lock, no such domain) nothing is held. */
+static int lock_domain(struct sim_host *h, uint32_t domid, xg_diag *d)
+{
+    int rc = sim_lock(h, 0, d);
+    if (rc < 0)
+        return rc;
+    if (!need_domain(h, domid, d)) {
+        sim_unlock(h);
+        return XG_E_NOTFOUND;
+    }
+    return 0;
+}
+
 static void sim_close(xg_hv *hv)
 {
     sim_host_close(H(hv));
@@ -166,13 +179,9 @@ static int sim_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t 
     struct sim_host *h = H(hv);
     if (n > 1024)
         return xg_diag_syserr(d, XG_E_HV, E2BIG, NULL, "getpageframeinfo3 takes at most 1024 frames, not %u", n);
-    int rc = sim_lock(h, 0, d);
+    int rc = lock_domain(h, domid, d);
     if (rc < 0)
         return rc;
-    if (!need_domain(h, domid, d)) {
-        sim_unlock(h);
-        return XG_E_NOTFOUND;
-    }
     for (unsigned i = 0; i < n; i++)
         types[i] = sim_pfinfo(h, domid, mfns[i]);
     sim_unlock(h);
@@ -556,13 +565,9 @@ static int sim_evtchn(xg_hv *hv, uint32_t domid, uint32_t remote, int *port, xg_
 static int sim_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d)
 {
     struct sim_host *h = H(hv);
-    int rc = sim_lock(h, 0, d);
+    int rc = lock_domain(h, domid, d);
     if (rc < 0)
         return rc;
-    if (!need_domain(h, domid, d)) {
-        sim_unlock(h);
-        return XG_E_NOTFOUND;
-    }
     for (unsigned i = 0; i < n; i++) {
         int e = sim_populate_one(h, domid, pfns[i], &mfns[i]);
         if (e < 0) {
@@ -580,13 +585,9 @@ static int sim_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *p
 static int sim_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d)
 {
     struct sim_host *h = H(hv);
-    int rc = sim_lock(h, 0, d);
+    int rc = lock_domain(h, domid, d);
     if (rc < 0)
         return rc;
-    if (!need_domain(h, domid, d)) {
-        sim_unlock(h);
-        return XG_E_NOTFOUND;
-    }
     for (unsigned i = 0; i < n; i++) {
         int e = sim_release_frame(h, domid, mfns[i]);
         if (e < 0) {
@@ -637,13 +638,9 @@ static int sim_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops,
                                          "UNPIN_TABLE", "NEW_BASEPTR" };
     struct sim_host *h = H(hv);
     *done = 0;
-    int rc = sim_lock(h, 0, d);
+    int rc = lock_domain(h, domid, d);
     if (rc < 0)
         return rc;
-    if (!need_domain(h, domid, d)) {
-        sim_unlock(h);
-        return XG_E_NOTFOUND;
-    }
     for (unsigned i = 0; i < n; i++) {
         int e;
         unsigned cmd = ops[i].cmd;
