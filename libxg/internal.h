@@ -54,80 +54,8 @@ int xg__write_full(int fd, const void *buf, size_t len);
 /* Monotonic time in seconds. */
 double xg__now(void);
 
-/* Bitmaps of nbits bits, as arrays of unsigned long. */
-#define XG_BITS_PER_LONG (8 * sizeof(unsigned long))
-#define XG_BITMAP_LONGS(n) (((n) + XG_BITS_PER_LONG - 1) / XG_BITS_PER_LONG)
-static inline bool xg__test_bit(const unsigned long *map, uint64_t bit)
-{
-    return (map[bit / XG_BITS_PER_LONG] >> (bit % XG_BITS_PER_LONG)) & 1;
-}
-static inline void xg__set_bit(unsigned long *map, uint64_t bit)
-{
-    map[bit / XG_BITS_PER_LONG] |= 1UL << (bit % XG_BITS_PER_LONG);
-}
-static inline void xg__clear_bit(unsigned long *map, uint64_t bit)
-{
-    map[bit / XG_BITS_PER_LONG] &= ~(1UL << (bit % XG_BITS_PER_LONG));
-}
-
-/* Little-endian loads and stores on unaligned bytes. */
-static inline uint32_t xg__le32(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-static inline uint64_t xg__le64(const void *p)
-{
-    return (uint64_t)xg__le32(p) | (uint64_t)xg__le32((const uint8_t *)p + 4) << 32;
-}
-static inline uint16_t xg__le16(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)(b[0] | b[1] << 8);
-}
-static inline uint32_t xg__be32(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
-}
-static inline uint64_t xg__be64(const void *p)
-{
-    return (uint64_t)xg__be32(p) << 32 | xg__be32((const uint8_t *)p + 4);
-}
-static inline uint16_t xg__be16(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-static inline void xg__put_le32(void *p, uint32_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8); b[2] = (uint8_t)(v >> 16); b[3] = (uint8_t)(v >> 24);
-}
-static inline void xg__put_le64(void *p, uint64_t v)
-{
-    xg__put_le32(p, (uint32_t)v);
-    xg__put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
-}
-static inline void xg__put_le16(void *p, uint16_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8);
-}
-static inline void xg__put_be32(void *p, uint32_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 24); b[1] = (uint8_t)(v >> 16); b[2] = (uint8_t)(v >> 8); b[3] = (uint8_t)v;
-}
-static inline void xg__put_be64(void *p, uint64_t v)
-{
-    xg__put_be32(p, (uint32_t)(v >> 32));
-    xg__put_be32((uint8_t *)p + 4, (uint32_t)v);
-}
-static inline void xg__put_be16(void *p, uint16_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 8); b[1] = (uint8_t)v;
-}
+/* Bitmaps (xg__test_bit ...) and unaligned byte order (xg__le32 ...): util/. */
+#include "util/bitmap.h"
+#include "util/bytes.h"
 
 #endif
