@@ -3,12 +3,14 @@
 
 Reports, for the C files under ROOT (default libxg):
   calls      the cross-file function calls, by folder and by file (--calls)
-  cycles     every call cycle between files, and between folders
+  folders    every call cycle between folders, and every call between folders
+             that the layer order (--layers) does not allow
+  cycles     every call cycle between files
   files      every .c file over 900 lines
   functions  every function over 120 lines
   width      every line wider than 100 columns
 
-Each check is a report unless enforced: --enforce=all or --enforce=cycles,files,...
+Each check is a report unless enforced: --enforce=all or --enforce=folders,cycles,...
 (or XG_STRUCTURE_ENFORCE with the same value); an enforced check that finds
 something makes the exit status 1.  Exit 0: nothing enforced was found; 1: an
 enforced check failed; 2: usage error; 99: the check could not run (ctags
@@ -33,8 +35,20 @@ Lines are counted as ctags gives them (the closing brace included).
 Cycles are reported as groups of files (or folders) that all reach each
 other (strongly connected components), each with the calls between its
 members, so every circle in a group can be read off its edges.  A folder is
-a file's directory: libxg/ itself is one folder (diag.c, internal.h and,
-until they move, the engines).
+a file's directory, named from ROOT's parent (libxg, libxg/hv), except the
+files PLACED puts elsewhere: ROOT/internal.h, the library-wide header that
+declares util/'s functions and includes its headers, belongs to ROOT/util, so
+a static inline added there is a bottom-layer helper, not a call to the top.
+
+The layer order.  --layers lists the folders from the top down, "|" between
+layers, e.g. ". | save restore | hv | hv/sim | pv stream | util": a call may go
+from a folder to a folder in a lower layer only; a call within one layer
+between two folders, a call upward, and a folder the order does not name are
+each a "folders" finding.  For ROOT libxg the default is libxg's order
+(LIBXG_LAYERS: the public entries and the XML report at the top, the engines,
+the hypervisor interface and its simulator, the stream codec and PV page-table
+logic, util/ -- findings, allocation, I/O, byte order -- at the bottom); for
+another ROOT, no order unless --layers gives one (cycles are still found).
 """
 import argparse
 import json
@@ -45,7 +59,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
-CHECKS = ("cycles", "files", "functions", "width")
+CHECKS = ("folders", "cycles", "files", "functions", "width")
+LIBXG_LAYERS = ". | save restore | hv | hv/sim | pv stream | util"
+PLACED = {"internal.h": "util"}
 MAX_FILE_LINES = 900
 MAX_FUNCTION_LINES = 120
 MAX_COLUMNS = 100
@@ -185,6 +201,39 @@ def sccs(nodes, succ):
     return sorted(out)
 
 
+def parse_layers(text, top):
+    """{folder: layer index, 0 at the top} from "a | b c | d", each folder named as
+    top/a (top: the root's own name); None for no order."""
+    if text is None or not text.strip():
+        return None
+    rank = {}
+    for i, layer in enumerate(text.split("|")):
+        names = layer.split()
+        if not names:
+            raise ValueError("an empty layer in '%s'" % text)
+        for name in names:
+            name = os.path.normpath(os.path.join(top, name))
+            if name in rank:
+                raise ValueError("folder '%s' named twice in '%s'" % (name, text))
+            rank[name] = i
+    return rank
+
+
+def layer_findings(fedges, folders, rank):
+    """Calls between folders that the layer order does not allow, and unnamed folders."""
+    out = []
+    for f in sorted(folders):
+        if f not in rank:
+            out.append("folder not in the layer order: %s (name it in --layers)" % f)
+    for (a, b) in sorted(fedges):
+        if a not in rank or b not in rank or rank[a] < rank[b]:
+            continue
+        how = "upward" if rank[a] > rank[b] else "within one layer"
+        out.append("call %s: %s -> %s" % (how, a, b))
+        out.append("    " + " ".join(sorted("%s->%s" % p for p in fedges[(a, b)])[:6]))
+    return out
+
+
 def rel(path, root):
     return os.path.relpath(path, os.path.dirname(os.path.abspath(root)) or ".")
 
@@ -193,6 +242,9 @@ def main():
     ap = argparse.ArgumentParser(description="libxg's cross-file calls, call cycles and sizes")
     ap.add_argument("--root", default="libxg", help="the tree to read (default libxg)")
     ap.add_argument("--calls", action="store_true", help="list the cross-file calls")
+    ap.add_argument("--layers", default=None,
+                    help="the folders from the top down, '|' between layers (default for "
+                    "libxg: '%s')" % LIBXG_LAYERS)
     ap.add_argument("--enforce", default=os.environ.get("XG_STRUCTURE_ENFORCE", ""),
                     help="checks that fail the run: all, or a comma list of "
                     + ",".join(CHECKS) + " (default $XG_STRUCTURE_ENFORCE, else none)")
@@ -210,6 +262,14 @@ def main():
     if not os.path.isdir(args.root):
         print("structure: %s is not a directory" % args.root, file=sys.stderr)
         return 2
+    layers = args.layers
+    if layers is None and os.path.basename(os.path.normpath(args.root)) == "libxg":
+        layers = LIBXG_LAYERS
+    try:
+        rank = parse_layers(layers, os.path.basename(os.path.normpath(args.root)))
+    except ValueError as e:
+        print("structure: --layers: %s" % e, file=sys.stderr)
+        return 2
     ctags = os.environ.get("CTAGS") or shutil.which("ctags") or "ctags"
     files = c_files(args.root)
     if not files:
@@ -219,10 +279,14 @@ def main():
     R = lambda p: rel(p, args.root)
     found = {}
 
-    # Folders: the directory of each file.
+    # Folders: the directory of each file, named from the root's parent (libxg/hv).
+    top = os.path.basename(os.path.normpath(args.root))
+    placed = {os.path.join(top, k): os.path.join(top, v) for k, v in PLACED.items()}
+    F = lambda p: placed.get(R(p), os.path.dirname(R(p)))
+    folders = {F(p) for p in files}
     fedges = defaultdict(set)
     for (a, b), pairs in edges.items():
-        da, db = os.path.dirname(R(a)), os.path.dirname(R(b))
+        da, db = F(a), F(b)
         if da != db:
             fedges[(da, db)].update((os.path.basename(a) + ":" + x, os.path.basename(b) + ":" + y)
                                     for x, y in pairs)
@@ -249,13 +313,17 @@ def main():
             if a in members and b in members:
                 lines.append("    %s -> %s: %s" % (R(a), R(b),
                                                   " ".join(sorted({y for _, y in edges[(a, b)]}))))
+    found["cycles"] = lines
+    lines = []
     for comp in sccs(set(fsucc) | {b for bs in fsucc.values() for b in bs}, fsucc):
         lines.append("folder cycle: " + " <-> ".join(comp))
         for (a, b) in sorted(fedges):
             if a in comp and b in comp:
                 lines.append("    %s -> %s: %s" % (a, b, " ".join(
                     sorted("%s->%s" % p for p in fedges[(a, b)])[:6])))
-    found["cycles"] = lines
+    if rank is not None:
+        lines += layer_findings(fedges, folders, rank)
+    found["folders"] = lines
 
     found["files"] = []
     found["width"] = []

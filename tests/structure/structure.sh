@@ -2,9 +2,12 @@
 # structure.sh - libxg's structure check (scripts/structure.py), as make check runs it,
 # and its self-test on a fixture tree.
 #
-# On libxg: a report (exit 0) unless XG_STRUCTURE_ENFORCE names checks to enforce
-# (all, or cycles,files,functions,width); a run that cannot work (no ctags, no
-# python3) fails the test whatever the mode.
+# On libxg: the checks XG_STRUCTURE_ENFORCE names (all, or a comma list of
+# folders,cycles,files,functions,width) fail the test, the others are a report.
+# Unset, it is "folders": a call cycle between libxg's folders, or a call against
+# their layer order (top -> save, restore -> hv -> hv/sim -> pv, stream -> util),
+# fails make check.  A run that cannot work (no ctags, no python3) fails the test
+# whatever the mode.
 # On tests/structure/fixture: two files calling each other (a cycle between files and
 # between folders), a one-way call that must not count, and a 129-line function.
 set -u
@@ -16,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # The self-test sets its own modes; XG_STRUCTURE_ENFORCE applies to the tree only.
-enforce=${XG_STRUCTURE_ENFORCE:-}
+enforce=${XG_STRUCTURE_ENFORCE-folders}
 unset XG_STRUCTURE_ENFORCE
 
 # Self-test first: the check must find what it exists to find.
@@ -41,6 +44,22 @@ rc=$?
 python3 "$script" --root "$fixture" --enforce=bogus >/dev/null 2>&1
 rc=$?
 [ $rc -eq 2 ] || fail "--enforce=bogus: exit $rc, want 2"
+# The layer order: top above low, so b.c's call back up is the one finding.
+python3 "$script" --root "$fixture" --layers "top | low" --enforce=folders >"$tmp/ly.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "fixture, --layers 'top | low': exit $rc, want 1"
+grep -q '^  call upward: lib/low -> lib/top$' "$tmp/ly.out" ||
+    fail "fixture: the upward call low -> top was not reported"
+grep -q 'call .*: lib/top -> lib/low' "$tmp/ly.out" && fail "fixture: the downward call reported"
+python3 "$script" --root "$fixture" --layers "top low" >"$tmp/ly.out" 2>&1
+grep -q '^  call within one layer: lib/low -> lib/top$' "$tmp/ly.out" ||
+    fail "fixture: a call within one layer was not reported"
+python3 "$script" --root "$fixture" --layers "top" >"$tmp/ly.out" 2>&1
+grep -q '^  folder not in the layer order: lib/low ' "$tmp/ly.out" ||
+    fail "fixture: a folder missing from --layers was not reported"
+python3 "$script" --root "$fixture" --layers "top | | low" >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "--layers with an empty layer: exit $rc, want 2"
 CTAGS=$tmp/no-such-ctags python3 "$script" --root "$fixture" >"$tmp/noctags" 2>&1
 rc=$?
 [ $rc -eq 99 ] || fail "without ctags: exit $rc, want 99"
