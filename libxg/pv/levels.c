@@ -397,16 +397,39 @@ static void lost_some(const struct xg_pv_image_view *v, unsigned levels,
     xg_diag_hint(d, "%s", hint_privcmd);
 }
 
-void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
-                       struct xg_lost_tables *out, xg_diag *d)
+/* The first vcpu whose cr3 page was recorded untyped. */
+struct untyped_cr3 {
+    uint64_t pfn;
+    unsigned vcpu;
+    bool xtab; /* recorded as XTAB (no data), not as an ordinary page */
+};
+
+/* How many of the tables the top-level table t (at pfn p) reaches were recorded untyped. */
+static uint64_t untyped_below(const struct xg_pv_image_view *v, unsigned levels, uint64_t p,
+                              const uint8_t *t)
 {
-    memset(out, 0, sizeof(*out));
-    uint64_t tables = 0;
-    for (uint64_t p = 0; p < v->nr_pfns; p++)
-        tables += level_of(v, p) != 0;
-    uint64_t first_pfn = ~0ULL;
-    unsigned first_vcpu = 0;
-    bool first_xtab = false;
+    uint64_t n = 0;
+    unsigned bytes = levels == 2 ? 4 : 8;
+    for (unsigned s = 0; s < 4096 / bytes; s++) {
+        uint64_t e = bytes == 4 ? xg__le32(t + 4 * s) : xg__le64(t + 8 * s);
+        uint64_t q = bytes == 4 ? e >> 12 : xg_pte_frame(e);
+        if (!(e & XG_PTE_P) || q == p || q >= v->nr_pfns || level_of(v, q))
+            continue;
+        const uint8_t *u = contents(v, q);
+        unsigned r = u ? xg_pv_table_like(u, v->nr_pfns, true) : 0;
+        if (r & (bytes == 4 ? XG_PV_READS_32 : XG_PV_READS_64))
+            n++;
+    }
+    return n;
+}
+
+/*
+ * Count the vcpus whose cr3 page was recorded untyped (out->vcpus, the first in *first) and
+ * the untyped pages that read as their tables, one level down included (out->untyped_tables).
+ */
+static void scan_vcpu_roots(const struct xg_pv_image_view *v, unsigned levels,
+                            struct xg_lost_tables *out, struct untyped_cr3 *first)
+{
     for (unsigned vc = 0; vc < v->nr_vcpus; vc++) {
         if (!v->vcpu_present[vc])
             continue;
@@ -414,9 +437,9 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
         if (p >= v->nr_pfns || level_of(v, p))
             continue; /* beyond the guest, or a table: some other fault */
         if (!out->vcpus++) {
-            first_pfn = p;
-            first_vcpu = vc;
-            first_xtab = !xg_pfinfo_has_data(v->types[p]);
+            first->pfn = p;
+            first->vcpu = vc;
+            first->xtab = !xg_pfinfo_has_data(v->types[p]);
         }
         const uint8_t *mapped = contents(v, p);
         if (!mapped || !top_level_like(mapped, v->width, levels, v->nr_pfns))
@@ -425,64 +448,56 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
         /* A copy: with a domain, contents() maps one page at a time, unmapping the last. */
         uint8_t t[4096];
         memcpy(t, mapped, sizeof(t));
-        /* One level down: the tables it reaches, recorded as ordinary pages too. */
-        unsigned bytes = levels == 2 ? 4 : 8;
-        for (unsigned s = 0; s < 4096 / bytes; s++) {
-            uint64_t e = bytes == 4 ? xg__le32(t + 4 * s) : xg__le64(t + 8 * s);
-            uint64_t q = bytes == 4 ? e >> 12 : xg_pte_frame(e);
-            if (!(e & XG_PTE_P) || q == p || q >= v->nr_pfns || level_of(v, q))
-                continue;
-            const uint8_t *u = contents(v, q);
-            unsigned r = u ? xg_pv_table_like(u, v->nr_pfns, true) : 0;
-            if (r & (bytes == 4 ? XG_PV_READS_32 : XG_PV_READS_64))
-                out->untyped_tables++;
-        }
+        out->untyped_tables += untyped_below(v, levels, p, t);
     }
-    out->unmappable = v->unmappable;
-    if (!out->vcpus) {
-        if (v->unmappable)
-            lost_some(v, levels, out, d);
-        return;
-    }
+}
+
+/*
+ * out->why and out->confidence when the old saver recorded frames as XTAB | mfn and a
+ * vcpu's cr3 is untyped; *cr3_mfn: the cr3's machine frame when the p2m names it.
+ */
+static void why_unmappable(const struct xg_pv_image_view *v, const struct untyped_cr3 *first,
+                           uint64_t tables, struct xg_lost_tables *out, uint64_t *cr3_mfn)
+{
+    out->confidence = XG_CONF_HIGH;
+    uint64_t pfns[8];
+    size_t named = name_unmappable(v, first->pfn, pfns, 8, cr3_mfn);
+    out->named = named;
+    char list[160] = "";
+    for (size_t i = 0; i < named && i < 8; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%#llx", i ? ", " : "",
+                 (unsigned long long)pfns[i]);
+    char cr3[96] = "";
+    if (*cr3_mfn != ~0ULL)
+        snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them",
+                 first->vcpu, (unsigned long long)first->pfn, (unsigned long long)*cr3_mfn);
+    if (named)
+        snprintf(out->why, sizeof(out->why),
+                 "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the "
+                 "old saver's own record of a frame its dom0 could not map; the guest's p2m "
+                 "names them: pfns %s%s (%zu in all)%s; the image holds %llu page tables",
+                 (unsigned long long)v->unmappable, list, named > 8 ? ", ..." : "", named, cr3,
+                 (unsigned long long)tables);
+    else
+        snprintf(out->why, sizeof(out->why),
+                 "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the "
+                 "old saver's own record of a frame its dom0 could not map; the image holds %llu "
+                 "page tables",
+                 (unsigned long long)v->unmappable, (unsigned long long)tables);
+}
+
+/* out->why and out->confidence when every frame was mapped: the evidence in the pages. */
+static void why_untyped(uint64_t tables, struct xg_lost_tables *out)
+{
     char *w = out->why;
     size_t len = sizeof(out->why);
-    uint64_t cr3_mfn = ~0ULL;
-    if (v->unmappable) {
+    if (out->untyped_tables >= 2) {
         out->confidence = XG_CONF_HIGH;
-        uint64_t pfns[8];
-        size_t named = name_unmappable(v, first_pfn, pfns, 8, &cr3_mfn);
-        out->named = named;
-        char list[160] = "";
-        for (size_t i = 0; i < named && i < 8; i++)
-            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%#llx", i ? ", " : "",
-                     (unsigned long long)pfns[i]);
-        char cr3[96] = "";
-        if (cr3_mfn != ~0ULL)
-            snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them",
-                     first_vcpu, (unsigned long long)first_pfn, (unsigned long long)cr3_mfn);
-        if (named)
-            snprintf(
-                w, len,
-                "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
-                "saver's own record of a frame its dom0 could not map; the guest's p2m names them: "
-                "pfns %s%s (%zu in all)%s; the image holds %llu page tables",
-                (unsigned long long)v->unmappable, list, named > 8 ? ", ..." : "", named, cr3,
-                (unsigned long long)tables);
-        else
-            snprintf(
-                w, len,
-                "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the old "
-                "saver's own record of a frame its dom0 could not map; the image holds %llu "
-                "page tables",
-                (unsigned long long)v->unmappable, (unsigned long long)tables);
-    } else if (out->untyped_tables >= 2) {
-        out->confidence = XG_CONF_HIGH;
-        snprintf(
-            w, len,
-            "%llu pages recorded as ordinary hold page-table contents (present entries whose "
-            "frames are in the p2m, Xen's slots empty), the cr3 page and the tables it reaches "
-            "among them",
-            (unsigned long long)out->untyped_tables);
+        snprintf(w, len,
+                 "%llu pages recorded as ordinary hold page-table contents (present entries "
+                 "whose frames are in the p2m, Xen's slots empty), the cr3 page and the tables "
+                 "it reaches among them",
+                 (unsigned long long)out->untyped_tables);
     } else if (out->untyped_tables == 1) {
         out->confidence = XG_CONF_MEDIUM;
         snprintf(w, len,
@@ -498,28 +513,50 @@ void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
                  "the image holds %llu other page tables, so a damaged vcpu context fits as well",
                  (unsigned long long)tables);
     }
+}
+
+void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
+                       struct xg_lost_tables *out, xg_diag *d)
+{
+    memset(out, 0, sizeof(*out));
+    uint64_t tables = 0;
+    for (uint64_t p = 0; p < v->nr_pfns; p++)
+        tables += level_of(v, p) != 0;
+    struct untyped_cr3 first = { 0, 0, false };
+    scan_vcpu_roots(v, levels, out, &first);
+    out->unmappable = v->unmappable;
+    if (!out->vcpus) {
+        if (v->unmappable)
+            lost_some(v, levels, out, d);
+        return;
+    }
+    uint64_t cr3_mfn = ~0ULL;
+    if (v->unmappable)
+        why_unmappable(v, &first, tables, out, &cr3_mfn);
+    else
+        why_untyped(tables, out);
     static const char *const conf[] = { "", "low", "medium", "high" };
-    struct xg_loc l = { XGF_VCPU(first_vcpu), XGF_PFN(first_pfn),
-                        XGF_REF_TYPE(v->types[first_pfn]) };
+    struct xg_loc l = { XGF_VCPU(first.vcpu), XGF_PFN(first.pfn),
+                        XGF_REF_TYPE(v->types[first.pfn]) };
     xg_diag_warn(d, &l,
                  "the saving host could not map the guest's page tables: vcpu%u's cr3 (pfn %#llx) "
-                 "was recorded as "
-                 "%s, not as a page table%s (confidence %s: %s)",
-                 first_vcpu, (unsigned long long)first_pfn,
-                 first_xtab ? "invalid (XTAB, no data)" : "an ordinary page",
-                 out->vcpus > 1 ? ", and so were other vcpus'" : "", conf[out->confidence], w);
+                 "was recorded as %s, not as a page table%s (confidence %s: %s)",
+                 first.vcpu, (unsigned long long)first.pfn,
+                 first.xtab ? "invalid (XTAB, no data)" : "an ordinary page",
+                 out->vcpus > 1 ? ", and so were other vcpus'" : "", conf[out->confidence],
+                 out->why);
     char mfn[32] = "<the table's frame>";
     if (cr3_mfn != ~0ULL)
         snprintf(mfn, sizeof(mfn), "%llx", (unsigned long long)cr3_mfn);
     if (v->legacy_bits == 32)
         snprintf(out->xen_says, sizeof(out->xen_says),
                  "Bad type (saw %s != exp e0000000) for mfn %s (pfn %llx)",
-                 levels == 2 ? "58000001" : "78000001", mfn, (unsigned long long)first_pfn);
+                 levels == 2 ? "58000001" : "78000001", mfn, (unsigned long long)first.pfn);
     else
         snprintf(out->xen_says, sizeof(out->xen_says),
-                 "Bad type (saw <the table's type_info> != exp "
-                 "e000000000000000) for mfn %s (pfn %llx)",
-                 mfn, (unsigned long long)first_pfn);
+                 "Bad type (saw <the table's type_info> != exp e000000000000000) for mfn %s "
+                 "(pfn %llx)",
+                 mfn, (unsigned long long)first.pfn);
     xg_diag_xen_says(d, "%s, at save time, from d0", out->xen_says);
     xg_diag_hint(d, "%s", hint_privcmd);
 }
