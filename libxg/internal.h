@@ -30,7 +30,10 @@ unsigned long xg__alloc_count(void);
 #endif
 
 #define XG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* clang-format would read "(a) - 1" as a cast of -1. */
+/* clang-format off */
 #define XG_ROUNDUP(x, a) (((x) + (a) - 1) / (a) * (a))
+/* clang-format on */
 #define XG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define XG_MAX(a, b) ((a) > (b) ? (a) : (b))
 /* A result that must not be ignored: a failed rollback step is a finding. */

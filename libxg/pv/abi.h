@@ -20,32 +20,52 @@
 
 struct xg_vcpu_layout {
     unsigned size;
-    unsigned word;            /* width of the "unsigned long" fields */
+    unsigned word; /* width of the "unsigned long" fields */
     unsigned flags;
-    unsigned user_regs_rdx;   /* start_info frame at suspend (vcpu0) */
+    unsigned user_regs_rdx; /* start_info frame at suspend (vcpu0) */
     unsigned user_regs_rip;
     unsigned user_regs_rsp;
     unsigned ldt_base;
     unsigned ldt_ents;
-    unsigned gdt_frames;      /* 16 words */
+    unsigned gdt_frames; /* 16 words */
     unsigned gdt_ents;
     unsigned kernel_ss, kernel_sp;
-    unsigned ctrlreg;         /* 8 words: cr0..cr7 */
+    unsigned ctrlreg; /* 8 words: cr0..cr7 */
     unsigned vm_assist;
 };
 
 static const struct xg_vcpu_layout xg_vcpu_layout64 = {
-    .size = XG_VCPU_CTX64_SIZE, .word = 8, .flags = 512,
-    .user_regs_rdx = 616, .user_regs_rip = 648, .user_regs_rsp = 672,
-    .ldt_base = 4816, .ldt_ents = 4824, .gdt_frames = 4832, .gdt_ents = 4960,
-    .kernel_ss = 4968, .kernel_sp = 4976, .ctrlreg = 4984, .vm_assist = 5136,
+    .size = XG_VCPU_CTX64_SIZE,
+    .word = 8,
+    .flags = 512,
+    .user_regs_rdx = 616,
+    .user_regs_rip = 648,
+    .user_regs_rsp = 672,
+    .ldt_base = 4816,
+    .ldt_ents = 4824,
+    .gdt_frames = 4832,
+    .gdt_ents = 4960,
+    .kernel_ss = 4968,
+    .kernel_sp = 4976,
+    .ctrlreg = 4984,
+    .vm_assist = 5136,
 };
 
 static const struct xg_vcpu_layout xg_vcpu_layout32 = {
-    .size = XG_VCPU_CTX32_SIZE, .word = 4, .flags = 512,
-    .user_regs_rdx = 524, .user_regs_rip = 548, .user_regs_rsp = 560,
-    .ldt_base = 2632, .ldt_ents = 2636, .gdt_frames = 2640, .gdt_ents = 2704,
-    .kernel_ss = 2708, .kernel_sp = 2712, .ctrlreg = 2716, .vm_assist = 2796,
+    .size = XG_VCPU_CTX32_SIZE,
+    .word = 4,
+    .flags = 512,
+    .user_regs_rdx = 524,
+    .user_regs_rip = 548,
+    .user_regs_rsp = 560,
+    .ldt_base = 2632,
+    .ldt_ents = 2636,
+    .gdt_frames = 2640,
+    .gdt_ents = 2704,
+    .kernel_ss = 2708,
+    .kernel_sp = 2712,
+    .ctrlreg = 2716,
+    .vm_assist = 2796,
 };
 
 static inline const struct xg_vcpu_layout *xg_vcpu_layout(unsigned guest_width)
@@ -106,20 +126,36 @@ static inline uint64_t xg_frame_to_cr3(uint64_t frame, unsigned guest_width)
 #define XG_SHINFO_SIZE 4096U
 struct xg_shinfo_layout {
     unsigned word;
-    unsigned vcpu_info;          /* 32 entries of 64 bytes */
+    unsigned vcpu_info; /* 32 entries of 64 bytes */
     unsigned evtchn_pending, evtchn_mask, evtchn_words;
     unsigned max_pfn, pfn_to_mfn_frame_list_list, nmi_reason;
     unsigned p2m_cr3, p2m_vaddr, p2m_generation;
 };
 static const struct xg_shinfo_layout xg_shinfo_layout64 = {
-    .word = 8, .vcpu_info = 0, .evtchn_pending = 2048, .evtchn_mask = 2560, .evtchn_words = 64,
-    .max_pfn = 3088, .pfn_to_mfn_frame_list_list = 3096, .nmi_reason = 3104,
-    .p2m_cr3 = 3112, .p2m_vaddr = 3120, .p2m_generation = 3128,
+    .word = 8,
+    .vcpu_info = 0,
+    .evtchn_pending = 2048,
+    .evtchn_mask = 2560,
+    .evtchn_words = 64,
+    .max_pfn = 3088,
+    .pfn_to_mfn_frame_list_list = 3096,
+    .nmi_reason = 3104,
+    .p2m_cr3 = 3112,
+    .p2m_vaddr = 3120,
+    .p2m_generation = 3128,
 };
 static const struct xg_shinfo_layout xg_shinfo_layout32 = {
-    .word = 4, .vcpu_info = 0, .evtchn_pending = 2048, .evtchn_mask = 2176, .evtchn_words = 32,
-    .max_pfn = 2316, .pfn_to_mfn_frame_list_list = 2320, .nmi_reason = 2324,
-    .p2m_cr3 = 2328, .p2m_vaddr = 2332, .p2m_generation = 2336,
+    .word = 4,
+    .vcpu_info = 0,
+    .evtchn_pending = 2048,
+    .evtchn_mask = 2176,
+    .evtchn_words = 32,
+    .max_pfn = 2316,
+    .pfn_to_mfn_frame_list_list = 2320,
+    .nmi_reason = 2324,
+    .p2m_cr3 = 2328,
+    .p2m_vaddr = 2332,
+    .p2m_generation = 2336,
 };
 static inline const struct xg_shinfo_layout *xg_shinfo_layout(unsigned guest_width)
 {
@@ -140,14 +176,40 @@ struct xg_start_info_layout {
     unsigned mod_start, mod_len, cmd_line, first_p2m_pfn, nr_p2m_frames;
 };
 static const struct xg_start_info_layout xg_start_info_layout64 = {
-    .word = 8, .nr_pages = 32, .shared_info = 40, .flags = 48, .store_mfn = 56, .store_evtchn = 64,
-    .console_mfn = 72, .console_evtchn = 80, .pt_base = 88, .nr_pt_frames = 96, .mfn_list = 104,
-    .mod_start = 112, .mod_len = 120, .cmd_line = 128, .first_p2m_pfn = 1152, .nr_p2m_frames = 1160,
+    .word = 8,
+    .nr_pages = 32,
+    .shared_info = 40,
+    .flags = 48,
+    .store_mfn = 56,
+    .store_evtchn = 64,
+    .console_mfn = 72,
+    .console_evtchn = 80,
+    .pt_base = 88,
+    .nr_pt_frames = 96,
+    .mfn_list = 104,
+    .mod_start = 112,
+    .mod_len = 120,
+    .cmd_line = 128,
+    .first_p2m_pfn = 1152,
+    .nr_p2m_frames = 1160,
 };
 static const struct xg_start_info_layout xg_start_info_layout32 = {
-    .word = 4, .nr_pages = 32, .shared_info = 36, .flags = 40, .store_mfn = 44, .store_evtchn = 48,
-    .console_mfn = 52, .console_evtchn = 56, .pt_base = 60, .nr_pt_frames = 64, .mfn_list = 68,
-    .mod_start = 72, .mod_len = 76, .cmd_line = 80, .first_p2m_pfn = 1104, .nr_p2m_frames = 1108,
+    .word = 4,
+    .nr_pages = 32,
+    .shared_info = 36,
+    .flags = 40,
+    .store_mfn = 44,
+    .store_evtchn = 48,
+    .console_mfn = 52,
+    .console_evtchn = 56,
+    .pt_base = 60,
+    .nr_pt_frames = 64,
+    .mfn_list = 68,
+    .mod_start = 72,
+    .mod_len = 76,
+    .cmd_line = 80,
+    .first_p2m_pfn = 1104,
+    .nr_p2m_frames = 1108,
 };
 static inline const struct xg_start_info_layout *xg_start_info_layout(unsigned guest_width)
 {

@@ -23,15 +23,22 @@ static const char *system_type(unsigned type)
     case 0x1:
     case 0x3:
     case 0x9:
-    case 0xb: return "a TSS descriptor";
-    case 0x2: return "an LDT descriptor";
-    case 0x4: return "a 16-bit call gate";
-    case 0x5: return "a task gate";
+    case 0xb:
+        return "a TSS descriptor";
+    case 0x2:
+        return "an LDT descriptor";
+    case 0x4:
+        return "a 16-bit call gate";
+    case 0x5:
+        return "a task gate";
     case 0x6:
-    case 0xe: return "an interrupt gate";
+    case 0xe:
+        return "an interrupt gate";
     case 0x7:
-    case 0xf: return "a trap gate";
-    default: return "a system descriptor of a reserved type";
+    case 0xf:
+        return "a trap gate";
+    default:
+        return "a system descriptor of a reserved type";
     }
 }
 

@@ -151,8 +151,8 @@ static unsigned magic_levels(const struct xg_pv_image_view *v)
     const uint8_t *si = contents(v, v->vcpu[0].start_info);
     if (!si || level_of(v, v->vcpu[0].start_info) || memcmp(si, "xen-", 4) != 0)
         return 0;
-    const char *m =
-        memchr(si, 0, XG_START_INFO_MAGIC_LEN) ? strstr((const char *)si, "-x86_32") : NULL;
+    const char *m = memchr(si, 0, XG_START_INFO_MAGIC_LEN) ? strstr((const char *)si, "-x86_32")
+                                                           : NULL;
     if (!m)
         return 0;
     return m[7] == 'p' && m[8] == 0 ? 3 : m[7] == 0 ? 2 : 0;
@@ -334,8 +334,8 @@ static const char hint_privcmd[] =
  * The vcpus' tables survived, but the old saver recorded some frames as XTAB | mfn: name them
  * through the p2m, and count those the guest's own tables point to as tables (lost tables).
  */
-static void lost_some(const struct xg_pv_image_view *v, unsigned levels,
-                      struct xg_lost_tables *out, xg_diag *d)
+static void lost_some(const struct xg_pv_image_view *v, unsigned levels, struct xg_lost_tables *out,
+                      xg_diag *d)
 {
     size_t max = v->nr_unmappable_mfns;
     uint64_t *pfns = max ? malloc(max * sizeof(uint64_t)) : NULL, dummy;
@@ -469,8 +469,8 @@ static void why_unmappable(const struct xg_pv_image_view *v, const struct untype
                  (unsigned long long)pfns[i]);
     char cr3[96] = "";
     if (*cr3_mfn != ~0ULL)
-        snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them",
-                 first->vcpu, (unsigned long long)first->pfn, (unsigned long long)*cr3_mfn);
+        snprintf(cr3, sizeof(cr3), ", vcpu%u's cr3 (pfn %#llx, mfn %#llx) among them", first->vcpu,
+                 (unsigned long long)first->pfn, (unsigned long long)*cr3_mfn);
     if (named)
         snprintf(out->why, sizeof(out->why),
                  "%llu page-batch entries carry XTAB with a machine frame instead of a pfn, the "

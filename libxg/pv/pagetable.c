@@ -36,8 +36,8 @@ bool xg_pv_is_xen_l2(const uint64_t *table, uint64_t compat_m2p_mfn0)
            xg_pte_present(table[XG_COMPAT_L2_FIRST_XEN_SLOT]);
 }
 
-int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const uint64_t *src, uint64_t *dst,
-                          struct xg_pv_bad *bad)
+int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const uint64_t *src,
+                          uint64_t *dst, struct xg_pv_bad *bad)
 {
     bool xen_l2 = m->width == 4 && level == 2 && xg_pv_is_xen_l2(src, m->compat_m2p_mfn0);
     for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
@@ -64,8 +64,8 @@ int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const u
     return 0;
 }
 
-int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1, uint64_t nr_pfns,
-                         bool strict, struct xg_pv_bad *bad, unsigned *cleared)
+int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1,
+                         uint64_t nr_pfns, bool strict, struct xg_pv_bad *bad, unsigned *cleared)
 {
     for (unsigned i = 0; i < XG_PTES_PER_TABLE; i++) {
         uint64_t pte = table[i];

@@ -27,9 +27,18 @@
 #define XG_PTE_FRAME_MASK 0x000ffffffffff000ULL
 #define XG_PTE_FRAME_SHIFT 12
 
-static inline bool xg_pte_present(uint64_t e) { return e & XG_PTE_P; }
-static inline uint64_t xg_pte_frame(uint64_t e) { return (e & XG_PTE_FRAME_MASK) >> XG_PTE_FRAME_SHIFT; }
-static inline uint64_t xg_pte_flags(uint64_t e) { return e & ~XG_PTE_FRAME_MASK; }
+static inline bool xg_pte_present(uint64_t e)
+{
+    return e & XG_PTE_P;
+}
+static inline uint64_t xg_pte_frame(uint64_t e)
+{
+    return (e & XG_PTE_FRAME_MASK) >> XG_PTE_FRAME_SHIFT;
+}
+static inline uint64_t xg_pte_flags(uint64_t e)
+{
+    return e & ~XG_PTE_FRAME_MASK;
+}
 static inline uint64_t xg_pte_make(uint64_t frame, uint64_t flags)
 {
     return ((frame << XG_PTE_FRAME_SHIFT) & XG_PTE_FRAME_MASK) | (flags & ~XG_PTE_FRAME_MASK);

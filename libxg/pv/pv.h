@@ -17,7 +17,10 @@
 /* ---------------------------------------------------------------- p2m */
 
 /* Entries of the guest's p2m per 4 KiB frame: 512 (64-bit) or 1024 (32-bit). */
-static inline unsigned xg_pv_fpp(unsigned width) { return 4096U / width; }
+static inline unsigned xg_pv_fpp(unsigned width)
+{
+    return 4096U / width;
+}
 
 /* The guest-width "no frame" value of a p2m entry, widened. */
 static inline bool xg_pv_p2m_invalid(uint64_t e, unsigned width)
@@ -31,11 +34,11 @@ static inline bool xg_pv_p2m_invalid(uint64_t e, unsigned width)
  */
 struct xg_pv_physmap {
     unsigned width;
-    uint64_t max_pfn;          /* highest pfn of the guest */
-    const uint64_t *m2p;       /* machine -> phys, nr_mfns entries */
+    uint64_t max_pfn;    /* highest pfn of the guest */
+    const uint64_t *m2p; /* machine -> phys, nr_mfns entries */
     uint64_t nr_mfns;
     const uint8_t *const *p2m_pages; /* the guest's p2m frames, mapped */
-    uint64_t compat_m2p_mfn0;  /* Xen's compat M2P, marks a PAE guest's Xen L2 */
+    uint64_t compat_m2p_mfn0;        /* Xen's compat M2P, marks a PAE guest's Xen L2 */
 };
 
 static inline uint64_t xg_pv_p2m_get(const struct xg_pv_physmap *m, uint64_t pfn)
@@ -57,19 +60,22 @@ bool xg_pv_mfn_in_physmap(const struct xg_pv_physmap *m, uint64_t mfn, uint64_t 
 
 enum xg_pv_bad_kind {
     XG_PV_OK = 0,
-    XG_PV_BAD_MFN,        /* entry names a frame that is not the guest's */
-    XG_PV_BAD_SUPERPAGE,  /* PSE in an L2/L3 entry */
-    XG_PV_BAD_PFN,        /* (localise) entry names a pfn with no frame */
+    XG_PV_BAD_MFN,       /* entry names a frame that is not the guest's */
+    XG_PV_BAD_SUPERPAGE, /* PSE in an L2/L3 entry */
+    XG_PV_BAD_PFN,       /* (localise) entry names a pfn with no frame */
 };
 
 struct xg_pv_bad {
     enum xg_pv_bad_kind kind;
     unsigned slot;
     uint64_t entry;
-    uint64_t mfn, pfn;    /* what the frame field said, and its M2P value */
+    uint64_t mfn, pfn; /* what the frame field said, and its M2P value */
 };
 
-/* Is slot a guest entry of a table of this level (not one Xen owns)? `xen_l2`: a PAE L2 holding Xen's slots. */
+/*
+ * Is slot a guest entry of a table of this level (not one Xen owns)?  `xen_l2`: a PAE L2 holding
+ * Xen's slots.
+ */
 bool xg_pv_guest_slot(unsigned width, unsigned level, bool xen_l2, unsigned slot);
 
 /*
@@ -84,8 +90,8 @@ bool xg_pv_is_xen_l2(const uint64_t *table, uint64_t compat_m2p_mfn0);
  * 256..271; PAE L3 entries 4..511; a PAE L2's Xen slots).  On a bad entry
  * returns -1 with *bad describing the first one (dst is then partial).
  */
-int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const uint64_t *src, uint64_t *dst,
-                          struct xg_pv_bad *bad);
+int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const uint64_t *src,
+                          uint64_t *dst, struct xg_pv_bad *bad);
 
 /*
  * Restore: turn a normalised table (frames are pfns) into a live one, in
@@ -94,20 +100,20 @@ int xg_pv_normalise_table(const struct xg_pv_physmap *m, unsigned level, const u
  * when strict; when not strict they are cleared (counted in *cleared), so
  * a stale table keeps what can be kept.
  */
-int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1, uint64_t nr_pfns,
-                         bool strict, struct xg_pv_bad *bad, unsigned *cleared);
+int xg_pv_localise_table(uint64_t *table, unsigned width, unsigned level, const uint64_t *mfn1,
+                         uint64_t nr_pfns, bool strict, struct xg_pv_bad *bad, unsigned *cleared);
 
 /* ---------------------------------------------------------------- vcpus */
 
 /* The frames a vcpu context names, decoded (values as found: mfns or pfns). */
 struct xg_pv_vcpu_frames {
-    uint64_t cr3;          /* frame of ctrlreg[3] */
+    uint64_t cr3; /* frame of ctrlreg[3] */
     bool has_user;
-    uint64_t user;         /* 64-bit: frame of ctrlreg[1] */
+    uint64_t user; /* 64-bit: frame of ctrlreg[1] */
     unsigned nr_gdt;
     uint64_t gdt[XG_GDT_FRAMES];
     uint64_t gdt_ents;
-    uint64_t start_info;   /* vcpu0: user_regs.rdx, the suspend record */
+    uint64_t start_info; /* vcpu0: user_regs.rdx, the suspend record */
     uint64_t flags;
 };
 
@@ -148,8 +154,8 @@ int xg_pv_gdt_frame_check(const void *page, unsigned width, uint64_t *desc, cons
  * cr3 (64-bit ctrlreg[1]) is stored as 1 | pfn << 12, as Xen's saver
  * writes it; `to_image` chooses that form, else the live form mfn << 12.
  */
-void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu, const struct xg_pv_vcpu_frames *f,
-                           bool to_image);
+void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu,
+                           const struct xg_pv_vcpu_frames *f, bool to_image);
 
 /* Decode the image form of ctrlreg[1]: 1 | pfn << 12 (0 = none). */
 static inline bool xg_pv_image_cr1(uint64_t cr1, uint64_t *pfn)
@@ -171,17 +177,17 @@ static inline bool xg_pv_image_cr1(uint64_t cr1, uint64_t *pfn)
  */
 struct xg_pv_image_view {
     unsigned width, levels;
-    uint64_t nr_pfns;             /* max_pfn + 1 */
-    const uint32_t *types;        /* per pfn; XTAB for pfns never sent */
+    uint64_t nr_pfns;      /* max_pfn + 1 */
+    const uint32_t *types; /* per pfn; XTAB for pfns never sent */
     /* A table's 512 entries in normalised form, or NULL if unavailable. */
     const uint64_t *(*table)(void *arg, uint64_t pfn);
     /* An ordinary page's contents, or NULL (the start info check is then skipped). */
     const uint8_t *(*page)(void *arg, uint64_t pfn);
     void *arg;
-    unsigned nr_vcpus;            /* vcpus with a BASIC record (indices < this) */
+    unsigned nr_vcpus; /* vcpus with a BASIC record (indices < this) */
     const bool *vcpu_present;
     const struct xg_pv_vcpu_frames *vcpu; /* decoded from the image: frames are pfns */
-    const uint64_t *p2m_pfns;     /* X86_PV_P2M_FRAMES */
+    const uint64_t *p2m_pfns;             /* X86_PV_P2M_FRAMES */
     unsigned nr_p2m;
     bool have_shared_info;
     /* (levels.c) An ordinary page's contents where kept (start info, table-like pages), or NULL. */
@@ -194,15 +200,15 @@ struct xg_pv_image_view {
 
 /* What the restore must do, in order, once validation has passed. */
 struct xg_pv_plan {
-    uint64_t *pin_pfn;            /* pins, in an order Xen accepts */
+    uint64_t *pin_pfn; /* pins, in an order Xen accepts */
     unsigned *pin_level;
     size_t nr_pins;
-    unsigned long *live;          /* tables Xen will validate (reachable from a pin or cr3) */
+    unsigned long *live; /* tables Xen will validate (reachable from a pin or cr3) */
     uint64_t nr_tables, nr_live, nr_stale;
     uint64_t store_pfn, console_pfn; /* from start info, ~0 if unknown */
-    uint64_t *populate_pfn;       /* pfns never sent that live entries name: zeroed frames */
+    uint64_t *populate_pfn;          /* pfns never sent that live entries name: zeroed frames */
     size_t nr_populate;
-    bool vcpus_first;             /* the pins need the vcpus set first (Xen's restore order) */
+    bool vcpus_first; /* the pins need the vcpus set first (Xen's restore order) */
 };
 
 /*

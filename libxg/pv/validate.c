@@ -28,21 +28,21 @@
 #include "pv/pv.h"
 
 #define F_LIVE 0x01
-#define F_LIN_SRC 0x02   /* holds a linear entry to another table */
-#define F_LIN_DST 0x04   /* is the target of another table's linear entry */
+#define F_LIN_SRC 0x02 /* holds a linear entry to another table */
+#define F_LIN_DST 0x04 /* is the target of another table's linear entry */
 #define F_GDT 0x08
-#define F_PAE_L2 0x10    /* under slot 3 of a PAE L3: Xen's slots are in it */
-#define F_VALID 0x20     /* (simulation) validated */
-#define F_REPORTED 0x40  /* stale table: first problem already reported */
-#define F_POPULATE 0x80  /* never sent, named by a live entry: gets a zeroed frame */
-#define F_RW_MAPPED 0x100 /* a live L1 maps it writable */
+#define F_PAE_L2 0x10      /* under slot 3 of a PAE L3: Xen's slots are in it */
+#define F_VALID 0x20       /* (simulation) validated */
+#define F_REPORTED 0x40    /* stale table: first problem already reported */
+#define F_POPULATE 0x80    /* never sent, named by a live entry: gets a zeroed frame */
+#define F_RW_MAPPED 0x100  /* a live L1 maps it writable */
 #define F_RETYPED_SHIFT 12 /* bits 12-14: the level an ordinary empty page takes (retypable) */
 
 struct vctx {
     const struct xg_pv_image_view *v;
     xg_diag *d;
     uint16_t *f;
-    uint16_t *pae_refs;  /* PAE: references to an L2 from live L3 slots */
+    uint16_t *pae_refs; /* PAE: references to an L2 from live L3 slots */
     uint64_t *stack;
     size_t nstack;
     uint64_t *undo;
@@ -161,11 +161,14 @@ static void mark_rw_mapped(struct vctx *c)
 
 /* ------------------------------------------------------------ entries */
 
-/* One finding about an entry: an error in a live table, a warning (once per table) in a stale one. */
-static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e, uint64_t ref,
-                          const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e, uint64_t ref,
-                          const char *fmt, ...)
+/*
+ * One finding about an entry: an error in a live table, a warning (once per table) in a stale
+ * one.
+ */
+static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e,
+                          uint64_t ref, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned slot, uint64_t e,
+                          uint64_t ref, const char *fmt, ...)
 {
     bool live = c->f[pfn] & F_LIVE;
     if (!live && (c->f[pfn] & F_REPORTED))
@@ -187,7 +190,8 @@ static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned
     } else {
         c->f[pfn] |= F_REPORTED;
         xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
-                    "%s (in a stale table no pin and no cr3 reaches: Xen never validates it, so it is restored as it is)",
+                    "%s (in a stale table no pin and no cr3 reaches: Xen never validates it, so it "
+                    "is restored as it is)",
                     msg);
     }
     return true;
@@ -196,10 +200,14 @@ static bool entry_finding(struct vctx *c, uint64_t pfn, unsigned level, unsigned
 static const char *kind_of(uint32_t t)
 {
     switch (xg_pfinfo_level(t)) {
-    case 1: return "an L1 table";
-    case 2: return "an L2 table";
-    case 3: return "an L3 table";
-    case 4: return "an L4 table";
+    case 1:
+        return "an L1 table";
+    case 2:
+        return "an L2 table";
+    case 3:
+        return "an L3 table";
+    case 4:
+        return "an L4 table";
     default:
         if ((t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB)
             return "invalid (XTAB: sent without data)";
@@ -218,8 +226,8 @@ static bool unsent_target(struct vctx *c, uint64_t p, unsigned level, unsigned s
 {
     if (!(c->f[p] & F_LIVE) || tp >= c->v->nr_pfns)
         return false;
-    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
-                        XGF_REF_TYPE(type_of(c, tp)) };
+    struct xg_loc l = { XGF_PFN(p),   XGF_LEVEL(level), XGF_SLOT(s),
+                        XGF_ENTRY(e), XGF_REF_PFN(tp),  XGF_REF_TYPE(type_of(c, tp)) };
     xg_diag_add(c->d, XG_SEV_WARNING, 0, 0, &l, __FILE__, __LINE__,
                 "L%u table at pfn %#llx, slot %u, names pfn %#llx, which the image never sent; "
                 "the restore gives it a new zeroed frame, as Xen's restore does",
@@ -235,7 +243,9 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
 {
     uint64_t tp = xg_pte_frame(e);
     if (e & XG_L1_DISALLOW) {
-        if (entry_finding(c, p, 1, s, e, ~0ULL, "L1 table at pfn %#llx, slot %u, has cache-attribute flags %#x a PV guest may not use",
+        if (entry_finding(c, p, 1, s, e, ~0ULL,
+                          "L1 table at pfn %#llx, slot %u, has "
+                          "cache-attribute flags %#x a PV guest may not use",
                           (unsigned long long)p, s, xg_pte_xen_flags(e & XG_L1_DISALLOW)))
             xg_diag_xen_says(c->d, "Bad L1 flags %x", xg_pte_xen_flags(e & XG_L1_DISALLOW));
         return;
@@ -243,10 +253,14 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
     if (!present_in_image(c, tp)) {
         if (unsent_target(c, p, 1, s, e, tp))
             return;
-        if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx, which is not in the image",
-                          (unsigned long long)p, s, (unsigned long long)tp))
-            xg_diag_hint(c->d, "the saving side sent no frame for that pfn (ballooned out, or it could not map it); "
-                               "the guest still maps it");
+        if (entry_finding(
+                c, p, 1, s, e, tp,
+                "L1 table at pfn %#llx, slot %u, maps pfn %#llx, which is not in the image",
+                (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_hint(
+                c->d,
+                "the saving side sent no frame for that pfn (ballooned out, or it could not map "
+                "it); the guest still maps it");
         return;
     }
     if (!(e & XG_PTE_RW))
@@ -254,19 +268,30 @@ static void check_l1_entry(struct vctx *c, uint64_t p, unsigned s, uint64_t e)
     bool live_table = (c->f[tp] & F_LIVE) != 0;
     if (live_table) {
         if (entry_finding(c, p, 1, s, e, tp,
-                          "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but that page is %s that Xen will validate",
-                          (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)))) {
-            xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn <new frame of pfn %llx> (pfn %llx)",
+                          "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but that page "
+                          "is %s that Xen will validate",
+                          (unsigned long long)p, s, (unsigned long long)tp,
+                          kind_of(type_of(c, tp)))) {
+            xg_diag_xen_says(c->d,
+                             "Bad type (saw %016llx != exp e000000000000000) for "
+                             "mfn <new frame of pfn %llx> (pfn %llx)",
                              (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)tp,
                              (unsigned long long)tp);
-            xg_diag_hint(c->d, "a page table must be mapped read-only; the image records pfn %#llx both as a table and as "
-                               "writable data, so one of the two records is stale (a race the save did not resend)",
-                         (unsigned long long)tp);
+            xg_diag_hint(
+                c->d,
+                "a page table must be mapped read-only; the image records pfn %#llx both as a "
+                "table and as writable data, so one of the two records "
+                "is stale (a race the save did not resend)",
+                (unsigned long long)tp);
         }
     } else if (c->f[tp] & F_GDT) {
-        if (entry_finding(c, p, 1, s, e, tp, "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but it is a GDT frame",
-                          (unsigned long long)p, s, (unsigned long long)tp))
-            xg_diag_xen_says(c->d, "Bad type (saw e400000000000001 != exp a000000000000000) for mfn <new frame of pfn %llx> (pfn %llx)",
+        if (entry_finding(
+                c, p, 1, s, e, tp,
+                "L1 table at pfn %#llx, slot %u, maps pfn %#llx writable, but it is a GDT frame",
+                (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_xen_says(c->d,
+                             "Bad type (saw e400000000000001 != exp a000000000000000) "
+                             "for mfn <new frame of pfn %llx> (pfn %llx)",
                              (unsigned long long)tp, (unsigned long long)tp);
     }
 }
@@ -298,8 +323,8 @@ static bool retypable(struct vctx *c, uint64_t p, unsigned level, unsigned s, ui
             return false;
     }
     c->f[tp] |= (uint16_t)((level - 1) << F_RETYPED_SHIFT);
-    struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(e), XGF_REF_PFN(tp),
-                        XGF_REF_TYPE(type_of(c, tp)) };
+    struct xg_loc l = { XGF_PFN(p),   XGF_LEVEL(level), XGF_SLOT(s),
+                        XGF_ENTRY(e), XGF_REF_PFN(tp),  XGF_REF_TYPE(type_of(c, tp)) };
     xg_diag_add(c->d, XG_SEV_NOTE, 0, 0, &l, __FILE__, __LINE__,
                 "L%u table at pfn %#llx, slot %u, points to pfn %#llx, recorded as an ordinary "
                 "page; all its entries are non-present, so Xen makes it an L%u table when it "
@@ -321,13 +346,15 @@ static void retype_conflict(struct vctx *c, uint64_t p, unsigned level, unsigned
                       "L%u table at pfn %#llx, slot %u, points to pfn %#llx, an ordinary page "
                       "another live entry makes an L%u table; Xen cannot make it an L%u too",
                       level, (unsigned long long)p, s, (unsigned long long)tp, taken, level - 1)) {
-        xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of "
-                               "pfn %llx> (pfn %llx)",
+        xg_diag_xen_says(c->d,
+                         "Bad type (saw %016llx != exp %016llx) for mfn <new frame of "
+                         "pfn %llx> (pfn %llx)",
                          (unsigned long long)(((uint64_t)taken << 61) | (1ULL << 58) | 1),
-                         (unsigned long long)((uint64_t)(level - 1) << 61),
-                         (unsigned long long)tp, (unsigned long long)tp);
-        xg_diag_hint(c->d, "a page is a table of one level at a time; the image names pfn %#llx "
-                           "from live tables of two levels",
+                         (unsigned long long)((uint64_t)(level - 1) << 61), (unsigned long long)tp,
+                         (unsigned long long)tp);
+        xg_diag_hint(c->d,
+                     "a page is a table of one level at a time; the image names pfn %#llx "
+                     "from live tables of two levels",
                      (unsigned long long)tp);
     }
 }
@@ -338,7 +365,8 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
     uint64_t tp = xg_pte_frame(e);
     uint64_t disallow = (compat && level == 3) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
     if (e & XG_PTE_PSE) {
-        if (entry_finding(c, p, level, s, e, ~0ULL, "L%u table at pfn %#llx, slot %u, maps a superpage", level,
+        if (entry_finding(c, p, level, s, e, ~0ULL,
+                          "L%u table at pfn %#llx, slot %u, maps a superpage", level,
                           (unsigned long long)p, s)) {
             xg_diag_xen_says(c->d, "Bad L%u flags 80", level);
             xg_diag_hint(c->d, "Xen 4.17 gives PV guests no superpages");
@@ -346,8 +374,10 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         return;
     }
     if (e & disallow) {
-        if (entry_finding(c, p, level, s, e, ~0ULL, "L%u table at pfn %#llx, slot %u, has flags %#x Xen refuses at this level",
-                          level, (unsigned long long)p, s, xg_pte_xen_flags(e & disallow)))
+        if (entry_finding(
+                c, p, level, s, e, ~0ULL,
+                "L%u table at pfn %#llx, slot %u, has flags %#x Xen refuses at this level", level,
+                (unsigned long long)p, s, xg_pte_xen_flags(e & disallow)))
             xg_diag_xen_says(c->d, "Bad L%u flags %x", level, xg_pte_xen_flags(e & disallow));
         return;
     }
@@ -355,9 +385,12 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
         /* Xen then validates the zeroed frame as an L(level-1) table: no entry is present. */
         if (unsent_target(c, p, level, s, e, tp))
             return;
-        if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
-                          level, (unsigned long long)p, s, (unsigned long long)tp))
-            xg_diag_xen_says(c->d, "Could not get page ref for mfn <none: pfn %llx has no frame>", (unsigned long long)tp);
+        if (entry_finding(
+                c, p, level, s, e, tp,
+                "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is not in the image",
+                level, (unsigned long long)p, s, (unsigned long long)tp))
+            xg_diag_xen_says(c->d, "Could not get page ref for mfn <none: pfn %llx has no frame>",
+                             (unsigned long long)tp);
         return;
     }
     unsigned tl = level_of(c, tp);
@@ -370,13 +403,16 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
     }
     if (tl == level) {
         if (compat && level == 3) {
-            entry_finding(c, p, level, s, e, tp, "PAE L3 table at pfn %#llx, slot %u, points to another L3 (pfn %#llx); "
-                          "32-bit guests get no linear L3 entries", (unsigned long long)p, s, (unsigned long long)tp);
+            entry_finding(c, p, level, s, e, tp,
+                          "PAE L3 table at pfn %#llx, slot %u, points to another L3 (pfn %#llx); "
+                          "32-bit guests get no linear L3 entries",
+                          (unsigned long long)p, s, (unsigned long long)tp);
             return;
         }
         if (e & XG_PTE_RW) {
             if (entry_finding(c, p, level, s, e, tp,
-                              "L%u table at pfn %#llx, slot %u, is a writable linear (recursive) entry to pfn %#llx",
+                              "L%u table at pfn %#llx, slot %u, is a writable linear (recursive) "
+                              "entry to pfn %#llx",
                               level, (unsigned long long)p, s, (unsigned long long)tp)) {
                 xg_diag_xen_says(c->d, "Attempt to create linear p.t. with write perms");
                 xg_diag_hint(c->d, "Xen accepts linear page-table entries only read-only");
@@ -396,23 +432,32 @@ static void check_upper_entry(struct vctx *c, uint64_t p, unsigned level, unsign
     }
     if (retypable(c, p, level, s, e, tp))
         return;
-    if (entry_finding(c, p, level, s, e, tp, "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
-                      level, (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)), level - 1)) {
+    if (entry_finding(
+            c, p, level, s, e, tp,
+            "L%u table at pfn %#llx, slot %u, points to pfn %#llx, which is %s, not an L%u table",
+            level, (unsigned long long)p, s, (unsigned long long)tp, kind_of(type_of(c, tp)),
+            level - 1)) {
         if (tl)
-            xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp %016llx) for mfn <new frame of pfn %llx> (pfn %llx)",
-                             (unsigned long long)nominal(type_of(c, tp)), (unsigned long long)((uint64_t)(level - 1) << 61),
-                             (unsigned long long)tp, (unsigned long long)tp);
+            xg_diag_xen_says(
+                c->d,
+                "Bad type (saw %016llx != exp %016llx) for mfn <new frame of pfn %llx> (pfn %llx)",
+                (unsigned long long)nominal(type_of(c, tp)),
+                (unsigned long long)((uint64_t)(level - 1) << 61), (unsigned long long)tp,
+                (unsigned long long)tp);
         else if (type_of(c, tp) == XG_PFINFO_NOTAB && !(c->v->page && c->v->page(c->v->arg, tp)))
-            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its "
-                               "contents were saved as data; if every entry in it is non-present, "
-                               "Xen makes it a table and a restore onto a host accepts it, but "
-                               "this check cannot read ordinary pages offline",
+            xg_diag_hint(c->d,
+                         "the saving side recorded no page-table type for pfn %#llx, so its "
+                         "contents were saved as data; if every entry in it is non-present, "
+                         "Xen makes it a table and a restore onto a host accepts it, but "
+                         "this check cannot read ordinary pages offline",
                          (unsigned long long)tp);
         else
-            xg_diag_hint(c->d, "the saving side recorded no page-table type for pfn %#llx, so its contents were saved as "
-                               "data, still holding the old host's machine frames; the save was wrong (as when a dom0 "
-                               "cannot map the guest's tables read-only), not the guest",
-                         (unsigned long long)tp);
+            xg_diag_hint(
+                c->d,
+                "the saving side recorded no page-table type for pfn %#llx, so its contents were "
+                "saved as data, still holding the old host's machine frames; the save was wrong "
+                "(as when a dom0 cannot map the guest's tables read-only), not the guest",
+                (unsigned long long)tp);
     }
 }
 
@@ -427,14 +472,17 @@ static void check_tables(struct vctx *c)
         if (!t)
             continue;
         if (compat && level == 4) {
-            entry_finding(c, p, 4, 0, 0, ~0ULL, "the image of a 32-bit guest records pfn %#llx as an L4 table",
+            entry_finding(c, p, 4, 0, 0, ~0ULL,
+                          "the image of a 32-bit guest records pfn %#llx as an L4 table",
                           (unsigned long long)p);
             continue;
         }
         if (compat && level == 3 && (c->f[p] & F_LIVE)) {
             if (!xg_pte_present(t[XG_PAE_XEN_L2_SLOT])) {
                 entry_finding(c, p, 3, XG_PAE_XEN_L2_SLOT, t[XG_PAE_XEN_L2_SLOT], ~0ULL,
-                              "PAE L3 table at pfn %#llx has no entry in slot 3, which Xen requires", (unsigned long long)p);
+                              "PAE L3 table at pfn %#llx has no entry in "
+                              "slot 3, which Xen requires",
+                              (unsigned long long)p);
             } else {
                 uint64_t l2 = xg_pte_frame(t[XG_PAE_XEN_L2_SLOT]);
                 if (l2 < c->v->nr_pfns)
@@ -461,16 +509,20 @@ static void check_tables(struct vctx *c)
             if ((c->f[p] & F_PAE_L2) && c->pae_refs[p] > 1) {
                 struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(2) };
                 xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                            "the L2 at pfn %#llx holds Xen's mappings for a PAE L3 (slot 3) but is referenced %u times",
+                            "the L2 at pfn %#llx holds Xen's mappings for a PAE L3 (slot 3) but is "
+                            "referenced %u times",
                             (unsigned long long)p, c->pae_refs[p]);
                 xg_diag_xen_says(c->d, "PAE L3 3rd slot is shared");
             }
             if ((c->f[p] & F_PAE_L2) && xg_pfinfo_pinned(c->v->types[p])) {
                 struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(2), XGF_REF_TYPE(c->v->types[p]) };
                 xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                            "the L2 at pfn %#llx is pinned as an ordinary L2 but serves as a PAE L3's slot-3 table",
+                            "the L2 at pfn %#llx is pinned as an ordinary L2 but serves as a PAE "
+                            "L3's slot-3 table",
                             (unsigned long long)p);
-                xg_diag_xen_says(c->d, "Bad type (saw 4600000000000001 != exp 4000000000000000) for mfn <new frame of pfn %llx>",
+                xg_diag_xen_says(c->d,
+                                 "Bad type (saw 4600000000000001 != exp "
+                                 "4000000000000000) for mfn <new frame of pfn %llx>",
                                  (unsigned long long)p);
             }
         }
@@ -479,9 +531,12 @@ static void check_tables(struct vctx *c)
         if ((c->f[p] & F_LIN_SRC) && (c->f[p] & F_LIN_DST) && (c->f[p] & F_LIVE)) {
             struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level_of(c, p)) };
             xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                        "the L%u table at pfn %#llx holds linear entries to other tables and is itself the target of one; "
-                        "Xen allows a table to be one or the other", level_of(c, p), (unsigned long long)p);
-            xg_diag_hint(c->d, "guests such as NetBSD clear their alternate recursive slots before suspending");
+                        "the L%u table at pfn %#llx holds linear entries to other tables and is "
+                        "itself the target of one; Xen allows a table to be one or the other",
+                        level_of(c, p), (unsigned long long)p);
+            xg_diag_hint(
+                c->d,
+                "guests such as NetBSD clear their alternate recursive slots before suspending");
         }
     }
 }
@@ -533,7 +588,8 @@ static size_t pin_candidates(struct vctx *c, uint64_t *pending)
     size_t np = 0;
     for (unsigned level = 1; level <= 4; level++)
         for (uint64_t p = 0; p < c->v->nr_pfns; p++)
-            if (xg_pfinfo_pinned(c->v->types[p]) && level_of(c, p) == level && !(c->v->width == 4 && level == 4))
+            if (xg_pfinfo_pinned(c->v->types[p]) && level_of(c, p) == level &&
+                !(c->v->width == 4 && level == 4))
                 pending[np++] = p;
     return np;
 }
@@ -579,8 +635,9 @@ static bool simulate_vcpus(struct vctx *c, bool report)
                 continue;
             struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_PFN(c->blocked_on) };
             xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it needs pfn %#llx "
-                        "validated first, and no pin does that", vc, r ? "user cr3" : "cr3", (unsigned long long)p,
+                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it "
+                        "needs pfn %#llx validated first, and no pin does that",
+                        vc, r ? "user cr3" : "cr3", (unsigned long long)p,
                         (unsigned long long)c->blocked_on);
         }
     }
@@ -638,11 +695,13 @@ static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
         struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level_of(c, p)), XGF_REF_PFN(c->blocked_on),
                             XGF_REF_TYPE(type_of(c, c->blocked_on)) };
         xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                    "the pinned L%u table at pfn %#llx can never be pinned: a linear entry under it needs the table at pfn "
-                    "%#llx validated first, and that table can only be validated after it (a cycle of linear entries)",
+                    "the pinned L%u table at pfn %#llx can never be pinned: a linear entry under "
+                    "it needs the table at pfn %#llx validated first, and that table can only be "
+                    "validated after it (a cycle of linear entries)",
                     level_of(c, p), (unsigned long long)p, (unsigned long long)c->blocked_on);
-        xg_diag_xen_says(c->d, "Failure -22 in promote_l%u_table (a linear entry to a table not yet validated)",
-                         level_of(c, p));
+        xg_diag_xen_says(
+            c->d, "Failure -22 in promote_l%u_table (a linear entry to a table not yet validated)",
+            level_of(c, p));
     }
     simulate_vcpus(c, true);
 out:
@@ -658,17 +717,18 @@ static void root_error(struct vctx *c, unsigned vc, const char *what, uint64_t p
     struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_TYPE(t) };
     if (p >= c->v->nr_pfns) {
         xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                    "vcpu%u's %s points to pfn %#llx, beyond the image's %llu pfns", vc, what, (unsigned long long)p,
-                    (unsigned long long)c->v->nr_pfns);
+                    "vcpu%u's %s points to pfn %#llx, beyond the image's %llu pfns", vc, what,
+                    (unsigned long long)p, (unsigned long long)c->v->nr_pfns);
         xg_diag_xen_says(c->d, "cr3 (pfn %#llx) out of range", (unsigned long long)p);
         return;
     }
     unsigned want = user ? 4 : c->v->levels;
     xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                "vcpu%u's %s points to pfn %#llx, which the image records as %s, not as the top-level (L%u) table a %s needs",
+                "vcpu%u's %s points to pfn %#llx, which the image records as %s, not as the "
+                "top-level (L%u) table a %s needs",
                 vc, what, (unsigned long long)p, kind_of(t), want, what);
-    xg_diag_xen_says(c->d, "%s (pfn %#llx) has bad type %u, expected %u", user ? "cr1" : "cr3", (unsigned long long)p,
-                     (t & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT, want);
+    xg_diag_xen_says(c->d, "%s (pfn %#llx) has bad type %u, expected %u", user ? "cr1" : "cr3",
+                     (unsigned long long)p, (t & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT, want);
     uint64_t tables = 0;
     for (uint64_t q = 0; q < c->v->nr_pfns; q++)
         tables += level_of(c, q) != 0;
@@ -676,11 +736,13 @@ static void root_error(struct vctx *c, unsigned vc, const char *what, uint64_t p
     if (!xg_pfinfo_level(t) && !c->hinted) {
         c->hinted = once;
         xg_diag_hint(c->d,
-                     "the image holds %llu page tables; pfn %#llx was saved %s. If the saving host logged \"Bad type "
-                     "(saw ... != exp e000000000000000)\" for the guest's page tables, its dom0 could not map them "
-                     "read-only and the save recorded them as ordinary or invalid pages: the save was wrong, not the guest",
+                     "the image holds %llu page tables; pfn %#llx was saved %s. If the saving host "
+                     "logged \"Bad type (saw ... != exp e000000000000000)\" for the guest's page "
+                     "tables, its dom0 could not map them read-only and the save recorded them as "
+                     "ordinary or invalid pages: the save was wrong, not the guest",
                      (unsigned long long)tables, (unsigned long long)p,
-                     (t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB ? "without any data (as invalid)" : "as an ordinary page");
+                     (t & XG_PFINFO_LTAB_MASK) == XG_PFINFO_XTAB ? "without any data (as invalid)"
+                                                                 : "as an ordinary page");
     }
 }
 
@@ -693,14 +755,14 @@ static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, co
         l.vcpu = (unsigned)vc;
     }
     if (!present_in_image(c, p)) {
-        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__, "%s (pfn %#llx) is not in the image",
-                    what, (unsigned long long)p);
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                    "%s (pfn %#llx) is not in the image", what, (unsigned long long)p);
         if (xen_says)
             xg_diag_xen_says(c->d, "%s", xen_says);
     } else if (xg_pfinfo_level(t)) {
         xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                    "%s (pfn %#llx) is recorded as %s; it must be an ordinary page", what, (unsigned long long)p,
-                    kind_of(t));
+                    "%s (pfn %#llx) is recorded as %s; it must be an ordinary page", what,
+                    (unsigned long long)p, kind_of(t));
         if (xen_says)
             xg_diag_xen_says(c->d, "%s", xen_says);
     }
@@ -724,8 +786,8 @@ static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t
         return;
     struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_SLOT((unsigned)i), XGF_ENTRY(desc) };
     xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                "vcpu%u's GDT frame %u (pfn %#llx) holds, in descriptor %d (%#018llx), %s; "
-                "Xen refuses it",
+                "vcpu%u's GDT frame %u (pfn %#llx) holds, in "
+                "descriptor %d (%#018llx), %s; Xen refuses it",
                 vc, g, (unsigned long long)p, i, (unsigned long long)desc, why);
     xg_diag_hint(c->d, "Xen checks every descriptor of a GDT frame (check_descriptor) when it sets "
                        "the vcpu's context, after every table is pinned; "
@@ -743,13 +805,16 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
         uint64_t si = c->v->vcpu[0].start_info;
         snprintf(says, sizeof(says), "Start Info pfn %#llx has bad type", (unsigned long long)si);
         check_frame(c, "vcpu0's start info page (its suspend record, in rdx)", 0, si, says);
-        const uint8_t *page = c->v->page && present_in_image(c, si) ? c->v->page(c->v->arg, si) : NULL;
+        const uint8_t *page = c->v->page && present_in_image(c, si) ? c->v->page(c->v->arg, si)
+                                                                    : NULL;
         if (page) {
             const struct xg_start_info_layout *L = xg_start_info_layout(c->v->width);
             plan->store_pfn = xg_guest_word(page, L->store_mfn, L->word);
             plan->console_pfn = xg_guest_word(page, L->console_mfn, L->word);
-            check_frame(c, "the xenstore page named in start info", -1, plan->store_pfn, "XenStore pfn has bad mfn");
-            check_frame(c, "the console page named in start info", -1, plan->console_pfn, "Console pfn has bad mfn");
+            check_frame(c, "the xenstore page named in start info", -1, plan->store_pfn,
+                        "XenStore pfn has bad mfn");
+            check_frame(c, "the console page named in start info", -1, plan->console_pfn,
+                        "Console pfn has bad mfn");
         }
     }
     for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
@@ -757,7 +822,8 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
             continue;
         for (unsigned g = 0; g < c->v->vcpu[vc].nr_gdt; g++) {
             uint64_t p = c->v->vcpu[vc].gdt[g];
-            snprintf(says, sizeof(says), "GDT frame %u (pfn %#llx) has bad type %u", g, (unsigned long long)p,
+            snprintf(says, sizeof(says), "GDT frame %u (pfn %#llx) has bad type %u", g,
+                     (unsigned long long)p,
                      (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
             check_frame(c, "a GDT frame", (int)vc, p, says);
             check_gdt_contents(c, vc, g, p);
@@ -765,12 +831,14 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
     }
     for (unsigned i = 0; i < c->v->nr_p2m; i++) {
         uint64_t p = c->v->p2m_pfns[i];
-        snprintf(says, sizeof(says), "pfn (%#llx) for p2m_frame_list[%u] has bad type %u", (unsigned long long)p, i,
+        snprintf(says, sizeof(says), "pfn (%#llx) for p2m_frame_list[%u] has bad type %u",
+                 (unsigned long long)p, i,
                  (type_of(c, p) & XG_PFINFO_LTABTYPE_MASK) >> XG_PFINFO_SHIFT);
         check_frame(c, "a frame of the guest's p2m", -1, p, says);
     }
     if (!c->v->have_shared_info)
-        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, NULL, __FILE__, __LINE__, "the image has no SHARED_INFO record");
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, NULL, __FILE__, __LINE__,
+                    "the image has no SHARED_INFO record");
 }
 
 int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg_diag *d)
@@ -788,7 +856,8 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
     uint64_t *roots = malloc((n + 2 * v->nr_vcpus + 1) * sizeof(uint64_t));
     int rc = 0;
     if (!c.f || !c.stack || !c.undo || (v->width == 4 && !c.pae_refs) || !plan->live || !roots) {
-        rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory validating %llu pfns", (unsigned long long)n);
+        rc = xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory validating %llu pfns",
+                         (unsigned long long)n);
         goto out;
     }
     for (unsigned vc = 0; vc < v->nr_vcpus; vc++)
@@ -848,8 +917,8 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
         goto out;
     if (plan->nr_stale)
         xg_diag_note(d, NULL,
-                     "%llu of the image's %llu page tables are stale (no pin and no cr3 reaches them); Xen never "
-                     "validates them and they are restored as they are",
+                     "%llu of the image's %llu page tables are stale (no pin and no cr3 reaches "
+                     "them); Xen never validates them and they are restored as they are",
                      (unsigned long long)plan->nr_stale, (unsigned long long)plan->nr_tables);
     rc = xg_diag_total(d, XG_SEV_ERROR) > errors_before ? XG_E_IMAGE : 0;
 out:

@@ -32,7 +32,8 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
         *why = "GDT entry count beyond Xen's limit of 7168";
         return -1;
     }
-    out->nr_gdt = (unsigned)((out->gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) / XG_GDT_ENTRIES_PER_FRAME);
+    out->nr_gdt = (unsigned)((out->gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) /
+                             XG_GDT_ENTRIES_PER_FRAME);
     for (unsigned i = 0; i < out->nr_gdt; i++)
         out->gdt[i] = xg_guest_word(ctx, L->gdt_frames + i * w, w);
     if (vcpu == 0)
@@ -40,14 +41,15 @@ int xg_pv_vcpu_frames(const void *ctx, unsigned width, unsigned vcpu, bool from_
     return 0;
 }
 
-void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu, const struct xg_pv_vcpu_frames *f,
-                           bool to_image)
+void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu,
+                           const struct xg_pv_vcpu_frames *f, bool to_image)
 {
     const struct xg_vcpu_layout *L = xg_vcpu_layout(width);
     unsigned w = L->word;
     xg_guest_set_word(ctx, L->ctrlreg + 3 * w, w, xg_frame_to_cr3(f->cr3, width));
     if (width == 8 && f->has_user)
-        xg_guest_set_word(ctx, L->ctrlreg + 1 * w, w, to_image ? (1 | f->user << 12) : f->user << 12);
+        xg_guest_set_word(ctx, L->ctrlreg + 1 * w, w,
+                          to_image ? (1 | f->user << 12) : f->user << 12);
     for (unsigned i = 0; i < f->nr_gdt; i++)
         xg_guest_set_word(ctx, L->gdt_frames + i * w, w, f->gdt[i]);
     if (vcpu == 0)
@@ -58,7 +60,7 @@ void xg_pv_vcpu_set_frames(void *ctx, unsigned width, unsigned vcpu, const struc
  * Offsets in the 64-bit vcpu_guest_context (public/arch-x86/xen.h) of the
  * addresses arch_set_info_guest checks beyond those in xg_vcpu_layout.
  */
-#define CTX64_TRAP_CTXT 720U     /* 256 trap_info of 16 bytes; address at +8 */
+#define CTX64_TRAP_CTXT 720U /* 256 trap_info of 16 bytes; address at +8 */
 #define CTX64_EVENT_CALLBACK 5112U
 #define CTX64_FAILSAFE_CALLBACK 5120U
 #define CTX64_SYSCALL_CALLBACK 5128U

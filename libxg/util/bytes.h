@@ -39,7 +39,10 @@ static inline uint16_t xg__be16(const void *p)
 static inline void xg__put_le32(void *p, uint32_t v)
 {
     uint8_t *b = p;
-    b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8); b[2] = (uint8_t)(v >> 16); b[3] = (uint8_t)(v >> 24);
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    b[2] = (uint8_t)(v >> 16);
+    b[3] = (uint8_t)(v >> 24);
 }
 static inline void xg__put_le64(void *p, uint64_t v)
 {
@@ -49,12 +52,16 @@ static inline void xg__put_le64(void *p, uint64_t v)
 static inline void xg__put_le16(void *p, uint16_t v)
 {
     uint8_t *b = p;
-    b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8);
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
 }
 static inline void xg__put_be32(void *p, uint32_t v)
 {
     uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 24); b[1] = (uint8_t)(v >> 16); b[2] = (uint8_t)(v >> 8); b[3] = (uint8_t)v;
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
 }
 static inline void xg__put_be64(void *p, uint64_t v)
 {
@@ -64,7 +71,8 @@ static inline void xg__put_be64(void *p, uint64_t v)
 static inline void xg__put_be16(void *p, uint16_t v)
 {
     uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 8); b[1] = (uint8_t)v;
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
 }
 
 #endif

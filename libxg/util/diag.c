@@ -15,10 +15,10 @@
 struct xg_diag {
     struct xg_finding *items;
     size_t nr, alloc;
-    size_t cap;                 /* per severity */
-    size_t total[3];            /* per severity, including dropped */
+    size_t cap;      /* per severity */
+    size_t total[3]; /* per severity, including dropped */
     size_t kept[3];
-    struct xg_finding *last;    /* target of xen_says/hint, NULL if dropped */
+    struct xg_finding *last;               /* target of xen_says/hint, NULL if dropped */
     struct xg_finding first_error_dropped; /* when even the first error could not be kept */
     bool has_first_error;
     size_t first_error_index;
@@ -76,12 +76,15 @@ const char *xg_err_str(int code)
 
 const char *xg_pfinfo_name(uint32_t type)
 {
+    /* One row per kind: tables, reserved, pinned tables, special. */
+    /* clang-format off */
     static const char *const names[16] = {
         "NOTAB", "L1TAB", "L2TAB", "L3TAB", "L4TAB",
         "reserved(0x5)", "reserved(0x6)", "reserved(0x7)", "reserved(0x8)",
         "L1TAB|LPINTAB", "L2TAB|LPINTAB", "L3TAB|LPINTAB", "L4TAB|LPINTAB",
         "BROKEN", "XALLOC", "XTAB",
     };
+    /* clang-format on */
     return names[(type & XG_PFINFO_LTAB_MASK) >> XG_PFINFO_SHIFT];
 }
 
@@ -139,8 +142,7 @@ static char *vformat(const char *fmt, va_list ap)
 }
 
 int xg_diag_addv(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
-                 const struct xg_loc *loc, const char *file, int line,
-                 const char *fmt, va_list ap)
+                 const struct xg_loc *loc, const char *file, int line, const char *fmt, va_list ap)
 {
     if (!d)
         return code;
@@ -150,8 +152,11 @@ int xg_diag_addv(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
     d->last = NULL;
 
     struct xg_finding f = {
-        .sev = sev, .code = code, .sys_errno = sys_errno,
-        .src_file = file, .src_line = line,
+        .sev = sev,
+        .code = code,
+        .sys_errno = sys_errno,
+        .src_file = file,
+        .src_line = line,
     };
     if (loc)
         f.loc = *loc;
@@ -194,9 +199,8 @@ int xg_diag_addv(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
     return code;
 }
 
-int xg_diag_add(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
-                const struct xg_loc *loc, const char *file, int line,
-                const char *fmt, ...)
+int xg_diag_add(xg_diag *d, enum xg_severity sev, int code, int sys_errno, const struct xg_loc *loc,
+                const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -322,9 +326,12 @@ size_t xg_loc_format(char *buf, size_t len, const struct xg_loc *l)
 static const char *sev_name(enum xg_severity s)
 {
     switch (s) {
-    case XG_SEV_ERROR: return "error";
-    case XG_SEV_WARNING: return "warning";
-    default: return "note";
+    case XG_SEV_ERROR:
+        return "error";
+    case XG_SEV_WARNING:
+        return "warning";
+    default:
+        return "note";
     }
 }
 
@@ -332,7 +339,8 @@ void xg_diag_print_finding(FILE *out, const struct xg_finding *f, bool verbose)
 {
     char ctx[512];
     xg_loc_format(ctx, sizeof(ctx), &f->loc);
-    fprintf(out, "%s: %s", sev_name(f->sev), f->msg ? f->msg : "(out of memory formatting message)");
+    fprintf(out, "%s: %s", sev_name(f->sev),
+            f->msg ? f->msg : "(out of memory formatting message)");
     if (ctx[0])
         fprintf(out, " [%s]", ctx);
     if (f->sys_errno)
@@ -357,6 +365,6 @@ void xg_diag_print(FILE *out, const xg_diag *d, bool verbose)
         xg_diag_print_finding(out, &d->first_error_dropped, verbose);
     size_t shown = d->nr, all = d->total[0] + d->total[1] + d->total[2];
     if (all > shown)
-        fprintf(out, "%zu errors, %zu warnings (%zu more not shown)\n",
-                d->total[XG_SEV_ERROR], d->total[XG_SEV_WARNING], all - shown);
+        fprintf(out, "%zu errors, %zu warnings (%zu more not shown)\n", d->total[XG_SEV_ERROR],
+                d->total[XG_SEV_WARNING], all - shown);
 }

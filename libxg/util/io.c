@@ -38,8 +38,8 @@ int xg__writev_full(int fd, const struct iovec *iov, unsigned n)
 {
     /* A private window of at most IOV_MAX entries, advanced on short writes. */
     struct iovec win[IOV_MAX];
-    unsigned next = 0;      /* first entry of iov[] not yet in the window */
-    unsigned wn = 0;        /* entries in the window */
+    unsigned next = 0; /* first entry of iov[] not yet in the window */
+    unsigned wn = 0;   /* entries in the window */
     unsigned wstart = 0;
 
     while (next < n || wn > wstart) {
