@@ -67,25 +67,24 @@ enum xg_severity {
  * XGF_* helpers, e.g.  (struct xg_loc){ XGF_PFN(pfn), XGF_LEVEL(2) }.
  */
 struct xg_loc {
-    unsigned has_domid : 1, has_pfn : 1, has_mfn : 1, has_level : 1,
-        has_slot : 1, has_entry : 1, has_ref_pfn : 1, has_ref_type : 1,
-        has_vcpu : 1, has_rec_index : 1, has_rec_type : 1, has_offset : 1,
-        has_found : 1, has_expected : 1, has_owner : 1;
+    unsigned has_domid : 1, has_pfn : 1, has_mfn : 1, has_level : 1, has_slot : 1, has_entry : 1,
+        has_ref_pfn : 1, has_ref_type : 1, has_vcpu : 1, has_rec_index : 1, has_rec_type : 1,
+        has_offset : 1, has_found : 1, has_expected : 1, has_owner : 1;
     uint32_t domid;
-    uint64_t pfn;        /* the page the finding is about */
+    uint64_t pfn; /* the page the finding is about */
     uint64_t mfn;
-    unsigned level;      /* page-table level of that page (1..4) */
-    unsigned slot;       /* entry index within the page */
-    uint64_t entry;      /* raw entry */
-    uint64_t ref_pfn;    /* the page that entry references */
-    uint32_t ref_type;   /* XEN_DOMCTL_PFINFO_* type of ref_pfn, as recorded */
+    unsigned level;    /* page-table level of that page (1..4) */
+    unsigned slot;     /* entry index within the page */
+    uint64_t entry;    /* raw entry */
+    uint64_t ref_pfn;  /* the page that entry references */
+    uint32_t ref_type; /* XEN_DOMCTL_PFINFO_* type of ref_pfn, as recorded */
     unsigned vcpu;
-    uint64_t rec_index;  /* record number in the stream, 0-based */
+    uint64_t rec_index; /* record number in the stream, 0-based */
     uint32_t rec_type;
-    uint64_t offset;     /* byte offset in the stream */
+    uint64_t offset; /* byte offset in the stream */
     uint64_t found, expected;
-    uint32_t owner;      /* owning domain of a frame */
-    const char *field;   /* name of a field (static string) */
+    uint32_t owner;    /* owning domain of a frame */
+    const char *field; /* name of a field (static string) */
 };
 
 #define XGF_DOMID(v) .has_domid = 1, .domid = (v)
@@ -97,7 +96,8 @@ struct xg_loc {
 #define XGF_REF_PFN(v) .has_ref_pfn = 1, .ref_pfn = (v)
 #define XGF_REF_TYPE(v) .has_ref_type = 1, .ref_type = (v)
 #define XGF_VCPU(v) .has_vcpu = 1, .vcpu = (v)
-#define XGF_REC(idx, type) .has_rec_index = 1, .rec_index = (idx), .has_rec_type = 1, .rec_type = (type)
+#define XGF_REC(idx, type) \
+    .has_rec_index = 1, .rec_index = (idx), .has_rec_type = 1, .rec_type = (type)
 #define XGF_OFFSET(v) .has_offset = 1, .offset = (v)
 #define XGF_FOUND(v) .has_found = 1, .found = (v)
 #define XGF_EXPECTED(v) .has_expected = 1, .expected = (v)
@@ -106,13 +106,13 @@ struct xg_loc {
 
 struct xg_finding {
     enum xg_severity sev;
-    int code;          /* XG_E_* (0 for notes) */
-    int sys_errno;     /* errno at the time, when relevant, else 0 */
+    int code;      /* XG_E_* (0 for notes) */
+    int sys_errno; /* errno at the time, when relevant, else 0 */
     const char *src_file;
     int src_line;
-    char *msg;         /* one line, no trailing newline */
-    char *xen_says;    /* what Xen logs (or would log) for this, or NULL */
-    char *hint;        /* likely cause / what to do, or NULL */
+    char *msg;      /* one line, no trailing newline */
+    char *xen_says; /* what Xen logs (or would log) for this, or NULL */
+    char *hint;     /* likely cause / what to do, or NULL */
     struct xg_loc loc;
 };
 
@@ -133,12 +133,12 @@ void xg_diag_set_cap(xg_diag *d, size_t max);
  * `d` may be NULL (the finding is dropped).  Never fails: when memory runs
  * out the finding is counted and a fixed "out of memory" text stands in.
  */
-int xg_diag_add(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
-                const struct xg_loc *loc, const char *file, int line,
-                const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+int xg_diag_add(xg_diag *d, enum xg_severity sev, int code, int sys_errno, const struct xg_loc *loc,
+                const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 int xg_diag_addv(xg_diag *d, enum xg_severity sev, int code, int sys_errno,
-                 const struct xg_loc *loc, const char *file, int line,
-                 const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+                 const struct xg_loc *loc, const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 8, 0)));
 
 /* Attach "Xen would log: ..." / "hint: ..." to the most recent finding. */
 void xg_diag_xen_says(xg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -54,14 +54,14 @@ struct xg_domain_info {
     bool shutdown;            /* shut down (for suspend: see shutdown_reason) */
     unsigned shutdown_reason; /* XG_SHUTDOWN_* when shutdown */
     bool dying;
-    unsigned guest_width;     /* 4 or 8 (XEN_DOMCTL_get_address_size / 8) */
-    unsigned pt_levels;       /* 3 or 4 */
-    uint64_t nr_pages;        /* pages the domain owns (tot_pages) */
+    unsigned guest_width; /* 4 or 8 (XEN_DOMCTL_get_address_size / 8) */
+    unsigned pt_levels;   /* 3 or 4 */
+    uint64_t nr_pages;    /* pages the domain owns (tot_pages) */
     uint64_t max_pages;
-    uint64_t max_pfn;         /* highest gpfn (XENMEM_maximum_gpfn) */
+    uint64_t max_pfn; /* highest gpfn (XENMEM_maximum_gpfn) */
     uint64_t shared_info_mfn;
-    unsigned nr_vcpus;        /* max_vcpu_id + 1 */
-    uint64_t vcpu_online;     /* bit per vcpu (up to 64) */
+    unsigned nr_vcpus;    /* max_vcpu_id + 1 */
+    uint64_t vcpu_online; /* bit per vcpu (up to 64) */
     /* Toolstack state (xenstore on Xen): -1 when unknown. */
     int store_evtchn, console_evtchn;
 };
@@ -100,8 +100,8 @@ enum xg_logdirty_op {
     XG_LOGDIRTY_PEEK,  /* copy the bitmap out */
 };
 
-struct xg_domain_config {     /* for domain_create */
-    unsigned guest_width;     /* 4 or 8 */
+struct xg_domain_config { /* for domain_create */
+    unsigned guest_width; /* 4 or 8 */
     unsigned nr_vcpus;
     uint64_t max_pages;
 };
@@ -129,27 +129,30 @@ struct xg_hv_ops {
      * reference on each frame (writable mappings a writable type
      * reference) until unmap.
      */
-    int (*map)(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages, int *errs,
-               xg_hv_mapping **out, xg_diag *d);
+    int (*map)(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
+               int *errs, xg_hv_mapping **out, xg_diag *d);
     void (*unmap)(xg_hv *hv, xg_hv_mapping *m);
 
     /* Types of n <= 1024 frames (XEN_DOMCTL_getpageframeinfo3). */
-    int (*page_types)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types, xg_diag *d);
+    int (*page_types)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
+                      xg_diag *d);
 
     /*
      * The machine-to-phys table, read-only, valid until close: m2p[mfn]
      * for mfn < *nr_mfns.  *compat_mfn0 is the first frame of the compat
      * (32-bit) M2P, which Xen maps into PAE guests' Xen L2 slots.
      */
-    int (*m2p)(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0, xg_diag *d);
+    int (*m2p)(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
+               xg_diag *d);
 
     int (*vcpu_get)(xg_hv *hv, uint32_t domid, unsigned vcpu, void *ctx, size_t size, xg_diag *d);
-    int (*vcpu_set)(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size, xg_diag *d);
+    int (*vcpu_set)(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size,
+                    xg_diag *d);
     /* *len in: buffer size; out: bytes of state (0 = none). */
-    int (*vcpu_blob_get)(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf,
-                         size_t *len, xg_diag *d);
-    int (*vcpu_blob_set)(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, const void *buf,
-                         size_t len, xg_diag *d);
+    int (*vcpu_blob_get)(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                         void *buf, size_t *len, xg_diag *d);
+    int (*vcpu_blob_set)(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                         const void *buf, size_t len, xg_diag *d);
 
     int (*tsc_info_get)(xg_hv *hv, uint32_t domid, struct xg_rec_tsc_info *out, xg_diag *d);
     int (*tsc_info_set)(xg_hv *hv, uint32_t domid, const struct xg_rec_tsc_info *tsc, xg_diag *d);
@@ -158,8 +161,8 @@ struct xg_hv_ops {
      * Log-dirty mode.  CLEAN/PEEK copy the bitmap (bit per pfn, nr_pfns
      * bits) into bitmap and set *dirty to the number of bits set.
      */
-    int (*logdirty)(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
-                    uint64_t *dirty, xg_diag *d);
+    int (*logdirty)(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap,
+                    uint64_t nr_pfns, uint64_t *dirty, xg_diag *d);
 
     int (*pause)(xg_hv *hv, uint32_t domid, xg_diag *d);
     int (*unpause)(xg_hv *hv, uint32_t domid, xg_diag *d);
@@ -172,22 +175,25 @@ struct xg_hv_ops {
     /* Resume a suspended domain on this host (the suspend is cancelled). */
     int (*resume)(xg_hv *hv, uint32_t domid, xg_diag *d);
 
-    int (*domain_create)(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *domid, xg_diag *d);
+    int (*domain_create)(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *domid,
+                         xg_diag *d);
     int (*domain_destroy)(xg_hv *hv, uint32_t domid, xg_diag *d);
     int (*set_max_pages)(xg_hv *hv, uint32_t domid, uint64_t max_pages, xg_diag *d);
     int (*set_address_size)(xg_hv *hv, uint32_t domid, unsigned guest_width, xg_diag *d);
-    int (*evtchn_alloc_unbound)(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port, xg_diag *d);
+    int (*evtchn_alloc_unbound)(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port,
+                                xg_diag *d);
 
     /* Allocate a frame for each pfns[i]; mfns[i] receives it.  Xen sets the M2P. */
-    int (*populate)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d);
+    int (*populate)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                    xg_diag *d);
     /*
      * n requests for frames owned by domid.  *done counts the requests
      * that took effect (the first failure stops the batch, as Xen does).
      */
-    int (*mmu_update)(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
-                      xg_diag *d);
-    int (*mmuext)(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
-                  xg_diag *d);
+    int (*mmu_update)(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n,
+                      unsigned *done, xg_diag *d);
+    int (*mmuext)(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n,
+                  unsigned *done, xg_diag *d);
 
     /*
      * Optional (NULL when the backend cannot tell, as on real Xen): the
@@ -201,10 +207,12 @@ struct xg_hv_ops {
      * X86_MSR_POLICY records carry them.  For get, *nr_leaves and *nr_msrs
      * are the capacities on entry and the counts on return.
      */
-    int (*cpu_policy_get)(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
-                          struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
-    int (*cpu_policy_set)(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
-                          const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
+    int (*cpu_policy_get)(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves,
+                          uint32_t *nr_leaves, struct xg_msr_entry *msrs, uint32_t *nr_msrs,
+                          xg_diag *d);
+    int (*cpu_policy_set)(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves,
+                          uint32_t nr_leaves, const struct xg_msr_entry *msrs, uint32_t nr_msrs,
+                          xg_diag *d);
 
     /*
      * Seed the guest's grant table as Xen's restore does (libxenguest's
@@ -229,9 +237,9 @@ struct xg_hv_ops {
 
 struct xg_hv {
     const struct xg_hv_ops *ops;
-    void *priv;                 /* backend state */
-    struct xg_hv_faults *faults;/* injected faults, NULL when none */
-    char *spec;                 /* the backend string it was opened with */
+    void *priv;                  /* backend state */
+    struct xg_hv_faults *faults; /* injected faults, NULL when none */
+    char *spec;                  /* the backend string it was opened with */
 };
 
 /*
@@ -267,21 +275,25 @@ const char *xg_hv_fault_op_name(unsigned i);
 /* The wrappers: same contracts as the ops above. */
 int xg_hv_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d);
 int xg_hv_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d);
-int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages, int *errs,
-              xg_hv_mapping **out, xg_diag *d);
+int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
+              int *errs, xg_hv_mapping **out, xg_diag *d);
 void xg_hv_unmap(xg_hv *hv, xg_hv_mapping *m);
-int xg_hv_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types, xg_diag *d);
-int xg_hv_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0, xg_diag *d);
+int xg_hv_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
+                     xg_diag *d);
+int xg_hv_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
+              xg_diag *d);
 int xg_hv_vcpu_get(xg_hv *hv, uint32_t domid, unsigned vcpu, void *ctx, size_t size, xg_diag *d);
-int xg_hv_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size, xg_diag *d);
-int xg_hv_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf, size_t *len,
-                        xg_diag *d);
-int xg_hv_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, const void *buf,
-                        size_t len, xg_diag *d);
+int xg_hv_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size,
+                   xg_diag *d);
+int xg_hv_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf,
+                        size_t *len, xg_diag *d);
+int xg_hv_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                        const void *buf, size_t len, xg_diag *d);
 int xg_hv_tsc_info_get(xg_hv *hv, uint32_t domid, struct xg_rec_tsc_info *out, xg_diag *d);
 int xg_hv_tsc_info_set(xg_hv *hv, uint32_t domid, const struct xg_rec_tsc_info *tsc, xg_diag *d);
-XG_HV_MUST_CHECK int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
-                   uint64_t *dirty, xg_diag *d);
+XG_HV_MUST_CHECK int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op,
+                                    unsigned long *bitmap, uint64_t nr_pfns, uint64_t *dirty,
+                                    xg_diag *d);
 int xg_hv_pause(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_unpause(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_suspend(xg_hv *hv, uint32_t domid, unsigned timeout_ms, xg_diag *d);
@@ -290,22 +302,26 @@ int xg_hv_domain_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t 
 XG_HV_MUST_CHECK int xg_hv_domain_destroy(xg_hv *hv, uint32_t domid, xg_diag *d);
 int xg_hv_set_max_pages(xg_hv *hv, uint32_t domid, uint64_t max_pages, xg_diag *d);
 int xg_hv_set_address_size(xg_hv *hv, uint32_t domid, unsigned guest_width, xg_diag *d);
-int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port, xg_diag *d);
-int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d);
+int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port,
+                               xg_diag *d);
+int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                   xg_diag *d);
 int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
-int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
-                     xg_diag *d);
-XG_HV_MUST_CHECK int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
-                 xg_diag *d);
+int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n,
+                     unsigned *done, xg_diag *d);
+XG_HV_MUST_CHECK int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops,
+                                  unsigned n, unsigned *done, xg_diag *d);
 /* The owner of a frame if the backend knows it (0 and *owner set), else XG_E_UNSUPPORTED. */
 int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner);
 int xg_hv_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
                       uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d);
 /* XG_E_UNSUPPORTED (nothing recorded in d) when the backend has no CPU policies. */
-int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
-                         struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
-int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
-                         const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
+int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves,
+                         uint32_t *nr_leaves, struct xg_msr_entry *msrs, uint32_t *nr_msrs,
+                         xg_diag *d);
+int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves,
+                         uint32_t nr_leaves, const struct xg_msr_entry *msrs, uint32_t nr_msrs,
+                         xg_diag *d);
 
 #ifdef __cplusplus
 }

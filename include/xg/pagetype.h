@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define XG_PFINFO_SHIFT 28
-#define XG_PFINFO_NOTAB (0x0U << 28)   /* ordinary page */
+#define XG_PFINFO_NOTAB (0x0U << 28) /* ordinary page */
 #define XG_PFINFO_L1TAB (0x1U << 28)
 #define XG_PFINFO_L2TAB (0x2U << 28)
 #define XG_PFINFO_L3TAB (0x3U << 28)
@@ -25,8 +25,8 @@ extern "C" {
 #define XG_PFINFO_LTABTYPE_MASK (0x7U << 28)
 #define XG_PFINFO_LPINTAB (0x1U << 31) /* pinned page table */
 #define XG_PFINFO_BROKEN (0xdU << 28)
-#define XG_PFINFO_XALLOC (0xeU << 28)  /* allocate only, no data */
-#define XG_PFINFO_XTAB (0xfU << 28)    /* invalid, not sent */
+#define XG_PFINFO_XALLOC (0xeU << 28) /* allocate only, no data */
+#define XG_PFINFO_XTAB (0xfU << 28)   /* invalid, not sent */
 #define XG_PFINFO_LTAB_MASK (0xfU << 28)
 
 /* Level of a page-table type (1..4), 0 for anything else. */

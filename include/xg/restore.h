@@ -30,14 +30,14 @@ extern "C" {
 #endif
 
 struct xg_restore_params {
-    uint32_t domid;          /* the empty domain to restore into (unless create) */
-    bool create;             /* create the domain first */
-    unsigned create_vcpus;   /* with create: vcpus of the new domain (0: 16) */
+    uint32_t domid;        /* the empty domain to restore into (unless create) */
+    bool create;           /* create the domain first */
+    unsigned create_vcpus; /* with create: vcpus of the new domain (0: 16) */
     /* Event channels for xenstore and the console (-1: allocate / ask the domain). */
     int store_evtchn, console_evtchn;
     uint32_t store_domid, console_domid; /* the back ends' domain (0) */
-    bool check_only;         /* read and validate the image; create, populate and pin nothing */
-    bool raw_only;           /* the fd carries one bare libxc stream (libxl): no gzip/xl/libxl */
+    bool check_only; /* read and validate the image; create, populate and pin nothing */
+    bool raw_only;   /* the fd carries one bare libxc stream (libxl): no gzip/xl/libxl */
     /*
      * Pin in pfn order, as Xen 4.17's own restore does, instead of in
      * dependency order.  For comparison only: guests whose tables hold
@@ -50,8 +50,8 @@ struct xg_restore_params {
 struct xg_restore_vcpu {
     uint32_t id;
     uint64_t cr3_pfn;
-    uint32_t cr3_type;        /* XG_PFINFO_*; XTAB when cr3 is beyond the image */
-    bool has_user;            /* 64-bit guests: ctrlreg[1], the user-mode top-level table */
+    uint32_t cr3_type; /* XG_PFINFO_*; XTAB when cr3 is beyond the image */
+    bool has_user;     /* 64-bit guests: ctrlreg[1], the user-mode top-level table */
     uint64_t user_pfn;
     uint32_t user_type;
 };
@@ -80,7 +80,12 @@ struct xg_paging_evidence {
 };
 
 /* Page tables the saving host could not map (the 2008 failure), as the image shows it. */
-enum xg_confidence { XG_CONF_NONE = 0, XG_CONF_LOW, XG_CONF_MEDIUM, XG_CONF_HIGH };
+enum xg_confidence {
+    XG_CONF_NONE = 0,
+    XG_CONF_LOW,
+    XG_CONF_MEDIUM,
+    XG_CONF_HIGH
+};
 struct xg_lost_tables {
     enum xg_confidence confidence; /* NONE: no such pattern */
     unsigned vcpus;          /* vcpus whose cr3 the image records untyped (invalid or ordinary) */
@@ -92,23 +97,24 @@ struct xg_lost_tables {
 };
 
 struct xg_restore_result {
-    bool check_only;          /* a check: nothing was created, populated, pinned or set */
+    bool check_only; /* a check: nothing was created, populated, pinned or set */
     uint32_t domid;
     bool created;
-    uint64_t store_mfn, console_mfn;  /* as xend and libxl read them */
+    uint64_t store_mfn, console_mfn; /* as xend and libxl read them */
     int store_evtchn, console_evtchn;
     struct xg_stream_info image;
     unsigned guest_width, pt_levels;
     uint64_t max_pfn;
-    uint64_t pages;           /* frames populated */
-    uint64_t by_type[16];     /* pfns by recorded type nibble */
-    uint64_t tables;          /* page tables in the image */
-    uint64_t tables_live;     /* reachable from a pin or a cr3: what Xen validates */
-    uint64_t tables_stale;    /* reachable from nothing: never validated */
-    uint64_t pinned;          /* pins made */
-    unsigned nr_vcpus;        /* vcpu contexts set */
-    unsigned image_vcpus;     /* vcpu contexts in the image */
-    unsigned nr_vcpu_summary; /* entries of vcpu[]: the first image vcpus, up to XG_RESTORE_SUMMARY_VCPUS */
+    uint64_t pages;        /* frames populated */
+    uint64_t by_type[16];  /* pfns by recorded type nibble */
+    uint64_t tables;       /* page tables in the image */
+    uint64_t tables_live;  /* reachable from a pin or a cr3: what Xen validates */
+    uint64_t tables_stale; /* reachable from nothing: never validated */
+    uint64_t pinned;       /* pins made */
+    unsigned nr_vcpus;     /* vcpu contexts set */
+    unsigned image_vcpus;  /* vcpu contexts in the image */
+    /* Entries of vcpu[]: the first image vcpus, up to XG_RESTORE_SUMMARY_VCPUS. */
+    unsigned nr_vcpu_summary;
     struct xg_restore_vcpu vcpu[XG_RESTORE_SUMMARY_VCPUS];
     uint64_t records, bytes;
     double seconds, validate_seconds;
@@ -146,14 +152,15 @@ struct xg_restore_callbacks {
  * Returns 0 or a negative XG_E_* with every reason in d (XG_E_IMAGE when
  * the image's page tables would not pass Xen's checks).
  */
-int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const struct xg_restore_callbacks *cb,
-               struct xg_restore_result *res, xg_diag *d);
+int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params,
+               const struct xg_restore_callbacks *cb, struct xg_restore_result *res, xg_diag *d);
 
 /*
  * Check an image offline (no hypervisor): read it fully and run the same
  * validation as xg_restore.  Returns 0 when the image would restore.
  */
-int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_restore_result *res, xg_diag *d);
+int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_restore_result *res,
+                   xg_diag *d);
 
 #ifdef __cplusplus
 }

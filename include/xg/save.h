@@ -28,15 +28,15 @@ extern "C" {
 #endif
 
 struct xg_save_params {
-    bool live;               /* pre-copy with log-dirty before suspending */
-    unsigned max_iters;      /* live: most passes before suspending (0: 29, as xc_save's default) */
-    double max_factor;       /* live: stop when pages sent exceed this times the guest (0: 3) */
-    unsigned min_dirty;      /* live: suspend once fewer pages are dirty (0: 50) */
-    bool compress;           /* gzip the whole stream */
-    int compress_level;      /* zlib level 1..9, 0: 1 (fast) */
-    unsigned compress_threads; /* compressing threads, 0: one per online CPU */
-    bool check_only;         /* pre-flight check: report, change nothing, write nothing */
-    bool debug;              /* XCFLAGS_DEBUG: send VERIFY and every page again */
+    bool live;          /* pre-copy with log-dirty before suspending */
+    unsigned max_iters; /* live: most passes before suspending (0: 29, as xc_save's default) */
+    double max_factor;  /* live: stop when pages sent exceed this times the guest (0: 3) */
+    unsigned min_dirty; /* live: suspend once fewer pages are dirty (0: 50) */
+    bool compress;      /* gzip the whole stream */
+    int compress_level; /* zlib level 1..9, 0: 1 (fast) */
+    unsigned compress_threads;   /* compressing threads, 0: one per online CPU */
+    bool check_only;             /* pre-flight check: report, change nothing, write nothing */
+    bool debug;                  /* XCFLAGS_DEBUG: send VERIFY and every page again */
     unsigned suspend_timeout_ms; /* 0: 60 s */
     /*
      * On failure, leave a guest this save suspended as it is (log-dirty
@@ -50,22 +50,22 @@ struct xg_save_params {
 /* Figures of a save, per pass and in all. */
 #define XG_SAVE_MAX_ITERS 64
 struct xg_save_iteration {
-    uint64_t sent;           /* pages sent in this pass */
-    uint64_t dirty;          /* pages dirtied during it (left for the next) */
+    uint64_t sent;  /* pages sent in this pass */
+    uint64_t dirty; /* pages dirtied during it (left for the next) */
     double seconds;
 };
 
 struct xg_save_stats {
-    uint64_t nr_pfns;        /* max_pfn + 1 */
-    uint64_t pages_sent;     /* all passes, data-bearing pages */
-    uint64_t pages_final;    /* sent after the guest was suspended */
-    uint64_t by_type[16];    /* last type recorded per pfn, by XG_PFINFO nibble */
-    uint64_t pinned;         /* tables recorded as pinned */
-    uint64_t invalid;        /* pfns sent as XTAB (ballooned out, not backed) */
-    unsigned iterations;     /* passes over memory */
+    uint64_t nr_pfns;     /* max_pfn + 1 */
+    uint64_t pages_sent;  /* all passes, data-bearing pages */
+    uint64_t pages_final; /* sent after the guest was suspended */
+    uint64_t by_type[16]; /* last type recorded per pfn, by XG_PFINFO nibble */
+    uint64_t pinned;      /* tables recorded as pinned */
+    uint64_t invalid;     /* pfns sent as XTAB (ballooned out, not backed) */
+    unsigned iterations;  /* passes over memory */
     struct xg_save_iteration iter[XG_SAVE_MAX_ITERS];
     unsigned nr_vcpus;
-    uint64_t bytes;          /* stream bytes written */
+    uint64_t bytes; /* stream bytes written */
     double seconds;
     /* The pre-flight check of a running guest (--check): findings re-checked, those that had
      * changed while the guest ran, and the longest pause of the domain to confirm the rest
@@ -76,8 +76,8 @@ struct xg_save_stats {
 
 /* Progress, for a bar: pages done of total in this pass. */
 struct xg_progress {
-    const char *phase;       /* "memory", "final pass", "vcpus", "restore", "validate", "pin" */
-    unsigned iteration;      /* 1-based pass number (live saves) */
+    const char *phase;  /* "memory", "final pass", "vcpus", "restore", "validate", "pin" */
+    unsigned iteration; /* 1-based pass number (live saves) */
     uint64_t done, total;
     uint64_t bytes;
     double seconds;

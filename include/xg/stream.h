@@ -86,33 +86,39 @@ static inline uint64_t xg_pd_entry(uint64_t pfn, uint32_t type)
 {
     return ((uint64_t)(type & XG_PFINFO_LTAB_MASK) << XG_PD_TYPE_SHIFT) | (pfn & XG_PD_PFN_MASK);
 }
-static inline uint64_t xg_pd_pfn(uint64_t e) { return e & XG_PD_PFN_MASK; }
-static inline uint32_t xg_pd_type(uint64_t e) { return (uint32_t)(e >> XG_PD_TYPE_SHIFT) & XG_PFINFO_LTAB_MASK; }
+static inline uint64_t xg_pd_pfn(uint64_t e)
+{
+    return e & XG_PD_PFN_MASK;
+}
+static inline uint32_t xg_pd_type(uint64_t e)
+{
+    return (uint32_t)(e >> XG_PD_TYPE_SHIFT) & XG_PFINFO_LTAB_MASK;
+}
 
 /* ---- Typed bodies.  Pointers point into the reader's buffer and stay
  *      valid until the next xg_stream_read(). ---- */
 
 struct xg_rec_page_data {
-    uint32_t count;          /* entries in pfn[] (> 0) */
-    const uint64_t *pfn;     /* count entries: xg_pd_pfn / xg_pd_type */
-    uint32_t nr_data;        /* pages with data (xg_pfinfo_has_data) */
-    const uint8_t *data;     /* nr_data * 4096 bytes, in pfn[] order */
+    uint32_t count;      /* entries in pfn[] (> 0) */
+    const uint64_t *pfn; /* count entries: xg_pd_pfn / xg_pd_type */
+    uint32_t nr_data;    /* pages with data (xg_pfinfo_has_data) */
+    const uint8_t *data; /* nr_data * 4096 bytes, in pfn[] order */
 };
 
 struct xg_rec_x86_pv_info {
-    uint8_t guest_width;     /* 4 or 8 */
-    uint8_t pt_levels;       /* 3 or 4 */
+    uint8_t guest_width; /* 4 or 8 */
+    uint8_t pt_levels;   /* 3 or 4 */
 };
 
 struct xg_rec_p2m_frames {
     uint32_t start_pfn, end_pfn; /* inclusive range of guest pfns covered */
-    uint32_t nr;             /* entries in pfn[] */
-    const uint64_t *pfn;     /* pfns of the frames holding the guest's p2m */
+    uint32_t nr;                 /* entries in pfn[] */
+    const uint64_t *pfn;         /* pfns of the frames holding the guest's p2m */
 };
 
 struct xg_rec_vcpu {
     uint32_t vcpu_id;
-    uint32_t size;           /* bytes of ctx (may be 0: tolerated, spec errata) */
+    uint32_t size; /* bytes of ctx (may be 0: tolerated, spec errata) */
     const void *ctx;
 };
 
@@ -122,40 +128,53 @@ struct xg_rec_tsc_info {
     uint32_t incarnation;
 };
 
-struct xg_hvm_param { uint64_t index, value; };
+struct xg_hvm_param {
+    uint64_t index, value;
+};
 struct xg_rec_hvm_params {
     uint32_t count;
     const struct xg_hvm_param *param;
 };
 
-struct xg_cpuid_leaf { uint32_t leaf, subleaf, a, b, c, d; };
-struct xg_msr_entry { uint32_t idx, flags; uint64_t val; };
+struct xg_cpuid_leaf {
+    uint32_t leaf, subleaf, a, b, c, d;
+};
+struct xg_msr_entry {
+    uint32_t idx, flags;
+    uint64_t val;
+};
 
-struct xg_rec_blob {         /* SHARED_INFO, HVM_CONTEXT, TOOLSTACK, unknown */
+struct xg_rec_blob { /* SHARED_INFO, HVM_CONTEXT, TOOLSTACK, unknown */
     uint32_t size;
     const void *data;
 };
 
-struct xg_rec_pfn_list {     /* CHECKPOINT_DIRTY_PFN_LIST */
+struct xg_rec_pfn_list { /* CHECKPOINT_DIRTY_PFN_LIST */
     uint32_t nr;
     const uint64_t *pfn;
 };
 
 struct xg_record {
     uint32_t type;
-    uint32_t length;         /* body length, without padding */
-    uint64_t index;          /* record number in the libxc stream, from 0 */
-    uint64_t offset;         /* byte offset of its header (see xg_stream_info) */
-    const uint8_t *body;     /* raw body */
+    uint32_t length;     /* body length, without padding */
+    uint64_t index;      /* record number in the libxc stream, from 0 */
+    uint64_t offset;     /* byte offset of its header (see xg_stream_info) */
+    const uint8_t *body; /* raw body */
     union {
         struct xg_rec_page_data page_data;
         struct xg_rec_x86_pv_info pv_info;
         struct xg_rec_p2m_frames p2m_frames;
-        struct xg_rec_vcpu vcpu;          /* all four X86_PV_VCPU_* */
+        struct xg_rec_vcpu vcpu; /* all four X86_PV_VCPU_* */
         struct xg_rec_tsc_info tsc;
         struct xg_rec_hvm_params hvm_params;
-        struct { uint32_t nr; const struct xg_cpuid_leaf *leaf; } cpuid;
-        struct { uint32_t nr; const struct xg_msr_entry *entry; } msr;
+        struct {
+            uint32_t nr;
+            const struct xg_cpuid_leaf *leaf;
+        } cpuid;
+        struct {
+            uint32_t nr;
+            const struct xg_msr_entry *entry;
+        } msr;
         struct xg_rec_pfn_list dirty;
         struct xg_rec_blob blob;
     } u;
@@ -163,27 +182,29 @@ struct xg_record {
 
 /* What surrounds the libxc stream in the file. */
 enum xg_stream_wrapper {
-    XG_WRAP_NONE = 0,        /* a bare libxc stream */
-    XG_WRAP_LIBXL = 1,       /* libxl stream v2 (LibxlFmt) around it */
-    XG_WRAP_XL = 2,          /* xl save-file header + libxl stream (or, before Xen 4.6, a legacy stream) */
-    XG_WRAP_XEND = 3,        /* xend's "LinuxGuestRecord" header + SXP config (Xen 3.x) */
+    XG_WRAP_NONE = 0,  /* a bare libxc stream */
+    XG_WRAP_LIBXL = 1, /* libxl stream v2 (LibxlFmt) around it */
+    XG_WRAP_XL = 2,    /* xl save-file header + libxl stream (before Xen 4.6: a legacy stream) */
+    XG_WRAP_XEND = 3,  /* xend's "LinuxGuestRecord" header + SXP config (Xen 3.x) */
 };
 
 struct xg_stream_info {
-    bool gzip;               /* whole file was gzip-compressed */
+    bool gzip; /* whole file was gzip-compressed */
     enum xg_stream_wrapper wrapper;
-    uint32_t libxl_version;  /* when wrapped */
-    uint32_t xl_config_len;  /* xl: bytes of the domain config */
-    uint32_t version;        /* image header version (2 or 3) */
-    uint32_t domain_type;    /* XG_DOMAIN_* */
+    uint32_t libxl_version; /* when wrapped */
+    uint32_t xl_config_len; /* xl: bytes of the domain config */
+    uint32_t version;       /* image header version (2 or 3) */
+    uint32_t domain_type;   /* XG_DOMAIN_* */
     uint32_t page_shift;
-    uint32_t xen_major, xen_minor; /* 0.x: converted from a legacy image */
-    uint64_t libxc_offset;   /* where the libxc image header starts */
-    bool legacy;             /* a pre-Xen 4.6 image, converted to v2 as it is read */
+    uint32_t xen_major, xen_minor;  /* 0.x: converted from a legacy image */
+    uint64_t libxc_offset;          /* where the libxc image header starts */
+    bool legacy;                    /* a pre-Xen 4.6 image, converted to v2 as it is read */
     unsigned legacy_toolstack_bits; /* 32 or 64: the word size of the toolstack that saved it */
-    /* Legacy: batch entries written as XTAB | mfn, frames the saving dom0 could not map (so far read), */
+    /*
+     * Legacy: the batch entries (so far read) written as XTAB | mfn, frames the saving dom0
+     * could not map; and their machine frames (the first 2^20), valid while the reader is open.
+     */
     uint64_t legacy_unmappable;
-    /* and their machine frames (the first 2^20), valid while the reader is open. */
     const uint32_t *legacy_unmappable_mfns;
     size_t legacy_nr_unmappable_mfns;
     /*
@@ -212,8 +233,8 @@ struct xg_stream_reader_opts {
  * the headers are in xg_stream_reader_info().  On failure *out is NULL
  * and d says why.
  */
-int xg_stream_reader_open(int fd, const struct xg_stream_reader_opts *opts,
-                          xg_diag *d, xg_stream_reader **out);
+int xg_stream_reader_open(int fd, const struct xg_stream_reader_opts *opts, xg_diag *d,
+                          xg_stream_reader **out);
 
 const struct xg_stream_info *xg_stream_reader_info(const xg_stream_reader *r);
 
@@ -249,30 +270,29 @@ unsigned xg_stream_reader_guest_width(const xg_stream_reader *r);
 typedef struct xg_stream_writer xg_stream_writer;
 
 struct xg_stream_writer_opts {
-    bool gzip;               /* compress the whole stream with zlib */
-    int gzip_level;          /* 1..9, 0 = default (1: fast) */
-    unsigned gzip_threads;   /* compression threads, 0 = one per online CPU */
+    bool gzip;             /* compress the whole stream with zlib */
+    int gzip_level;        /* 1..9, 0 = default (1: fast) */
+    unsigned gzip_threads; /* compression threads, 0 = one per online CPU */
 };
 
 /*
  * Open a writer on fd (not closed by the writer).  Nothing is written
  * until xg_stream_write_headers().
  */
-int xg_stream_writer_open(int fd, const struct xg_stream_writer_opts *opts,
-                          xg_diag *d, xg_stream_writer **out);
+int xg_stream_writer_open(int fd, const struct xg_stream_writer_opts *opts, xg_diag *d,
+                          xg_stream_writer **out);
 
 /* Image header (version 3, little-endian) and domain header. */
-int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type,
-                            uint32_t xen_major, uint32_t xen_minor);
+int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type, uint32_t xen_major,
+                            uint32_t xen_minor);
 
 /*
  * Write one record whose body is the concatenation of iov[0..n).  Pads to
  * 8 octets.  The total must not exceed XG_REC_LENGTH_MAX.
  */
-int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type,
-                            const struct iovec *iov, unsigned n);
-int xg_stream_write_record(xg_stream_writer *w, uint32_t type,
-                           const void *body, uint32_t len);
+int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *iov,
+                            unsigned n);
+int xg_stream_write_record(xg_stream_writer *w, uint32_t type, const void *body, uint32_t len);
 
 /*
  * PAGE_DATA: count entries (1..XG_MAX_BATCH) built with xg_pd_entry();
@@ -280,15 +300,14 @@ int xg_stream_write_record(xg_stream_writer *w, uint32_t type,
  * order (entries without data have no slot in pages[]).  The pages are
  * not copied.
  */
-int xg_stream_write_page_data(xg_stream_writer *w, uint32_t count,
-                              const uint64_t *entries,
+int xg_stream_write_page_data(xg_stream_writer *w, uint32_t count, const uint64_t *entries,
                               const void *const *pages);
 
 int xg_stream_write_pv_info(xg_stream_writer *w, uint8_t guest_width, uint8_t pt_levels);
 int xg_stream_write_p2m_frames(xg_stream_writer *w, uint32_t start_pfn, uint32_t end_pfn,
                                const uint64_t *pfns, uint32_t nr);
-int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id,
-                         const void *ctx, uint32_t size);
+int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id, const void *ctx,
+                         uint32_t size);
 int xg_stream_write_tsc_info(xg_stream_writer *w, const struct xg_rec_tsc_info *tsc);
 int xg_stream_write_hvm_params(xg_stream_writer *w, const struct xg_hvm_param *p, uint32_t count);
 int xg_stream_write_end(xg_stream_writer *w);

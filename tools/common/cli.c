@@ -47,11 +47,25 @@ bool cli_parse_size(const char *s, uint64_t *out)
         return false;
     unsigned shift = 0;
     switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return false;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        return false;
     }
     if (*end == 'i' || *end == 'B') {
         if (*end == 'i')
@@ -118,7 +132,9 @@ xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d)
         return hv;
     xg_diag_print(stderr, d, false);
     if (!spec && !getenv("XG_BACKEND"))
-        fprintf(stderr, "%s: no Xen here; to run on a simulated host: xg-sim init HOST, then --backend sim:HOST\n",
+        fprintf(stderr,
+                "%s: no Xen here; to run on a simulated host: "
+                "xg-sim init HOST, then --backend sim:HOST\n",
                 prog);
     return NULL;
 }

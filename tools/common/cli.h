@@ -41,10 +41,10 @@ bool cli_parse_double(const char *s, double min, double max, double *out);
  */
 struct cli_ui {
     const char *prog;
-    bool progress;       /* draw the bar */
-    bool verbose;        /* print log lines */
-    double last;         /* time of the last redraw */
-    bool drawn;          /* a partial line is on screen */
+    bool progress; /* draw the bar */
+    bool verbose;  /* print log lines */
+    double last;   /* time of the last redraw */
+    bool drawn;    /* a partial line is on screen */
 };
 /* xg_save_callbacks / xg_restore_callbacks members; arg is a struct cli_ui. */
 void cli_ui_progress(void *arg, const struct xg_progress *p);

@@ -75,7 +75,8 @@ static void usage(FILE *out)
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "%s: %s%s%s%s\n", prog, what, arg ? " \"" : "", arg ? arg : "", arg ? "\"" : "");
+    fprintf(stderr, "%s: %s%s%s%s\n", prog, what, arg ? " \"" : "", arg ? arg : "",
+            arg ? "\"" : "");
     fprintf(stderr,
             "%s: this helper speaks the argv and messages of Xen 4.14-4.19's libxl-save-helper; "
             "run `%s --help`\n",
@@ -162,6 +163,8 @@ static int errno_of(int rc, const xg_diag *d)
     const struct xg_finding *f = xg_diag_first_error(d);
     if (f && f->sys_errno > 0)
         return f->sys_errno;
+    /* One row per code. */
+    /* clang-format off */
     switch (rc) {
     case XG_E_NOMEM: return ENOMEM;
     case XG_E_IO: return EIO;
@@ -178,6 +181,7 @@ static int errno_of(int rc, const xg_diag *d)
     case XG_E_NOTFOUND: return ESRCH;
     default: return EIO;
     }
+    /* clang-format on */
 }
 
 /*
@@ -236,7 +240,7 @@ static int refuse(int errnoval, const char *fmt, ...)
 struct run {
     uint32_t domid;
     bool live;
-    char what[64];           /* doing_what of the last progress message */
+    char what[64]; /* doing_what of the last progress message */
 };
 
 static void on_log(void *arg, const char *line)
@@ -291,14 +295,18 @@ static int on_suspend(void *arg, xg_diag *d)
     }
     if (terminated)
         return xg_diag_err(d, XG_E_CANCELLED, &l,
-                           "stopped by libxl (SIGTERM) while waiting for it to suspend domain %u", r->domid);
-    if (helper_chan_status())
-        return xg_diag_err(d, XG_E_CANCELLED, &l, "libxl went away while the helper waited for it to suspend domain %u",
+                           "stopped by libxl (SIGTERM) while waiting for it to suspend domain %u",
                            r->domid);
-    xg_diag_err(d, XG_E_CANCELLED, &l, "libxl could not suspend domain %u (its suspend callback answered 0)",
-                r->domid);
-    xg_diag_hint(d, "libxl logs why just before this line: the guest did not acknowledge control/shutdown=suspend "
-                    "or its suspend event channel within 60 s, or a device model could not be suspended");
+    if (helper_chan_status())
+        return xg_diag_err(d, XG_E_CANCELLED, &l,
+                           "libxl went away while the helper waited for it to suspend domain %u",
+                           r->domid);
+    xg_diag_err(d, XG_E_CANCELLED, &l,
+                "libxl could not suspend domain %u (its suspend callback answered 0)", r->domid);
+    xg_diag_hint(
+        d, "libxl logs why just before this line: the guest did not acknowledge "
+           "control/shutdown=suspend or its suspend event channel within 60 s, or a device model "
+           "could not be suspended");
     return XG_E_CANCELLED;
 }
 
@@ -323,28 +331,33 @@ static const char *stream_type_name(long long t)
     return t == 1 ? "Remus" : t == 2 ? "COLO" : "unknown";
 }
 
-static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags, long long stream_type, bool io_ok)
+static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags,
+                   long long stream_type, bool io_ok)
 {
     helper_log(HELPER_XTL_DEBUG, -1, prog, "starting save");
     if (!setup_signals(true))
         return refuse(errno ? errno : EIO, "cannot set up signal handling: %s", strerror(errno));
-    helper_log(HELPER_XTL_DETAIL, -1, prog, "xg save: io_fd %d, domid %u, flags %#x, cbflags %#x, stream type %lld",
-               io_fd, domid, flags, cbflags, stream_type);
+    helper_log(HELPER_XTL_DETAIL, -1, prog,
+               "xg save: io_fd %d, domid %u, flags %#x, cbflags %#x, stream type %lld", io_fd,
+               domid, flags, cbflags, stream_type);
     if (stream_type != (long long)XC_STREAM_PLAIN)
-        return refuse(EOPNOTSUPP,
-                      "domain %u: stream type %lld (%s) is not supported: xg writes plain streams only, "
-                      "not Remus or COLO checkpoints",
-                      domid, stream_type, stream_type_name(stream_type));
+        return refuse(
+            EOPNOTSUPP,
+            "domain %u: stream type %lld (%s) is not supported: xg writes plain streams only, "
+            "not Remus or COLO checkpoints",
+            domid, stream_type, stream_type_name(stream_type));
     if (!io_ok || io_fd <= STDERR_FILENO)
         return refuse(EBADF,
-                      "domain %u: the stream descriptor %d is not usable (libxl passes an open descriptor above 2)",
+                      "domain %u: the stream descriptor %d is not usable "
+                      "(libxl passes an open descriptor above 2)",
                       domid, io_fd);
     if (!helper_chan_has(HELPER_MSG_SUSPEND))
         /* Suspending behind libxl's back would leave it and xenstore out of step. */
-        return refuse(EINVAL,
-                      "domain %u: libxl gave no suspend callback (cbflags %#x lacks %#x): xg's helper suspends "
-                      "guests only through libxl, so it cannot save",
-                      domid, cbflags, HELPER_CBFLAG(HELPER_MSG_SUSPEND));
+        return refuse(
+            EINVAL,
+            "domain %u: libxl gave no suspend callback (cbflags %#x lacks %#x): xg's helper "
+            "suspends guests only through libxl, so it cannot save",
+            domid, cbflags, HELPER_CBFLAG(HELPER_MSG_SUSPEND));
     if (flags & ~(XCFLAGS_LIVE | XCFLAGS_DEBUG))
         helper_log(HELPER_XTL_WARN, -1, prog, "domain %u: ignoring unknown save flags %#x", domid,
                    flags & ~(XCFLAGS_LIVE | XCFLAGS_DEBUG));
@@ -361,25 +374,35 @@ static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags, 
     if (hv) {
         struct run r = { .domid = domid, .live = flags & XCFLAGS_LIVE };
         /* XCFLAGS_DEBUG means something only for a live stream, as in libxenguest. */
-        /* On failure libxl resumes the guest itself (xl: "Failed to save domain, resuming domain"). */
-        struct xg_save_params p = { .live = r.live, .debug = r.live && (flags & XCFLAGS_DEBUG), .toolstack_resumes = true };
-        struct xg_save_callbacks cb = { .suspend = on_suspend, .progress = on_progress, .log = on_log, .arg = &r };
-        helper_log(HELPER_XTL_INFO, -1, engine_ctx, "Saving domain %u, type x86 PV, %s%s (xg, backend %s)", domid,
-                   r.live ? "live" : "non-live", p.debug ? ", debug" : "", hv->spec ? hv->spec : "?");
+        /* On failure libxl resumes the guest itself ("Failed to save domain, resuming domain"). */
+        struct xg_save_params p = { .live = r.live,
+                                    .debug = r.live && (flags & XCFLAGS_DEBUG),
+                                    .toolstack_resumes = true };
+        struct xg_save_callbacks cb = {
+            .suspend = on_suspend, .progress = on_progress, .log = on_log, .arg = &r
+        };
+        helper_log(HELPER_XTL_INFO, -1, engine_ctx,
+                   "Saving domain %u, type x86 PV, %s%s (xg, backend %s)", domid,
+                   r.live ? "live" : "non-live", p.debug ? ", debug" : "",
+                   hv->spec ? hv->spec : "?");
         helper_progress(engine_ctx, "Start of stream", 0, 0);
         rc = xg_save(hv, domid, io_fd, &p, &cb, &st, d);
         /* libxl resumes a guest whose save failed, unless it is gone: then nobody would. */
         struct xg_domain_info di;
-        if (rc < 0 && helper_chan_status() != HELPER_EXIT_OK && xg_hv_domain_info(hv, domid, &di, NULL) == 0 &&
-            di.shutdown && di.shutdown_reason == XG_SHUTDOWN_SUSPEND)
+        if (rc < 0 && helper_chan_status() != HELPER_EXIT_OK &&
+            xg_hv_domain_info(hv, domid, &di, NULL) == 0 && di.shutdown &&
+            di.shutdown_reason == XG_SHUTDOWN_SUSPEND)
             if (xg_hv_resume(hv, domid, NULL) < 0)
-                helper_log(HELPER_XTL_ERROR, -1, prog, "domain %u stays suspended: resuming it failed "
-                           "(`xl destroy %u` ends it)", domid, domid);
+                helper_log(HELPER_XTL_ERROR, -1, prog,
+                           "domain %u stays suspended: resuming it failed "
+                           "(`xl destroy %u` ends it)",
+                           domid, domid);
         xg_hv_close(hv);
     }
     int errnoval = rc < 0 ? errno_of(rc, d) : 0;
     if (rc < 0 && terminated)
-        helper_log(HELPER_XTL_ERROR, -1, prog, "domain %u: the save was stopped by libxl (SIGTERM)", domid);
+        helper_log(HELPER_XTL_ERROR, -1, prog, "domain %u: the save was stopped by libxl (SIGTERM)",
+                   domid);
     log_findings(d, rc < 0);
     if (rc == 0) {
         helper_progress(engine_ctx, "End of stream", 0, 0);
@@ -388,23 +411,26 @@ static int do_save(int io_fd, uint32_t domid, unsigned flags, unsigned cbflags, 
                    (unsigned long long)st.pages_sent, st.iterations, st.iterations == 1 ? "" : "es",
                    (unsigned long long)st.bytes, st.seconds);
     } else {
-        helper_log(HELPER_XTL_ERROR, errnoval, engine_ctx, "Save of domain %u failed (%s)", domid, xg_err_str(rc));
+        helper_log(HELPER_XTL_ERROR, errnoval, engine_ctx, "Save of domain %u failed (%s)", domid,
+                   xg_err_str(rc));
     }
     xg_diag_free(d);
     return finish(rc, errnoval);
 }
 
 static int do_restore(int io_fd, uint32_t domid, unsigned store_evtchn, uint32_t store_domid,
-                      unsigned console_evtchn, uint32_t console_domid, unsigned cbflags, long long stream_type,
-                      bool io_ok)
+                      unsigned console_evtchn, uint32_t console_domid, unsigned cbflags,
+                      long long stream_type, bool io_ok)
 {
     helper_log(HELPER_XTL_DEBUG, -1, prog, "starting restore");
     if (!setup_signals(false))
         return refuse(errno ? errno : EIO, "cannot set up signal handling: %s", strerror(errno));
-    helper_log(HELPER_XTL_DETAIL, -1, prog,
-               "xg restore: io_fd %d, domid %u, store evtchn %u (dom %u), console evtchn %u (dom %u), "
-               "cbflags %#x, stream type %lld",
-               io_fd, domid, store_evtchn, store_domid, console_evtchn, console_domid, cbflags, stream_type);
+    helper_log(
+        HELPER_XTL_DETAIL, -1, prog,
+        "xg restore: io_fd %d, domid %u, store evtchn %u (dom %u), console evtchn %u (dom %u), "
+        "cbflags %#x, stream type %lld",
+        io_fd, domid, store_evtchn, store_domid, console_evtchn, console_domid, cbflags,
+        stream_type);
 
     int rc = XG_E_INVAL, errnoval = 0;
     struct xg_restore_result res;
@@ -417,15 +443,17 @@ static int do_restore(int io_fd, uint32_t domid, unsigned store_evtchn, uint32_t
     } else if (stream_type != (long long)XC_STREAM_PLAIN) {
         rc = XG_E_UNSUPPORTED;
         errnoval = EOPNOTSUPP;
-        helper_log(HELPER_XTL_ERROR, -1, prog,
-                   "domain %u: stream type %lld (%s) is not supported: xg restores plain streams only, "
-                   "not Remus or COLO checkpoints",
-                   domid, stream_type, stream_type_name(stream_type));
+        helper_log(
+            HELPER_XTL_ERROR, -1, prog,
+            "domain %u: stream type %lld (%s) is not supported: xg restores plain streams only, "
+            "not Remus or COLO checkpoints",
+            domid, stream_type, stream_type_name(stream_type));
     } else if (!io_ok || io_fd <= STDERR_FILENO) {
         rc = XG_E_INVAL;
         errnoval = EBADF;
         helper_log(HELPER_XTL_ERROR, -1, prog,
-                   "domain %u: the stream descriptor %d is not usable (libxl passes an open descriptor above 2)",
+                   "domain %u: the stream descriptor %d is not usable "
+                   "(libxl passes an open descriptor above 2)",
                    domid, io_fd);
     } else {
         xg_hv *hv = open_backend(d);
@@ -445,10 +473,13 @@ static int do_restore(int io_fd, uint32_t domid, unsigned store_evtchn, uint32_t
             struct xg_restore_callbacks cb = {
                 .progress = on_progress,
                 .log = on_log,
-                .static_data_done = helper_chan_has(HELPER_MSG_STATIC_DATA_DONE) ? on_static_data_done : NULL,
+                .static_data_done = helper_chan_has(HELPER_MSG_STATIC_DATA_DONE)
+                                        ? on_static_data_done
+                                        : NULL,
                 .arg = &r,
             };
-            helper_log(HELPER_XTL_INFO, -1, engine_ctx, "Restoring domain %u, type x86 PV (xg, backend %s)", domid,
+            helper_log(HELPER_XTL_INFO, -1, engine_ctx,
+                       "Restoring domain %u, type x86 PV (xg, backend %s)", domid,
                        hv->spec ? hv->spec : "?");
             rc = xg_restore(hv, io_fd, &p, &cb, &res, d);
             xg_hv_close(hv);
@@ -461,15 +492,18 @@ static int do_restore(int io_fd, uint32_t domid, unsigned store_evtchn, uint32_t
                    (unsigned long long)res.store_mfn, store_domid, store_evtchn);
         helper_log(HELPER_XTL_INFO, -1, engine_ctx, "Console: mfn %#llx, dom %u, evt %u",
                    (unsigned long long)res.console_mfn, console_domid, console_evtchn);
-        helper_log(HELPER_XTL_INFO, -1, engine_ctx, "Restored domain %u: %llu pages, %llu page tables pinned, %.2f s",
-                   domid, (unsigned long long)res.pages, (unsigned long long)res.pinned, res.seconds);
+        helper_log(HELPER_XTL_INFO, -1, engine_ctx,
+                   "Restored domain %u: %llu pages, %llu page tables pinned, %.2f s", domid,
+                   (unsigned long long)res.pages, (unsigned long long)res.pinned, res.seconds);
     } else if (d) {
-        helper_log(HELPER_XTL_ERROR, errnoval, engine_ctx, "Restore of domain %u failed (%s)", domid, xg_err_str(rc));
+        helper_log(HELPER_XTL_ERROR, errnoval, engine_ctx, "Restore of domain %u failed (%s)",
+                   domid, xg_err_str(rc));
     }
     xg_diag_free(d);
-    /* Sent after every restore, failed ones too (then 0, 0), as libxl requires results before complete. */
+    /* Sent after every restore, failed ones too (then 0, 0): libxl wants them before complete. */
     if (helper_chan_has(HELPER_MSG_RESTORE_RESULTS))
-        helper_restore_results(rc == 0 ? to_ulong(res.store_mfn) : 0, rc == 0 ? to_ulong(res.console_mfn) : 0);
+        helper_restore_results(rc == 0 ? to_ulong(res.store_mfn) : 0,
+                               rc == 0 ? to_ulong(res.console_mfn) : 0);
     return finish(rc, errnoval);
 }
 
@@ -493,10 +527,11 @@ int main(int argc, char **argv)
         return usage_error(what, NULL);
     }
     long long v[9];
-    /* fds: %d (the back channel may be -1); the rest: %lu, in the C types Xen's helper reads them into. */
-    static const long long smax[6] = { INT_MAX, INT_MAX, UINT32_MAX, UINT32_MAX, UINT_MAX, UINT32_MAX };
-    static const long long rmax[9] = { INT_MAX, INT_MAX, UINT32_MAX, INT_MAX, UINT16_MAX, INT_MAX, UINT16_MAX,
-                                       UINT_MAX, UINT32_MAX };
+    /* fds: %d (the back channel may be -1); the rest: %lu, the C types Xen's helper reads into. */
+    static const long long smax[6] = { INT_MAX,    INT_MAX,  UINT32_MAX,
+                                       UINT32_MAX, UINT_MAX, UINT32_MAX };
+    static const long long rmax[9] = { INT_MAX, INT_MAX,    UINT32_MAX, INT_MAX,   UINT16_MAX,
+                                       INT_MAX, UINT16_MAX, UINT_MAX,   UINT32_MAX };
     for (int i = 0; i < want - 2; i++) {
         long long min = i == 1 ? -1 : 0;
         if (!parse_num(argv[i + 2], min, save ? smax[i] : rmax[i], &v[i]))
@@ -522,6 +557,6 @@ int main(int argc, char **argv)
         save_io_fd = io_fd;
         return do_save(io_fd, (uint32_t)v[2], (unsigned)v[3], (unsigned)v[4], v[5], io_ok);
     }
-    return do_restore(io_fd, (uint32_t)v[2], (unsigned)v[3], (uint32_t)v[4], (unsigned)v[5], (uint32_t)v[6],
-                      (unsigned)v[7], v[8], io_ok);
+    return do_restore(io_fd, (uint32_t)v[2], (unsigned)v[3], (uint32_t)v[4], (unsigned)v[5],
+                      (uint32_t)v[6], (unsigned)v[7], v[8], io_ok);
 }

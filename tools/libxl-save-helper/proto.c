@@ -21,14 +21,15 @@
 
 /* Sizes libxl's decoder expects, on the ABI both were built for. */
 _Static_assert(sizeof(uint16_t) == 2 && sizeof(uint32_t) == 4, "fixed-size types");
-_Static_assert(sizeof(int) == 4, "libxl's replies and int arguments are 4 bytes on Xen's platforms");
+_Static_assert(sizeof(int) == 4,
+               "libxl's replies and int arguments are 4 bytes on Xen's platforms");
 
 static struct {
     int in_fd, out_fd;
     unsigned cbflags;
     int wake_fd;
-    int status;              /* HELPER_EXIT_* once libxl's end is gone */
-    size_t len;              /* bytes of buf in use, the u16 length included */
+    int status; /* HELPER_EXIT_* once libxl's end is gone */
+    size_t len; /* bytes of buf in use, the u16 length included */
     unsigned char buf[2 + HELPER_MSG_MAX];
 } chan = { .in_fd = -1, .out_fd = -1, .wake_fd = -1 };
 
@@ -74,10 +75,22 @@ static void put(const void *p, size_t n)
     chan.len += n;
 }
 
-static void put_u32(uint32_t v) { put(&v, sizeof(v)); }
-static void put_int(int v) { put(&v, sizeof(v)); }
-static void put_unsigned(unsigned v) { put(&v, sizeof(v)); }
-static void put_ulong(unsigned long v) { put(&v, sizeof(v)); }
+static void put_u32(uint32_t v)
+{
+    put(&v, sizeof(v));
+}
+static void put_int(int v)
+{
+    put(&v, sizeof(v));
+}
+static void put_unsigned(unsigned v)
+{
+    put(&v, sizeof(v));
+}
+static void put_ulong(unsigned long v)
+{
+    put(&v, sizeof(v));
+}
 
 /* STRING: length counting the NUL, the n bytes of s, the NUL. */
 static void put_string(const char *s, size_t n)
@@ -104,7 +117,8 @@ static void send_msg(void)
         if (w <= 0) {
             int e = w < 0 ? errno : EIO;
             /* libxl's stderr is ours: the only place left to say it. */
-            fprintf(stderr, "xg-libxl-save-helper: writing to libxl's message pipe: %s\n", strerror(e));
+            fprintf(stderr, "xg-libxl-save-helper: writing to libxl's message pipe: %s\n",
+                    strerror(e));
             chan.status = HELPER_EXIT_WRITE;
             return;
         }
@@ -124,12 +138,14 @@ static bool get_reply(int *out, bool interruptible)
     unsigned char b[sizeof(int)];
     size_t done = 0;
     while (done < sizeof(b)) {
-        struct pollfd p[2] = { { .fd = chan.in_fd, .events = POLLIN }, { .fd = chan.wake_fd, .events = POLLIN } };
+        struct pollfd p[2] = { { .fd = chan.in_fd, .events = POLLIN },
+                               { .fd = chan.wake_fd, .events = POLLIN } };
         nfds_t n = interruptible && chan.wake_fd >= 0 ? 2 : 1;
         if (poll(p, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            fprintf(stderr, "xg-libxl-save-helper: waiting for libxl's reply: %s\n", strerror(errno));
+            fprintf(stderr, "xg-libxl-save-helper: waiting for libxl's reply: %s\n",
+                    strerror(errno));
             chan.status = HELPER_EXIT_EOF;
             return false;
         }
@@ -197,7 +213,8 @@ void helper_log(int level, int errnoval, const char *context, const char *fmt, .
     va_end(ap);
 }
 
-void helper_progress(const char *context, const char *doing_what, unsigned long done, unsigned long total)
+void helper_progress(const char *context, const char *doing_what, unsigned long done,
+                     unsigned long total)
 {
     size_t clen = strnlen(context, 256), dlen = strnlen(doing_what, 1024);
     begin(HELPER_MSG_PROGRESS);

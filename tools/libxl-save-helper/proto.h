@@ -89,7 +89,8 @@ void helper_vlog(int level, int errnoval, const char *context, const char *fmt, 
     __attribute__((format(printf, 4, 0)));
 
 /* progress (2): done of total, in native unsigned long. */
-void helper_progress(const char *context, const char *doing_what, unsigned long done, unsigned long total);
+void helper_progress(const char *context, const char *doing_what, unsigned long done,
+                     unsigned long total);
 
 /*
  * suspend (3): ask libxl to suspend the guest and wait for its answer.

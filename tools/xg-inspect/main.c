@@ -56,20 +56,26 @@ static void usage(FILE *out)
 static const char *wrapper_name(enum xg_stream_wrapper w)
 {
     switch (w) {
-    case XG_WRAP_XL: return "xl save file";
-    case XG_WRAP_LIBXL: return "libxl stream";
-    case XG_WRAP_XEND: return "xend save file";
-    default: return "bare libxc stream";
+    case XG_WRAP_XL:
+        return "xl save file";
+    case XG_WRAP_LIBXL:
+        return "libxl stream";
+    case XG_WRAP_XEND:
+        return "xend save file";
+    default:
+        return "bare libxc stream";
     }
 }
 
 /* "xl save file (gzip), libxc stream version 3, x86 PV domain, saved by Xen 4.17" */
 static void print_image(const struct xg_stream_info *in)
 {
-    const char *wrapper = in->legacy && in->wrapper == XG_WRAP_NONE ? "bare image" : wrapper_name(in->wrapper);
+    const char *wrapper = in->legacy && in->wrapper == XG_WRAP_NONE ? "bare image"
+                                                                    : wrapper_name(in->wrapper);
     printf("%s%s, ", wrapper, in->gzip ? " (gzip)" : "");
     if (in->legacy)
-        printf("legacy (pre-Xen 4.6) stream from a %u-bit toolstack, read as libxc stream version %u, ",
+        printf("legacy (pre-Xen 4.6) stream from a %u-bit "
+               "toolstack, read as libxc stream version %u, ",
                in->legacy_toolstack_bits, in->version);
     else
         printf("libxc stream version %u, ", in->version);
@@ -102,18 +108,19 @@ static void print_page_data(const struct xg_record *rec)
 
 static void print_record(const struct xg_record *rec)
 {
-    printf("%6llu @%-10llu %-26s length %u", (unsigned long long)rec->index, (unsigned long long)rec->offset,
-           xg_stream_rec_name(rec->type), rec->length);
+    printf("%6llu @%-10llu %-26s length %u", (unsigned long long)rec->index,
+           (unsigned long long)rec->offset, xg_stream_rec_name(rec->type), rec->length);
     switch (rec->type) {
     case XG_REC_PAGE_DATA:
         print_page_data(rec);
         return;
     case XG_REC_X86_PV_INFO:
-        printf("  %u-bit guest, %u levels", rec->u.pv_info.guest_width * 8, rec->u.pv_info.pt_levels);
+        printf("  %u-bit guest, %u levels", rec->u.pv_info.guest_width * 8,
+               rec->u.pv_info.pt_levels);
         break;
     case XG_REC_X86_PV_P2M_FRAMES:
-        printf("  pfns %#x-%#x in %u frames", rec->u.p2m_frames.start_pfn, rec->u.p2m_frames.end_pfn,
-               rec->u.p2m_frames.nr);
+        printf("  pfns %#x-%#x in %u frames", rec->u.p2m_frames.start_pfn,
+               rec->u.p2m_frames.end_pfn, rec->u.p2m_frames.nr);
         break;
     case XG_REC_X86_PV_VCPU_BASIC:
     case XG_REC_X86_PV_VCPU_EXTENDED:
@@ -167,8 +174,8 @@ static int list_records(int fd, bool print, xg_diag *d)
     if (rc == 0)
         rc = xg_stream_read_trailer(r);
     if (rc == 0)
-        printf("%llu records, %llu page entries, %llu bytes\n", (unsigned long long)nr, (unsigned long long)pages,
-               (unsigned long long)xg_stream_reader_offset(r));
+        printf("%llu records, %llu page entries, %llu bytes\n", (unsigned long long)nr,
+               (unsigned long long)pages, (unsigned long long)xg_stream_reader_offset(r));
     xg_stream_reader_close(r);
     return rc;
 }
@@ -213,7 +220,8 @@ static void print_summary(const struct xg_restore_result *res)
     printf("pages:      ");
     for (unsigned t = 0; t < 16; t++)
         if (res->by_type[t])
-            printf(" %s=%llu", xg_pfinfo_name(t << XG_PFINFO_SHIFT), (unsigned long long)res->by_type[t]);
+            printf(" %s=%llu", xg_pfinfo_name(t << XG_PFINFO_SHIFT),
+                   (unsigned long long)res->by_type[t]);
     printf("\n");
     uint64_t pinned = 0;
     for (unsigned t = 9; t <= 12; t++)
@@ -229,9 +237,11 @@ static void print_summary(const struct xg_restore_result *res)
     printf("vcpus:       %u\n", res->image_vcpus);
     for (unsigned i = 0; i < res->nr_vcpu_summary; i++) {
         const struct xg_restore_vcpu *v = &res->vcpu[i];
-        printf("  vcpu%-3u    cr3 pfn %#llx (%s)", v->id, (unsigned long long)v->cr3_pfn, xg_pfinfo_name(v->cr3_type));
+        printf("  vcpu%-3u    cr3 pfn %#llx (%s)", v->id, (unsigned long long)v->cr3_pfn,
+               xg_pfinfo_name(v->cr3_type));
         if (v->has_user)
-            printf(", user cr3 pfn %#llx (%s)", (unsigned long long)v->user_pfn, xg_pfinfo_name(v->user_type));
+            printf(", user cr3 pfn %#llx (%s)", (unsigned long long)v->user_pfn,
+                   xg_pfinfo_name(v->user_type));
         printf("\n");
     }
     if (res->image_vcpus > res->nr_vcpu_summary)
@@ -242,22 +252,33 @@ static void print_summary(const struct xg_restore_result *res)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "records", no_argument, NULL, 'r' }, { "xml", required_argument, NULL, 'x' },
-        { "structure", no_argument, NULL, 's' },
-        { "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "records", no_argument, NULL, 'r' },   { "xml", required_argument, NULL, 'x' },
+        { "structure", no_argument, NULL, 's' }, { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
     };
     bool records = false, verbose = false, structure = false;
     const char *xml = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "rsx:vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': records = true; break;
-        case 's': structure = true; break;
-        case 'x': xml = optarg; break;
-        case 'v': verbose = true; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'r':
+            records = true;
+            break;
+        case 's':
+            structure = true;
+            break;
+        case 'x':
+            xml = optarg;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
@@ -272,7 +293,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (records && !structure && is_stdin) {
-        fprintf(stderr, "%s: --records reads the image twice: give a file, not standard input\n", prog);
+        fprintf(stderr, "%s: --records reads the image twice: give a file, not standard input\n",
+                prog);
         return EXIT_USAGE;
     }
     int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -313,7 +335,8 @@ int main(int argc, char **argv)
         printf("verdict:     the image would NOT restore: %s\n", xg_restore_two_level_verdict());
         printf("what to do:  %s\n", xg_restore_two_level_advice());
     } else {
-        printf("verdict:     the image would NOT restore (%zu errors)\n", xg_diag_total(d, XG_SEV_ERROR));
+        printf("verdict:     the image would NOT restore (%zu errors)\n",
+               xg_diag_total(d, XG_SEV_ERROR));
     }
     fflush(stdout);
     if (rc < 0 || verbose || xg_diag_total(d, XG_SEV_WARNING))

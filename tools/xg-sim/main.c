@@ -86,12 +86,14 @@ static int open_host(const char *path, xg_diag *d, struct sim_host **h)
 
 static int cmd_init(int argc, char **argv, xg_diag *d)
 {
-    static const struct option opts[] = { { "frames", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "frames", required_argument, NULL, 'f' },
+                                          { NULL, 0, NULL, 0 } };
     uint64_t frames = 524288;
     int c;
     while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
         if (c != 'f' || !cli_parse_u64(optarg, 1, 1ULL << 28, &frames))
-            return c == 'f' ? usage_error("bad --frames value \"%s\"", optarg) : usage_error("bad option");
+            return c == 'f' ? usage_error("bad --frames value \"%s\"", optarg)
+                            : usage_error("bad option");
     }
     if (optind != argc - 1)
         return usage_error("init takes one HOST argument");
@@ -133,7 +135,8 @@ static int cmd_create(int argc, char **argv, xg_diag *d)
         case 'f': {
             unsigned f = sim_fault_from_name(optarg);
             if (!f)
-                return usage_error("unknown fault \"%s\" (dom0-writable-map, foreign-pte, stale-table)", optarg);
+                return usage_error(
+                    "unknown fault \"%s\" (dom0-writable-map, foreign-pte, stale-table)", optarg);
             o.faults |= f;
             break;
         }
@@ -240,22 +243,25 @@ static int cmd_list(int argc, char **argv, xg_diag *d)
     if (rc < 0)
         return report(d, rc);
     if ((rc = sim_lock(h, 0, d)) == 0) {
-        printf("host %s: %llu frames, %llu free\n", argv[optind], (unsigned long long)h->hdr->nr_frames,
-               (unsigned long long)h->hdr->nr_free);
-        printf("%5s  %-10s  %-9s  %5s  %8s  %s\n", "domid", "layout", "state", "width", "MiB", "vcpus");
+        printf("host %s: %llu frames, %llu free\n", argv[optind],
+               (unsigned long long)h->hdr->nr_frames, (unsigned long long)h->hdr->nr_free);
+        printf("%5s  %-10s  %-9s  %5s  %8s  %s\n", "domid", "layout", "state", "width", "MiB",
+               "vcpus");
         for (uint32_t i = 0; i < SIM_MAX_DOMAINS; i++) {
             const struct sim_domain *dom = &h->doms[i];
             if (!dom->in_use)
                 continue;
             /* A restored guest's layout is whatever its own guest-info page says. */
             struct sim_guest_info gi;
-            const char *layout = dom->layout[0]                          ? dom->layout
-                                 : sim_guest_info_get(h, (struct sim_domain *)dom, &gi, NULL) == 0 && sim_layout_name(gi.layout)
+            const char *layout = dom->layout[0] ? dom->layout
+                                 : sim_guest_info_get(h, (struct sim_domain *)dom, &gi, NULL) ==
+                                             0 &&
+                                         sim_layout_name(gi.layout)
                                      ? sim_layout_name(gi.layout)
                                      : "-";
-            /* A domain left in log-dirty mode (a save that could not switch it off) says so last. */
-            printf("%5u  %-10s  %-9s  %5u  %8llu  %u%s\n", dom->domid, layout,
-                   state_of(dom), dom->guest_width * 8, (unsigned long long)(dom->tot_pages >> 8), dom->nr_vcpus,
+            /* A domain left in log-dirty mode (a save could not switch it off) says so last. */
+            printf("%5u  %-10s  %-9s  %5u  %8llu  %u%s\n", dom->domid, layout, state_of(dom),
+                   dom->guest_width * 8, (unsigned long long)(dom->tot_pages >> 8), dom->nr_vcpus,
                    dom->logdirty ? "  log-dirty" : "");
         }
         sim_unlock(h);
@@ -266,7 +272,8 @@ static int cmd_list(int argc, char **argv, xg_diag *d)
 
 static int cmd_log(int argc, char **argv, xg_diag *d)
 {
-    static const struct option opts[] = { { "trace", no_argument, NULL, 't' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "trace", no_argument, NULL, 't' },
+                                          { NULL, 0, NULL, 0 } };
     bool trace = false;
     int c;
     while ((c = getopt_long(argc, argv, "t", opts, NULL)) != -1) {
@@ -294,8 +301,10 @@ static int cmd_log(int argc, char **argv, xg_diag *d)
 static int cmd_run(int argc, char **argv, xg_diag *d)
 {
     static const struct option opts[] = {
-        { "dirty-rate", required_argument, NULL, 'r' }, { "seconds", required_argument, NULL, 't' },
-        { "seed", required_argument, NULL, 's' },       { "pt-churn", required_argument, NULL, 'p' },
+        { "dirty-rate", required_argument, NULL, 'r' },
+        { "seconds", required_argument, NULL, 't' },
+        { "seed", required_argument, NULL, 's' },
+        { "pt-churn", required_argument, NULL, 'p' },
         { "balloon", required_argument, NULL, 'b' },
         { "grant-maps", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 },
