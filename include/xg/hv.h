@@ -259,10 +259,10 @@ bool xg_hv_have_xen(void);
  * Inject faults, for tests: a comma-separated list of OP[@N][=ERRNO]:
  * make the Nth call (1-based; every call when @N is absent) of OP fail
  * with ERRNO (default EINVAL; "kill": the process kills itself with
- * SIGKILL there, for tests of what a kill -9 leaves).  OPs: every wrapper below by its name
- * without xg_hv_ (domain_info, map, logdirty, domain_destroy, ...), with
- * mmuext as pin, unpin and new_baseptr; gnttab_seed and depopulate
- * included; xg_hv_fault_op_name lists them.
+ * SIGKILL there, for tests of what a kill -9 leaves).  OPs: the names in
+ * libxg/hv/ops.h (XG_HV_FAULT_OPS), the one list: a wrapper below by its
+ * name without xg_hv_, with mmuext as pin, unpin and new_baseptr;
+ * xg_hv_fault_op_name(i) gives them at run time.
  * The environment variable XG_FAULTS is read by xg_hv_open; with
  * XG_FAULTS_COUNT=FILE, xg_hv_close appends each op's number of calls
  * ("OP N" lines, then "alloc N") to FILE.  Returns XG_E_INVAL for a
