@@ -86,6 +86,9 @@ __attribute__((format(printf, 7, 8))) static int host_call(xg_hv *hv, uint32_t d
         sim_trace(h, "%s", line);
     }
     rc = body(h, domid, dom, arg, d);
+    if (h->journal_full)
+        xg_diag_warn(d, NULL, "simulated host %s: the op outgrew the undo journal, so it could not "
+                              "have been rolled back had it been interrupted", h->path);
     if (rc < 0 && (how & OP_UNDO))
         sim_abort(h);
     else

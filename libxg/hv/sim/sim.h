@@ -187,23 +187,29 @@ struct sim_host {
     uint32_t proc_slot;          /* our slot in hdr->procs */
     uint32_t caller;             /* domain making the current hypercall (log prefix) */
     bool locked;
+    bool journal_full;           /* the op in progress outgrew the undo journal */
     char *path;
     /* Frames [lo, hi) whose disk blocks this process knows are allocated (domain.c). */
     uint64_t backed_lo, backed_hi;
 };
 
-/* ---- host.c: file, lock, journal, log ---- */
+/* ---- host.c: the file, the process table, the lock ---- */
 
 /* Create a host with nr_frames machine frames; fails if path exists. */
 int sim_host_create(const char *path, uint64_t nr_frames, xg_diag *d);
-/* Open an existing host; reaps dead processes' mappings. */
+/*
+ * Open an existing host; reaps dead processes' mappings.  A file whose
+ * header or tables do not hold together is refused (XG_E_CORRUPT).
+ */
 int sim_host_open(const char *path, xg_diag *d, struct sim_host **out);
 void sim_host_close(struct sim_host *h);
 
 /*
  * Take the host lock for one operation.  If the previous holder died in
- * the middle of an op, its changes are rolled back first.  `caller` is the
- * domain on whose behalf the op runs (0: the toolstack in dom0).
+ * the middle of an op, its changes are rolled back first; a journal too
+ * damaged to roll back is XG_E_CORRUPT (and stays so for every process).
+ * `caller` is the domain on whose behalf the op runs (0: the toolstack in
+ * dom0).
  */
 int sim_lock(struct sim_host *h, uint32_t caller, xg_diag *d);
 /* Commit the op (drop its undo records) and release the lock. */
@@ -211,8 +217,16 @@ void sim_unlock(struct sim_host *h);
 /* Abandon the op: roll back every change it made, then release. */
 void sim_abort(struct sim_host *h);
 
+/* ---- store.c: the bottom layer: journal, journaled stores, lookups, log ---- */
+
 /* Save the bytes at p (inside the mapped file) before changing them. */
 void sim_journal(struct sim_host *h, const void *p, size_t len);
+/*
+ * Restore what the op in progress changed (its undo records, newest
+ * first) and empty the journal.  -1, restoring nothing, when the records
+ * do not lie inside the journal and the file (a damaged host).
+ */
+int sim_journal_rollback(struct sim_host *h);
 
 /* Append a line to the host log as Xen's console would show it. */
 void sim_log(struct sim_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -221,19 +235,20 @@ void sim_trace(struct sim_host *h, const char *fmt, ...) __attribute__((format(p
 /* Copy the log ring out (oldest first); returns a malloc'ed string. */
 char *sim_log_read(struct sim_host *h, bool with_trace);
 
-static inline struct sim_frame *sim_frame(struct sim_host *h, uint64_t mfn) { return &h->frames[mfn]; }
-/* The frame's metadata, journaled (once per op) for writing. */
-static inline struct sim_frame *sim_frame_w(struct sim_host *h, uint64_t mfn)
+static inline struct sim_frame *sim_frame(struct sim_host *h, uint64_t mfn)
 {
-    struct sim_frame *f = &h->frames[mfn];
-    if (f->reserved != h->hdr->op_seq) {
-        sim_journal(h, f, sizeof(*f));
-        f->reserved = h->hdr->op_seq;
-    }
-    return f;
+    return &h->frames[mfn];
 }
-static inline uint8_t *sim_frame_data(struct sim_host *h, uint64_t mfn) { return h->data + mfn * SIM_PAGE; }
-static inline bool sim_mfn_valid(struct sim_host *h, uint64_t mfn) { return mfn < h->hdr->nr_frames; }
+static inline uint8_t *sim_frame_data(struct sim_host *h, uint64_t mfn)
+{
+    return h->data + mfn * SIM_PAGE;
+}
+static inline bool sim_mfn_valid(struct sim_host *h, uint64_t mfn)
+{
+    return mfn < h->hdr->nr_frames;
+}
+/* The frame's metadata, journaled (once per op) for writing. */
+struct sim_frame *sim_frame_w(struct sim_host *h, uint64_t mfn);
 void sim_m2p_set(struct sim_host *h, uint64_t mfn, uint64_t pfn);
 /* Journaled 64-bit store into frame data (PTE writes). */
 void sim_write_u64(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t val);
