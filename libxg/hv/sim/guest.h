@@ -105,7 +105,10 @@ int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64
 /* Copy the guest-info page of a domain (found from vcpu0's cr3).  Lock held. */
 int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out, uint64_t *mfn);
 
-/* The guest's side of suspend (Linux's xen_pv_pre_suspend), then shutdown(suspend).  Lock held. */
+/*
+ * suspend.c: the guest's side of suspend (Linux's xen_pv_pre_suspend),
+ * then shutdown(suspend).  Lock held.
+ */
 int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d);
 /*
  * Resume: a suspended domain resumes on this host (suspend cancelled); a
