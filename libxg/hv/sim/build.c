@@ -640,119 +640,168 @@ static int plan(struct bld *b)
     return 0;
 }
 
+/* Refuse a build that cannot fit: vcpus, a PAE guest's reach, the host's frames, its disk. */
+static int check_room(struct bld *b)
+{
+    const struct sim_build_opts *o = b->o;
+    struct sim_host *h = b->h;
+    xg_diag *d = b->d;
+    if (o->nr_vcpus == 0 || o->nr_vcpus > SIM_MAX_VCPUS)
+        return xg_diag_err(d, XG_E_INVAL, NULL, "a guest has 1 to %u vcpus, not %u", SIM_MAX_VCPUS,
+                           o->nr_vcpus);
+    if (o->layout == SIM_LAYOUT_PAE32 && b->n > (1ULL << 20))
+        return xg_diag_err(d, XG_E_INVAL, NULL, "a 32-bit PAE guest here is at most 4 GiB");
+    int rc = plan(b);
+    if (rc < 0)
+        return rc;
+    if (h->hdr->nr_free < b->n + 1)
+        return xg_diag_err(d, XG_E_INVAL, NULL,
+                           "the host has %llu free frames (%llu MiB); a guest of %llu MiB needs %llu",
+                           (unsigned long long)h->hdr->nr_free,
+                           (unsigned long long)(h->hdr->nr_free >> 8),
+                           (unsigned long long)(b->n >> 8), (unsigned long long)b->n + 1);
+    /*
+     * The host file is sparse: every page the guest gets must fit on its
+     * disk, or the build dies of SIGBUS.
+     */
+    struct statvfs vfs;
+    if (fstatvfs(h->fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < b->n * SIM_PAGE + (64ULL << 20))
+        return xg_diag_err(
+            d, XG_E_INVAL, NULL,
+            "the disk holding the host file has %llu MiB free; a guest of %llu MiB needs more",
+            (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
+            (unsigned long long)(b->n >> 8));
+    return 0;
+}
+
+/* XEN_DOMCTL_createdomain for the guest, in its own op. */
+static int create_domain(struct bld *b)
+{
+    struct sim_host *h = b->h;
+    int rc = sim_lock(h, 0, b->d);
+    if (rc < 0)
+        return rc;
+    int e = sim_domain_create(h, b->width, b->o->nr_vcpus, b->n + 16, &b->domid);
+    if (e < 0) {
+        sim_abort(h);
+        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL, "creating the domain failed");
+    }
+    sim_unlock(h);
+    return 0;
+}
+
+/*
+ * Contents, written as the domain builder does while nothing is typed
+ * yet: the guest-info page, the data pages, the p2m.
+ */
+static void write_contents(struct bld *b)
+{
+    const struct sim_build_opts *o = b->o;
+    b->info = (struct sim_guest_info *)page(b, 0);
+    memset(b->info, 0, SIM_PAGE);
+    memcpy(b->info->magic, SIM_GUEST_MAGIC, 8);
+    b->info->layout = o->layout;
+    b->info->guest_width = b->width;
+    b->info->seed = o->seed;
+    b->info->nr_pages = b->n;
+    b->info->nr_vcpus = o->nr_vcpus;
+    b->info->start_info_pfn = b->start_info;
+    b->info->store_pfn = b->store;
+    b->info->console_pfn = b->console;
+    b->info->p2m_first_pfn = b->p2m_first;
+    b->info->p2m_nr = b->p2m_nr;
+    b->info->fll_pfn = b->fll;
+    b->info->fl_first_pfn = b->fl_first;
+    b->info->fl_nr = b->fl_nr;
+    b->info->data_first_pfn = b->data_first;
+    b->info->data_nr = b->n - b->data_first;
+    for (uint64_t pfn = 1; pfn < b->n; pfn++) {
+        if (is_pt_pfn(b, pfn) || (pfn >= b->p2m_first && pfn <= b->fll) ||
+            (pfn >= b->gdt_first && pfn < b->canary_first))
+            continue;
+        fill_data_page(b, pfn);
+    }
+    write_p2m(b);
+}
+
+/* The layout's page tables, then what they tell the guest-info and start info pages. */
+static int build_tables(struct bld *b)
+{
+    int rc;
+    switch (b->o->layout) {
+    case SIM_LAYOUT_LINUX64: rc = build_linux64(b); break;
+    case SIM_LAYOUT_PAE32: rc = build_pae32(b); break;
+    case SIM_LAYOUT_NETBSD64: rc = build_netbsd64(b); break;
+    default: rc = xg_diag_err(b->d, XG_E_INVAL, NULL, "unknown layout"); break;
+    }
+    if (rc < 0)
+        return rc;
+    b->info->shinfo_l1_pfn = b->shinfo_l1;
+    b->info->shinfo_l1_slot = b->shinfo_slot;
+    write_start_info(b);
+    return 0;
+}
+
+/*
+ * The guest comes up, as its kernel would, in one op as the guest: shared
+ * info's arch fields, its fixmap of shared info, event channels.
+ */
+static int bring_up(struct bld *b)
+{
+    struct sim_host *h = b->h;
+    int rc = sim_lock(h, b->domid, b->d);
+    if (rc < 0)
+        return rc;
+    struct sim_domain *dom = sim_domain(h, b->domid);
+    const struct xg_shinfo_layout *sl = xg_shinfo_layout(b->width);
+    uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
+    xg_guest_set_word(si, sl->max_pfn, sl->word, b->n);
+    xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, b->mfn[b->fll]);
+    if (b->info->p2m_va) {
+        xg_guest_set_word(si, sl->p2m_cr3, sl->word,
+                          xg_frame_to_cr3(b->mfn[b->root[0]], b->width));
+        xg_guest_set_word(si, sl->p2m_vaddr, sl->word, b->info->p2m_va);
+    }
+    int e = sim_mmu_normal(h, b->domid, b->domid, (b->mfn[b->shinfo_l1] << 12) | (b->shinfo_slot * 8),
+                           xg_pte_make(dom->shared_info_mfn, PAGE_FLAGS_RW));
+    if (e < 0) {
+        sim_abort(h);
+        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL,
+                              "building the guest: mapping shared info failed");
+    }
+    SIM_SET(h, dom->store_evtchn, (int32_t)dom->next_port);
+    SIM_SET(h, dom->console_evtchn, (int32_t)dom->next_port + 1);
+    SIM_SET(h, dom->next_port, dom->next_port + 2);
+    const struct xg_start_info_layout *L = xg_start_info_layout(b->width);
+    xg_guest_set_word(page(b, b->start_info), L->store_evtchn, 4, (uint64_t)dom->store_evtchn);
+    xg_guest_set_word(page(b, b->start_info), L->console_evtchn, 4, (uint64_t)dom->console_evtchn);
+    memset(dom->layout, 0, sizeof(dom->layout));
+    strncpy(dom->layout, sim_layout_name(b->o->layout), sizeof(dom->layout) - 1);
+    SIM_SET(h, dom->pause_count, 0);
+    sim_unlock(h);
+    return 0;
+}
+
 int sim_build(struct sim_host *h, const struct sim_build_opts *o, uint32_t *domid, xg_diag *d)
 {
     struct bld b = { .h = h, .d = d, .o = o, .rng = o->seed * 0x9e3779b97f4a7c15ULL + 0x1234567 };
     b.width = o->layout == SIM_LAYOUT_PAE32 ? 4 : 8;
     b.n = o->mem_bytes / SIM_PAGE;
-    if (o->nr_vcpus == 0 || o->nr_vcpus > SIM_MAX_VCPUS)
-        return xg_diag_err(d, XG_E_INVAL, NULL, "a guest has 1 to %u vcpus, not %u", SIM_MAX_VCPUS, o->nr_vcpus);
-    if (o->layout == SIM_LAYOUT_PAE32 && b.n > (1ULL << 20))
-        return xg_diag_err(d, XG_E_INVAL, NULL, "a 32-bit PAE guest here is at most 4 GiB");
-    int rc = plan(&b);
+    int rc = check_room(&b);
     if (rc < 0)
         return rc;
-    if (h->hdr->nr_free < b.n + 1)
-        return xg_diag_err(d, XG_E_INVAL, NULL,
-                           "the host has %llu free frames (%llu MiB); a guest of %llu MiB needs %llu",
-                           (unsigned long long)h->hdr->nr_free, (unsigned long long)(h->hdr->nr_free >> 8),
-                           (unsigned long long)(b.n >> 8), (unsigned long long)b.n + 1);
-    /* The host file is sparse: every page the guest gets must fit on its disk, or the build dies of SIGBUS. */
-    struct statvfs vfs;
-    if (fstatvfs(h->fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < b.n * SIM_PAGE + (64ULL << 20))
-        return xg_diag_err(d, XG_E_INVAL, NULL,
-                           "the disk holding the host file has %llu MiB free; a guest of %llu MiB needs more",
-                           (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
-                           (unsigned long long)(b.n >> 8));
     b.mfn = calloc(b.n, sizeof(*b.mfn));
     if (!b.mfn)
         return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
-
-    rc = sim_lock(h, 0, d);
-    if (rc < 0)
+    if ((rc = create_domain(&b)) < 0)
         goto out;
-    int e = sim_domain_create(h, b.width, o->nr_vcpus, b.n + 16, &b.domid);
-    if (e < 0) {
-        sim_abort(h);
-        rc = xg_diag_syserr(d, XG_E_HV, -e, NULL, "creating the domain failed");
-        goto out;
-    }
-    sim_unlock(h);
-
     if ((rc = populate(&b)) < 0)
         goto destroy;
-
-    /* Contents, written as the domain builder does while nothing is typed yet. */
-    b.info = (struct sim_guest_info *)page(&b, 0);
-    memset(b.info, 0, SIM_PAGE);
-    memcpy(b.info->magic, SIM_GUEST_MAGIC, 8);
-    b.info->layout = o->layout;
-    b.info->guest_width = b.width;
-    b.info->seed = o->seed;
-    b.info->nr_pages = b.n;
-    b.info->nr_vcpus = o->nr_vcpus;
-    b.info->start_info_pfn = b.start_info;
-    b.info->store_pfn = b.store;
-    b.info->console_pfn = b.console;
-    b.info->p2m_first_pfn = b.p2m_first;
-    b.info->p2m_nr = b.p2m_nr;
-    b.info->fll_pfn = b.fll;
-    b.info->fl_first_pfn = b.fl_first;
-    b.info->fl_nr = b.fl_nr;
-    b.info->data_first_pfn = b.data_first;
-    b.info->data_nr = b.n - b.data_first;
-    for (uint64_t pfn = 1; pfn < b.n; pfn++) {
-        if (is_pt_pfn(&b, pfn) || (pfn >= b.p2m_first && pfn <= b.fll) || (pfn >= b.gdt_first && pfn < b.canary_first))
-            continue;
-        fill_data_page(&b, pfn);
-    }
-    write_p2m(&b);
-    switch (o->layout) {
-    case SIM_LAYOUT_LINUX64: rc = build_linux64(&b); break;
-    case SIM_LAYOUT_PAE32: rc = build_pae32(&b); break;
-    case SIM_LAYOUT_NETBSD64: rc = build_netbsd64(&b); break;
-    default: rc = xg_diag_err(d, XG_E_INVAL, NULL, "unknown layout"); break;
-    }
-    if (rc < 0)
+    write_contents(&b);
+    if ((rc = build_tables(&b)) < 0 || (rc = pin_all(&b)) < 0 || (rc = set_vcpus(&b)) < 0 ||
+        (rc = bring_up(&b)) < 0)
         goto destroy;
-    b.info->shinfo_l1_pfn = b.shinfo_l1;
-    b.info->shinfo_l1_slot = b.shinfo_slot;
-    write_start_info(&b);
-
-    if ((rc = pin_all(&b)) < 0 || (rc = set_vcpus(&b)) < 0)
-        goto destroy;
-
-    /* The guest comes up: shared info arch fields, its fixmap of shared info, event channels. */
-    if ((rc = sim_lock(h, b.domid, d)) < 0)
-        goto destroy;
-    {
-        struct sim_domain *dom = sim_domain(h, b.domid);
-        const struct xg_shinfo_layout *sl = xg_shinfo_layout(b.width);
-        uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
-        xg_guest_set_word(si, sl->max_pfn, sl->word, b.n);
-        xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, b.mfn[b.fll]);
-        if (b.info->p2m_va) {
-            xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(b.mfn[b.root[0]], b.width));
-            xg_guest_set_word(si, sl->p2m_vaddr, sl->word, b.info->p2m_va);
-        }
-        e = sim_mmu_normal(h, b.domid, b.domid, (b.mfn[b.shinfo_l1] << 12) | (b.shinfo_slot * 8),
-                           xg_pte_make(dom->shared_info_mfn, PAGE_FLAGS_RW));
-        if (e < 0) {
-            sim_abort(h);
-            rc = xg_diag_syserr(d, XG_E_HV, -e, NULL, "building the guest: mapping shared info failed");
-            goto destroy;
-        }
-        SIM_SET(h, dom->store_evtchn, (int32_t)dom->next_port);
-        SIM_SET(h, dom->console_evtchn, (int32_t)dom->next_port + 1);
-        SIM_SET(h, dom->next_port, dom->next_port + 2);
-        const struct xg_start_info_layout *L = xg_start_info_layout(b.width);
-        xg_guest_set_word(page(&b, b.start_info), L->store_evtchn, 4, (uint64_t)dom->store_evtchn);
-        xg_guest_set_word(page(&b, b.start_info), L->console_evtchn, 4, (uint64_t)dom->console_evtchn);
-        memset(dom->layout, 0, sizeof(dom->layout));
-        strncpy(dom->layout, sim_layout_name(o->layout), sizeof(dom->layout) - 1);
-        SIM_SET(h, dom->pause_count, 0);
-        sim_unlock(h);
-    }
     if (o->faults && (rc = inject_faults(&b)) < 0)
         goto destroy;
     *domid = b.domid;
