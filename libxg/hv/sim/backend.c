@@ -19,9 +19,9 @@
 
 struct xg_hv_mapping {
     uint32_t domid;
-    bool rw;                 /* references are writable ones */
+    bool rw; /* references are writable ones */
     unsigned n;
-    uint64_t *mfns;          /* ~0 where the frame was not mapped */
+    uint64_t *mfns; /* ~0 where the frame was not mapped */
 };
 
 static struct sim_host *H(xg_hv *hv)
@@ -58,10 +58,10 @@ typedef int op_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, 
  * work a failed batch did (populate, mmu_update: "the extents done"), so
  * keeping is the default.  Returns the body's result; nothing is held after.
  */
-__attribute__((format(printf, 7, 8))) static int host_call(xg_hv *hv, uint32_t domid,
-                                                           unsigned how, op_body *body,
-                                                           void *arg, xg_diag *d,
-                                                           const char *trace, ...)
+static int host_call(xg_hv *hv, uint32_t domid, unsigned how, op_body *body, void *arg, xg_diag *d,
+                     const char *trace, ...) __attribute__((format(printf, 7, 8)));
+static int host_call(xg_hv *hv, uint32_t domid, unsigned how, op_body *body, void *arg, xg_diag *d,
+                     const char *trace, ...)
 {
     struct sim_host *h = H(hv);
     int rc = sim_lock(h, how & OP_AS_GUEST ? domid : 0, d);
@@ -73,8 +73,8 @@ __attribute__((format(printf, 7, 8))) static int host_call(xg_hv *hv, uint32_t d
         if (!dom || (dom->dying && !(how & OP_DYING_OK))) {
             sim_unlock(h);
             struct xg_loc l = { XGF_DOMID(domid) };
-            return xg_diag_syserr(d, XG_E_NOTFOUND, ESRCH, &l,
-                                  "no domain %u on the simulated host", domid);
+            return xg_diag_syserr(d, XG_E_NOTFOUND, ESRCH, &l, "no domain %u on the simulated host",
+                                  domid);
         }
     }
     if (trace) {
@@ -87,8 +87,10 @@ __attribute__((format(printf, 7, 8))) static int host_call(xg_hv *hv, uint32_t d
     }
     rc = body(h, domid, dom, arg, d);
     if (h->journal_full)
-        xg_diag_warn(d, NULL, "simulated host %s: the op outgrew the undo journal, so it could not "
-                              "have been rolled back had it been interrupted", h->path);
+        xg_diag_warn(d, NULL,
+                     "simulated host %s: the op outgrew the undo journal, so it could not "
+                     "have been rolled back had it been interrupted",
+                     h->path);
     if (rc < 0 && (how & OP_UNDO))
         sim_abort(h);
     else
@@ -447,8 +449,8 @@ static int logdirty_body(struct sim_host *h, uint32_t domid, struct sim_domain *
     case XG_LOGDIRTY_ENABLE:
         if (dom->logdirty) {
             struct xg_loc l = { XGF_DOMID(domid) };
-            return xg_diag_syserr(d, XG_E_HV, EINVAL, &l,
-                                  "domain %u is already in log-dirty mode", domid);
+            return xg_diag_syserr(d, XG_E_HV, EINVAL, &l, "domain %u is already in log-dirty mode",
+                                  domid);
         }
         sim_journal(h, map, bytes);
         memset(map, 0, bytes);
@@ -587,8 +589,7 @@ static int address_size_body(struct sim_host *h, uint32_t domid, struct sim_doma
     unsigned width = *(const unsigned *)arg;
     struct xg_loc l = { XGF_DOMID(domid) };
     if (width != 4 && width != 8)
-        return xg_diag_syserr(d, XG_E_HV, EINVAL, &l, "address size %u is not 4 or 8 bytes",
-                              width);
+        return xg_diag_syserr(d, XG_E_HV, EINVAL, &l, "address size %u is not 4 or 8 bytes", width);
     if (width == dom->guest_width)
         return 0;
     bool started = false;
@@ -680,8 +681,8 @@ static int populate_body(struct sim_host *h, uint32_t domid, struct sim_domain *
     return 0;
 }
 
-static int sim_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns,
-                        uint64_t *mfns, xg_diag *d)
+static int sim_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                        xg_diag *d)
 {
     struct frames_args a = { n, pfns, mfns };
     return host_call(hv, domid, 0, populate_body, &a, d, NULL);
@@ -717,8 +718,8 @@ struct mmu_args {
     unsigned *done;
 };
 
-static int mmu_update_body(struct sim_host *h, uint32_t domid, struct sim_domain *unused,
-                           void *arg, xg_diag *d)
+static int mmu_update_body(struct sim_host *h, uint32_t domid, struct sim_domain *unused, void *arg,
+                           xg_diag *d)
 {
     struct mmu_args *a = arg;
     for (unsigned i = 0; i < a->n; i++) {
@@ -772,8 +773,9 @@ static int mmuext_body(struct sim_host *h, uint32_t domid, struct sim_domain *do
         sim_trace(h, "d0 mmuext %s mfn %llx of d%u -> %d", name, (unsigned long long)mfn, domid, e);
         if (e < 0) {
             struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(mfn) };
-            return xg_diag_syserr(d, XG_E_HV, -e, &l, "mmuext %s of mfn %#llx refused (op %u of %u)",
-                                  name, (unsigned long long)mfn, i, a->n);
+            return xg_diag_syserr(d, XG_E_HV, -e, &l,
+                                  "mmuext %s of mfn %#llx refused (op %u of %u)", name,
+                                  (unsigned long long)mfn, i, a->n);
         }
         *a->done = i + 1;
     }

@@ -97,8 +97,7 @@ static void count_domain(struct sim_host *h, struct recount *r, const struct sim
         if (h->frames[mfn].owner == dom->domid && !(h->frames[mfn].flags & SIM_PGC_XEN_HEAP))
             pages++;
     if (pages != dom->tot_pages) {
-        struct xg_loc l = { XGF_DOMID(dom->domid), XGF_FOUND(dom->tot_pages),
-                            XGF_EXPECTED(pages) };
+        struct xg_loc l = { XGF_DOMID(dom->domid), XGF_FOUND(dom->tot_pages), XGF_EXPECTED(pages) };
         xg_diag_err(d, XG_E_HV, &l, "domain %u counts %llu pages but owns %llu", dom->domid,
                     (unsigned long long)dom->tot_pages, (unsigned long long)pages);
     }
@@ -144,15 +143,14 @@ static void check_frame(struct sim_host *h, const struct recount *r, uint64_t mf
     if (tcount != r->typ[mfn]) {
         l.has_found = 1, l.found = tcount, l.has_expected = 1, l.expected = r->typ[mfn];
         xg_diag_err(d, XG_E_HV, &l,
-                    "frame %#llx (type %s) has %llu type references; its users account for %llu",
-                    m, tname, (unsigned long long)tcount, (unsigned long long)r->typ[mfn]);
+                    "frame %#llx (type %s) has %llu type references; its users account for %llu", m,
+                    tname, (unsigned long long)tcount, (unsigned long long)r->typ[mfn]);
     }
     if (f->linear != r->lin[mfn]) {
         l.has_found = 1, l.found = (uint64_t)(int64_t)f->linear;
         l.has_expected = 1, l.expected = (uint64_t)r->lin[mfn];
-        xg_diag_err(d, XG_E_HV, &l,
-                    "frame %#llx has linear count %d; its entries account for %lld", m,
-                    f->linear, (long long)r->lin[mfn]);
+        xg_diag_err(d, XG_E_HV, &l, "frame %#llx has linear count %d; its entries account for %lld",
+                    m, f->linear, (long long)r->lin[mfn]);
     }
     bool table = level_of(ti) != 0, validated = ti & PGT_validated;
     if (table && validated && !tcount)
@@ -224,8 +222,8 @@ out:
 struct side {
     struct sim_host *h;
     struct sim_domain *dom;
-    uint64_t *mfn_of;           /* pfn -> mfn, ~0 when absent */
-    uint64_t nr;                /* pfns covered */
+    uint64_t *mfn_of; /* pfn -> mfn, ~0 when absent */
+    uint64_t nr;      /* pfns covered */
     bool have_gi;
     struct sim_guest_info gi;
     bool suspended;
@@ -262,7 +260,8 @@ static uint64_t max_owned_pfn(struct sim_host *h, uint32_t domid)
     uint64_t m = 0;
     for (uint64_t mfn = 0; mfn < h->hdr->nr_frames; mfn++)
         if (h->frames[mfn].owner == domid && (h->frames[mfn].flags & SIM_PGC_ALLOCATED) &&
-            !(h->frames[mfn].flags & SIM_PGC_XEN_HEAP) && h->m2p[mfn] != XG_INVALID_PFN && h->m2p[mfn] + 1 > m)
+            !(h->frames[mfn].flags & SIM_PGC_XEN_HEAP) && h->m2p[mfn] != XG_INVALID_PFN &&
+            h->m2p[mfn] + 1 > m)
             m = h->m2p[mfn] + 1;
     return m;
 }
@@ -295,8 +294,8 @@ static bool in_range(uint64_t pfn, uint64_t first, uint64_t nr)
     return pfn >= first && pfn < first + nr;
 }
 
-static void compare_table(const struct side *a, const struct side *b, uint64_t pfn, unsigned level, uint64_t ta,
-                          xg_diag *d)
+static void compare_table(const struct side *a, const struct side *b, uint64_t pfn, unsigned level,
+                          uint64_t ta, xg_diag *d)
 {
     const uint64_t *ea = (const uint64_t *)sim_frame_data(a->h, a->mfn_of[pfn]);
     const uint64_t *eb = (const uint64_t *)sim_frame_data(b->h, b->mfn_of[pfn]);
@@ -312,8 +311,11 @@ static void compare_table(const struct side *a, const struct side *b, uint64_t p
                    frame_key(a, xg_pte_frame(x)) == frame_key(b, xg_pte_frame(y)) &&
                    frame_key(a, xg_pte_frame(x)) != ~0ULL;
         if (!same) {
-            struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(x), XGF_FOUND(y) };
-            xg_diag_err(d, XG_E_GUEST, &l, "L%u table at pfn %#llx differs in slot %u (A %#llx -> pfn %#llx, B %#llx -> pfn %#llx)",
+            struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(s), XGF_ENTRY(x),
+                                XGF_FOUND(y) };
+            xg_diag_err(d, XG_E_GUEST, &l,
+                        "L%u table at pfn %#llx differs in slot %u "
+                        "(A %#llx -> pfn %#llx, B %#llx -> pfn %#llx)",
                         level, (unsigned long long)pfn, s, (unsigned long long)x,
                         (unsigned long long)to_pfn(a, xg_pte_frame(x)), (unsigned long long)y,
                         (unsigned long long)to_pfn(b, xg_pte_frame(y)));
@@ -344,7 +346,8 @@ static void canonical_words(const struct side *s, uint64_t pfn, uint8_t *out)
         unsigned offs[2] = { L->store_mfn, L->console_mfn };
         for (int i = 0; i < 2; i++)
             if (!s->suspended)
-                xg_guest_set_word(out, offs[i], L->word, to_pfn(s, xg_guest_word(out, offs[i], L->word)));
+                xg_guest_set_word(out, offs[i], L->word,
+                                  to_pfn(s, xg_guest_word(out, offs[i], L->word)));
         xg_guest_set_word(out, L->shared_info, L->word, 0);
     }
 }
@@ -374,21 +377,24 @@ static void compare_vcpus(const struct side *a, const struct side *b, xg_diag *d
         xg_guest_set_word(ca, L->ctrlreg + 3 * w, w, to_pfn(a, cra));
         xg_guest_set_word(cb, L->ctrlreg + 3 * w, w, to_pfn(b, crb));
         if (gw == 8) {
-            uint64_t ua = xg_guest_word(ca, L->ctrlreg + w, w), ub = xg_guest_word(cb, L->ctrlreg + w, w);
+            uint64_t ua = xg_guest_word(ca, L->ctrlreg + w, w),
+                     ub = xg_guest_word(cb, L->ctrlreg + w, w);
             if (ua)
                 xg_guest_set_word(ca, L->ctrlreg + w, w, to_pfn(a, ua >> 12));
             if (ub)
                 xg_guest_set_word(cb, L->ctrlreg + w, w, to_pfn(b, ub >> 12));
         }
         for (unsigned g = 0; g < XG_GDT_FRAMES; g++) {
-            uint64_t fa = xg_guest_word(ca, L->gdt_frames + g * w, w), fb = xg_guest_word(cb, L->gdt_frames + g * w, w);
+            uint64_t fa = xg_guest_word(ca, L->gdt_frames + g * w, w),
+                     fb = xg_guest_word(cb, L->gdt_frames + g * w, w);
             if (fa)
                 xg_guest_set_word(ca, L->gdt_frames + g * w, w, to_pfn(a, fa));
             if (fb)
                 xg_guest_set_word(cb, L->gdt_frames + g * w, w, to_pfn(b, fb));
         }
         if (v == 0) {
-            uint64_t ra = xg_guest_word(ca, L->user_regs_rdx, w), rb = xg_guest_word(cb, L->user_regs_rdx, w);
+            uint64_t ra = xg_guest_word(ca, L->user_regs_rdx, w),
+                     rb = xg_guest_word(cb, L->user_regs_rdx, w);
             if (to_pfn(a, ra) != ~0ULL)
                 xg_guest_set_word(ca, L->user_regs_rdx, w, to_pfn(a, ra));
             if (to_pfn(b, rb) != ~0ULL)
@@ -396,13 +402,14 @@ static void compare_vcpus(const struct side *a, const struct side *b, xg_diag *d
         }
         for (unsigned off = 0; off < L->size; off++) {
             if (ca[off] != cb[off]) {
-                l.field = off >= L->ctrlreg && off < L->ctrlreg + 8 * w ? "ctrlreg"
-                          : off >= L->gdt_frames && off < L->gdt_frames + 16 * w ? "gdt_frames"
+                l.field = off >= L->ctrlreg && off < L->ctrlreg + 8 * w           ? "ctrlreg"
+                          : off >= L->gdt_frames && off < L->gdt_frames + 16 * w  ? "gdt_frames"
                           : off >= L->user_regs_rdx && off < L->user_regs_rdx + w ? "user_regs.rdx"
-                                                                                 : "context";
+                                                                                  : "context";
                 l.has_offset = 1;
                 l.offset = off;
-                xg_diag_err(d, XG_E_GUEST, &l, "vcpu%u's context differs at byte %u (%s)", v, off, l.field);
+                xg_diag_err(d, XG_E_GUEST, &l, "vcpu%u's context differs at byte %u (%s)", v, off,
+                            l.field);
                 break;
             }
         }
@@ -424,15 +431,16 @@ int sim_compare(struct sim_host *ha, uint32_t da, struct sim_host *hb, uint32_t 
     uint64_t cap = 0;
     if (!sim_domain(ha, da) || !sim_domain(hb, db)) {
         struct xg_loc l = { XGF_DOMID(!sim_domain(ha, da) ? da : db) };
-        rc = xg_diag_err(d, XG_E_NOTFOUND, &l, "no domain %u on %s host", l.domid, !sim_domain(ha, da) ? "the first" : "the second");
+        rc = xg_diag_err(d, XG_E_NOTFOUND, &l, "no domain %u on %s host", l.domid,
+                         !sim_domain(ha, da) ? "the first" : "the second");
         goto out;
     }
     cap = XG_MAX(max_owned_pfn(ha, da), max_owned_pfn(hb, db));
     if ((rc = load_side(&a, ha, da, cap, d)) < 0 || (rc = load_side(&b, hb, db, cap, d)) < 0)
         goto out;
     if (a.dom->guest_width != b.dom->guest_width) {
-        xg_diag_err(d, XG_E_GUEST, NULL, "the guests differ in width (%u/%u bytes)", a.dom->guest_width,
-                    b.dom->guest_width);
+        xg_diag_err(d, XG_E_GUEST, NULL, "the guests differ in width (%u/%u bytes)",
+                    a.dom->guest_width, b.dom->guest_width);
         goto done;
     }
     uint8_t *pa = malloc(SIM_PAGE), *pb = malloc(SIM_PAGE);
@@ -448,14 +456,15 @@ int sim_compare(struct sim_host *ha, uint32_t da, struct sim_host *hb, uint32_t 
         if (ma == ~0ULL && mb == ~0ULL)
             continue;
         if (ma == ~0ULL || mb == ~0ULL) {
-            xg_diag_err(d, XG_E_GUEST, &l, "pfn %#llx exists only in the %s guest", (unsigned long long)pfn,
-                        ma == ~0ULL ? "second" : "first");
+            xg_diag_err(d, XG_E_GUEST, &l, "pfn %#llx exists only in the %s guest",
+                        (unsigned long long)pfn, ma == ~0ULL ? "second" : "first");
             continue;
         }
         uint32_t tya = sim_pfinfo(ha, da, ma), tyb = sim_pfinfo(hb, db, mb);
         if (tya != tyb) {
             l.has_found = 1, l.found = tyb, l.has_expected = 1, l.expected = tya;
-            xg_diag_err(d, XG_E_GUEST, &l, "pfn %#llx is %s in the first guest but %s in the second",
+            xg_diag_err(d, XG_E_GUEST, &l,
+                        "pfn %#llx is %s in the first guest but %s in the second",
                         (unsigned long long)pfn, xg_pfinfo_name(tya), xg_pfinfo_name(tyb));
             continue;
         }

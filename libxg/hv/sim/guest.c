@@ -15,15 +15,17 @@
 #include "pv/abi.h"
 #include "pv/pte.h"
 
-int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64_t va, uint64_t *mfn, uint64_t *pte)
+int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64_t va,
+             uint64_t *mfn, uint64_t *pte)
 {
     unsigned top = guest_width == 8 ? 4 : 3;
     uint64_t t = root_mfn;
     for (unsigned level = top; level >= 1; level--) {
         if (!sim_mfn_valid(h, t))
             return -EFAULT;
-        unsigned idx = (guest_width == 4 && level == 3) ? (unsigned)((va >> 30) & 3)
-                                                        : (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
+        unsigned idx = (guest_width == 4 && level == 3)
+                           ? (unsigned)((va >> 30) & 3)
+                           : (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
         uint64_t e = ((const uint64_t *)sim_frame_data(h, t))[idx];
         if (!xg_pte_present(e))
             return -ENOENT;
@@ -47,7 +49,8 @@ uint64_t sim_vcpu_root(const struct sim_domain *dom, unsigned v)
     return xg_cr3_to_frame(cr3, dom->guest_width);
 }
 
-int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out, uint64_t *mfn)
+int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out,
+                       uint64_t *mfn)
 {
     if (!dom->vcpu[0].initialised)
         return -ENOENT;
@@ -100,7 +103,8 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
     }
     if (sim_guest_info_get(h, dom, &gi, NULL) < 0) {
         rc = xg_diag_err(d, XG_E_GUEST, &loc,
-                         "vcpu0's page tables do not lead to the guest's kernel (no guest-info page at its kernel address)");
+                         "vcpu0's page tables do not lead to the guest's kernel "
+                         "(no guest-info page at its kernel address)");
         goto out;
     }
     for (unsigned v = 0; v < dom->nr_vcpus; v++) {
@@ -118,14 +122,17 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
                 continue;
             uint64_t m, got;
             if (sim_walk(h, dom->guest_width, root, c->va, &m, NULL) < 0) {
-                xg_diag_err(d, XG_E_GUEST, &vl, "canary %u at %#llx is not mapped in vcpu%u's address space", i,
+                xg_diag_err(d, XG_E_GUEST, &vl,
+                            "canary %u at %#llx is not mapped in vcpu%u's address space", i,
                             (unsigned long long)c->va, v);
                 continue;
             }
             memcpy(&got, sim_frame_data(h, m) + (c->va & 0xfff), 8);
             if (got != c->value) {
-                struct xg_loc cl = { XGF_DOMID(domid), XGF_VCPU(v), XGF_MFN(m), XGF_FOUND(got), XGF_EXPECTED(c->value) };
-                xg_diag_err(d, XG_E_GUEST, &cl, "canary %u at %#llx holds the wrong value", i, (unsigned long long)c->va);
+                struct xg_loc cl = { XGF_DOMID(domid), XGF_VCPU(v), XGF_MFN(m), XGF_FOUND(got),
+                                     XGF_EXPECTED(c->value) };
+                xg_diag_err(d, XG_E_GUEST, &cl, "canary %u at %#llx holds the wrong value", i,
+                            (unsigned long long)c->va);
             }
         }
     }
@@ -141,7 +148,8 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
                 pl.has_mfn = 1;
                 pl.mfn = m;
             }
-            xg_diag_err(d, XG_E_GUEST, &pl, "the guest's p2m entry for pfn %#llx is wrong", (unsigned long long)pfn);
+            xg_diag_err(d, XG_E_GUEST, &pl, "the guest's p2m entry for pfn %#llx is wrong",
+                        (unsigned long long)pfn);
             if (xg_diag_total(d, XG_SEV_ERROR) - errors_before > 20)
                 break;
         }
@@ -153,7 +161,8 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
         const uint8_t *si = sim_frame_data(h, si_mfn);
         bool suspended = dom->shutdown && dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
         uint64_t want_store = gi.store_pfn, want_console = gi.console_pfn;
-        uint64_t store = xg_guest_word(si, L->store_mfn, L->word), console = xg_guest_word(si, L->console_mfn, L->word);
+        uint64_t store = xg_guest_word(si, L->store_mfn, L->word),
+                 console = xg_guest_word(si, L->console_mfn, L->word);
         if (!suspended) {
             store = sim_mfn_valid(h, store) ? h->m2p[store] : ~0ULL;
             console = sim_mfn_valid(h, console) ? h->m2p[console] : ~0ULL;
@@ -161,10 +170,12 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d)
         if (strncmp((const char *)si, "xen-3.0-", 8) != 0)
             xg_diag_err(d, XG_E_GUEST, &loc, "start info page has lost its magic");
         if (store != want_store)
-            xg_diag_err(d, XG_E_GUEST, &loc, "start info names the wrong xenstore page (pfn %#llx, expected %#llx)",
+            xg_diag_err(d, XG_E_GUEST, &loc,
+                        "start info names the wrong xenstore page (pfn %#llx, expected %#llx)",
                         (unsigned long long)store, (unsigned long long)want_store);
         if (console != want_console)
-            xg_diag_err(d, XG_E_GUEST, &loc, "start info names the wrong console page (pfn %#llx, expected %#llx)",
+            xg_diag_err(d, XG_E_GUEST, &loc,
+                        "start info names the wrong console page (pfn %#llx, expected %#llx)",
                         (unsigned long long)console, (unsigned long long)want_console);
     } else {
         xg_diag_err(d, XG_E_GUEST, &loc, "the guest's p2m has no frame for its start info page");
@@ -198,9 +209,9 @@ void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_g
                         uint64_t gi_mfn, unsigned batch, uint64_t *rng,
                         struct sim_workload_stats *st)
 {
-    uint64_t span =
-        XG_MIN(gi->data_nr,
-               gi->directmap_nr > gi->data_first_pfn ? gi->directmap_nr - gi->data_first_pfn : 0);
+    uint64_t span = XG_MIN(gi->data_nr, gi->directmap_nr > gi->data_first_pfn
+                                            ? gi->directmap_nr - gi->data_first_pfn
+                                            : 0);
     for (unsigned i = 0; i < batch && span; i++) {
         uint64_t pfn = gi->data_first_pfn + mix(rng) % span, m;
         if (sim_guest_p2m(h, dom, gi, pfn, &m) < 0 || !sim_mfn_valid(h, m))

@@ -21,7 +21,8 @@
 #define ALIGN_PAGE(x) XG_ROUNDUP((uint64_t)(x), SIM_PAGE)
 
 struct layout {
-    uint64_t off_frames, off_m2p, off_domains, off_bitmaps, off_maps, off_log, off_journal, off_data, size;
+    uint64_t off_frames, off_m2p, off_domains, off_bitmaps;
+    uint64_t off_maps, off_log, off_journal, off_data, size;
     uint64_t bitmap_bytes, journal_size;
 };
 
@@ -111,7 +112,8 @@ int sim_host_create(const char *path, uint64_t nr_frames, xg_diag *d)
     if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
         close(fd);
         unlink(path);
-        return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot reserve %llu MiB on disk for host file %s",
+        return xg_diag_syserr(d, XG_E_IO, e, NULL,
+                              "cannot reserve %llu MiB on disk for host file %s",
                               (unsigned long long)(l.off_data >> 20), path);
     }
     uint8_t *base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -318,15 +320,19 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     struct stat st;
     struct sim_hdr probe;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(probe) ||
-        pread(fd, &probe, sizeof(probe), 0) != (ssize_t)sizeof(probe) || memcmp(probe.magic, SIM_MAGIC, 8) != 0) {
+        pread(fd, &probe, sizeof(probe), 0) != (ssize_t)sizeof(probe) ||
+        memcmp(probe.magic, SIM_MAGIC, 8) != 0) {
         close(fd);
-        return xg_diag_err(d, XG_E_INVAL, NULL, "%s is not a simulated host file (hosts are made with `xg-sim init PATH`)",
-                           path);
+        return xg_diag_err(
+            d, XG_E_INVAL, NULL,
+            "%s is not a simulated host file (hosts are made with `xg-sim init PATH`)", path);
     }
-    if (probe.version != SIM_VERSION || probe.page_size != SIM_PAGE || probe.file_size != (uint64_t)st.st_size) {
+    if (probe.version != SIM_VERSION || probe.page_size != SIM_PAGE ||
+        probe.file_size != (uint64_t)st.st_size) {
         close(fd);
         return xg_diag_err(d, XG_E_VERSION, NULL,
-                           "%s is a simulated host of another format or size (version %u, %llu bytes; expected version %u, %llu bytes)",
+                           "%s is a simulated host of another format or size "
+                           "(version %u, %llu bytes; expected version %u, %llu bytes)",
                            path, probe.version, (unsigned long long)probe.file_size, SIM_VERSION,
                            (unsigned long long)st.st_size);
     }
@@ -363,7 +369,8 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
         return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot map simulated host %s", path);
     }
     /* A second, read-only view of the frames: what read-only mappings hand out. */
-    h->ro_data = mmap(NULL, probe.nr_frames * SIM_PAGE, PROT_READ, MAP_SHARED, fd, (off_t)probe.off_data);
+    h->ro_data = mmap(NULL, probe.nr_frames * SIM_PAGE, PROT_READ, MAP_SHARED, fd,
+                      (off_t)probe.off_data);
     if (h->ro_data == MAP_FAILED) {
         int e = errno;
         munmap(h->base, h->size);
@@ -400,7 +407,8 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     sim_unlock(h);
     if (h->proc_slot == UINT32_MAX) {
         sim_host_close(h);
-        return xg_diag_err(d, XG_E_BUSY, NULL, "too many processes (%u) are using simulated host %s", SIM_MAX_PROCS,
+        return xg_diag_err(d, XG_E_BUSY, NULL,
+                           "too many processes (%u) are using simulated host %s", SIM_MAX_PROCS,
                            path);
     }
     *out = h;

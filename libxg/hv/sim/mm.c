@@ -43,7 +43,8 @@ unsigned type_level(uint64_t type_info)
 
 const char *sim_type_name(uint64_t type_info)
 {
-    static const char *const names[8] = { "none", "l1", "l2", "l3", "l4", "seg_desc", "shared", "writable" };
+    static const char *const names[8] = { "none", "l1",       "l2",     "l3",
+                                          "l4",   "seg_desc", "shared", "writable" };
     return names[(type_info & PGT_type_mask) >> 61];
 }
 
@@ -103,7 +104,8 @@ void sim_mark_dirty(struct sim_host *h, uint64_t mfn)
     uint64_t pfn = h->m2p[mfn];
     if (pfn == XG_INVALID_PFN || pfn >= h->hdr->bitmap_bytes * 8)
         return;
-    unsigned long *map = (unsigned long *)(h->bitmaps + (uint64_t)(dom - h->doms) * h->hdr->bitmap_bytes);
+    unsigned long *map = (unsigned long *)(h->bitmaps +
+                                           (uint64_t)(dom - h->doms) * h->hdr->bitmap_bytes);
     unsigned long *w = &map[pfn / XG_BITS_PER_LONG];
     unsigned long bit = 1UL << (pfn % XG_BITS_PER_LONG);
     if (!(*w & bit)) {
@@ -151,8 +153,9 @@ void log_get_page_refusal(struct sim_host *h, uint64_t mfn, uint32_t domid)
         return;
     char b1[16], b2[16];
     uint32_t od = f->count ? f->owner : SIM_OWNER_FREE;
-    sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller, (unsigned long long)mfn,
-            dom_name(domid, b1), dom_name(od, b2), caf_of(f), (unsigned long long)f->type_info);
+    sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller,
+            (unsigned long long)mfn, dom_name(domid, b1), dom_name(od, b2), caf_of(f),
+            (unsigned long long)f->type_info);
 }
 
 int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
@@ -207,18 +210,22 @@ int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
     } else {
         if ((x & cmp_mask) != type) {
             uint64_t xt = x & PGT_type_mask, rt = type & PGT_type_mask;
-            bool looks_linear = (xt == PGT_l2_page_table && rt == PGT_l1_page_table && !(type & PGT_pae_xen_l2)) ||
-                                (xt == PGT_l3_page_table && rt == PGT_l2_page_table && !(type & PGT_pae_xen_l2)) ||
+            bool looks_linear = (xt == PGT_l2_page_table && rt == PGT_l1_page_table &&
+                                 !(type & PGT_pae_xen_l2)) ||
+                                (xt == PGT_l3_page_table && rt == PGT_l2_page_table &&
+                                 !(type & PGT_pae_xen_l2)) ||
                                 (xt == PGT_l4_page_table && rt == PGT_l3_page_table);
             if (!looks_linear)
-                MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
-                      (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+                MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)",
+                      (unsigned long long)x, (unsigned long long)type, (unsigned long long)mfn,
+                      m2p_of(h, mfn));
             return -EINVAL;
         }
         if (!(x & PGT_validated)) {
             /* Being validated further up this very call chain: a loop of tables. */
-            MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
-                  (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+            MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)",
+                  (unsigned long long)x, (unsigned long long)type, (unsigned long long)mfn,
+                  m2p_of(h, mfn));
             return -EINVAL;
         }
         nx = x + 1;
@@ -237,7 +244,9 @@ int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
     int rc = validate_page(h, mfn, type);
     f = sim_frame_w(h, mfn);
     if (rc < 0) {
-        MMLOG(h, "Error while validating mfn %05llx (pfn %05llx) for type %016llx: caf=%08llx taf=%016llx",
+        MMLOG(h,
+              "Error while validating mfn %05llx (pfn %05llx) for type %016llx: "
+              "caf=%08llx taf=%016llx",
               (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)type, caf_of(f),
               (unsigned long long)f->type_info);
         f->type_info = 0;
@@ -255,7 +264,10 @@ void sim_put_page_type(struct sim_host *h, uint64_t mfn)
     if ((x & PGT_count_mask) == 0)
         return;
     if ((x & PGT_count_mask) == 1 && type_level(x) && (x & PGT_validated)) {
-        /* Last reference to a page table: it is unvalidated and lets go of what its entries held. */
+        /*
+         * Last reference to a page table: it is unvalidated and lets go of
+         * what its entries held.
+         */
         f->type_info = x & ~(PGT_validated | PGT_partial);
         devalidate_page(h, mfn, x);
         f = sim_frame_w(h, mfn);
@@ -308,7 +320,8 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
          */
         if (mfn == (XG_PTE_FRAME_MASK >> XG_PTE_FRAME_SHIFT))
             return -EINVAL;
-        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", pg_owner, (unsigned long long)mfn);
+        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", pg_owner,
+              (unsigned long long)mfn);
         return -EPERM;
     }
     struct sim_frame *f = sim_frame(h, mfn);
@@ -338,7 +351,9 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
     return 0;
 
 could_not_pin:
-    MMLOG(h, "Error getting mfn %05llx (pfn %05llx) from L1 entry %016llx for l1e_owner d%u, pg_owner d%u",
+    MMLOG(h,
+          "Error getting mfn %05llx (pfn %05llx) from L1 entry %016llx "
+          "for l1e_owner d%u, pg_owner d%u",
           (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)l1e, l1e_owner, pg_owner);
     return -EBUSY;
 }
@@ -363,7 +378,8 @@ void sim_put_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner)
  * An Ln entry that names a table of level n (not n-1): Xen's
  * get_lN_linear_pagetable.  Returns true when allowed (refs taken).
  */
-static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level)
+static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid,
+                       unsigned level)
 {
     if (e & XG_PTE_RW) {
         MMLOG(h, "Attempt to create linear p.t. with write perms");
@@ -371,13 +387,13 @@ static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t 
     }
     uint64_t target = xg_pte_frame(e);
     if (target == table)
-        return true; /* a self-map holds no references */
+        return true;                             /* a self-map holds no references */
     if (get_page_from_mfn(h, target, domid) < 0) /* logs, as Xen's get_page_from_mfn does */
         return false;
     struct sim_frame *tf = sim_frame(h, target), *cf = sim_frame(h, table);
     uint64_t want = level_type[level] | PGT_validated;
-    bool ok = cf->linear >= 0 &&      /* the holder is not itself a linear target */
-              tf->linear <= 0 &&      /* the target holds no linear entries */
+    bool ok = cf->linear >= 0 && /* the holder is not itself a linear target */
+              tf->linear <= 0 && /* the target holds no linear entries */
               (tf->type_info & (PGT_type_mask | PGT_validated)) == want &&
               (tf->type_info & PGT_count_mask) != 0;
     if (!ok) {
@@ -408,7 +424,7 @@ void put_upper(struct sim_host *h, uint64_t e, uint64_t table, unsigned level)
 }
 
 int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level,
-                     uint64_t disallow, bool linear_ok, uint64_t extra_type)
+              uint64_t disallow, bool linear_ok, uint64_t extra_type)
 {
     uint64_t bad = e & disallow;
     if (bad) {
@@ -416,7 +432,10 @@ int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, un
         return -EINVAL;
     }
     uint64_t target = xg_pte_frame(e);
-    /* get_page_and_type_from_mfn: get_page_from_mfn (logs "Error mfn" and "Could not get page ref"), then the type. */
+    /*
+     * get_page_and_type_from_mfn: get_page_from_mfn (logs "Error mfn" and
+     * "Could not get page ref"), then the type.
+     */
     int rc = get_page_from_mfn(h, target, domid);
     if (rc == 0) {
         rc = sim_get_page_type(h, target, level_type[level - 1] | extra_type);
@@ -479,10 +498,14 @@ uint64_t adjust_upper(uint64_t e, unsigned level, bool compat)
     if (!xg_pte_present(e))
         return e;
     switch (level) {
-    case 2: return compat ? e : e | XG_PTE_US;
-    case 3: return e | (compat ? XG_PTE_US | XG_PTE_RW : XG_PTE_US);
-    case 4: return e | XG_PTE_A | (compat ? 0 : XG_PTE_US);
-    default: return e;
+    case 2:
+        return compat ? e : e | XG_PTE_US;
+    case 3:
+        return e | (compat ? XG_PTE_US | XG_PTE_RW : XG_PTE_US);
+    case 4:
+        return e | XG_PTE_A | (compat ? 0 : XG_PTE_US);
+    default:
+        return e;
     }
 }
 
@@ -535,12 +558,13 @@ static void init_xen_l4_slots(struct sim_host *h, uint64_t mfn)
 {
     for (unsigned s = XG_L4_FIRST_XEN_SLOT; s <= XG_L4_LAST_XEN_SLOT; s++) {
         uint64_t v;
-        if (s == 258)
-            v = xg_pte_make(mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D); /* linear map of itself */
+        if (s == 258) /* linear map of itself */
+            v = xg_pte_make(mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D);
         else if (s == 259)
             v = 0;
         else
-            v = xg_pte_make(h->hdr->xen_l4_mfn0 + (s - XG_L4_FIRST_XEN_SLOT), XG_PTE_P | XG_PTE_A | XG_PTE_US);
+            v = xg_pte_make(h->hdr->xen_l4_mfn0 + (s - XG_L4_FIRST_XEN_SLOT),
+                            XG_PTE_P | XG_PTE_A | XG_PTE_US);
         sim_write_u64(h, mfn, s, v);
     }
 }
@@ -575,8 +599,10 @@ static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32
             if (!xg_pte_present(e[i]) || (e[i] & XG_COMPAT_L3_DISALLOW)) {
                 rc = -EINVAL;
             } else {
-                rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false, PGT_pae_xen_l2);
-                if (rc == 0 && (sim_frame(h, xg_pte_frame(e[i]))->type_info & PGT_count_mask) != 1) {
+                rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false,
+                               PGT_pae_xen_l2);
+                if (rc == 0 &&
+                    (sim_frame(h, xg_pte_frame(e[i]))->type_info & PGT_count_mask) != 1) {
                     MMLOG(h, "PAE L3 3rd slot is shared");
                     put_upper(h, e[i], mfn, 3);
                     rc = -EINVAL;
@@ -632,7 +658,7 @@ static bool check_descriptor(bool compat, uint64_t *desc)
 {
     uint32_t a = (uint32_t)*desc, b = (uint32_t)(*desc >> 32);
     if (!(b & SEG_P))
-        return true; /* a not-present descriptor always faults */
+        return true;               /* a not-present descriptor always faults */
     unsigned rpl = compat ? 1 : 3; /* GUEST_KERNEL_RPL */
     unsigned dpl = (b >> 13) & 3;
     if (dpl < rpl)
@@ -657,7 +683,8 @@ static bool check_descriptor(bool compat, uint64_t *desc)
         if ((b & SEG_TYPE) != 0xc00)
             return false; /* only call gates */
         uint32_t cs = a >> 16;
-        bool ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == (compat ? 0xe019U : 0xe033U) || (cs & 4);
+        bool ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == (compat ? 0xe019U : 0xe033U) ||
+                  (cs & 4);
         if (!ok)
             return false;
         b &= ~SEG_DPL;
@@ -720,7 +747,8 @@ static void devalidate_page(struct sim_host *h, uint64_t mfn, uint64_t type_info
         if (level == 2 && !guest_l2_slot(type_info, i))
             continue;
         put_upper(h, e[i], mfn, level);
-        if (level == 3 && xg_pte_frame(e[i]) != mfn) /* demote_l3_table unadjusts what it released */
+        /* demote_l3_table unadjusts what it released */
+        if (level == 3 && xg_pte_frame(e[i]) != mfn)
             store_entry(h, mfn, i, unadjust_l3e(e[i], compat));
     }
 }

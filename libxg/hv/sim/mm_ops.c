@@ -64,7 +64,8 @@ int sim_unpin(struct sim_host *h, uint32_t pg_owner, uint64_t mfn)
 
 /* ------------------------------------------------------------ mmu_update */
 
-#define FASTPATH_FLAGS (XG_PTE_NX | XG_PTE_HIGH_AVAIL | XG_PTE_AVAIL | XG_PTE_G | XG_PTE_D | XG_PTE_A | XG_PTE_US)
+#define FASTPATH_FLAGS \
+    (XG_PTE_NX | XG_PTE_HIGH_AVAIL | XG_PTE_AVAIL | XG_PTE_G | XG_PTE_D | XG_PTE_A | XG_PTE_US)
 
 static bool fast_path(uint64_t old, uint64_t new)
 {
@@ -77,12 +78,13 @@ static int mod_l1(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t new,
 {
     uint64_t old = table_entries(h, mfn)[slot];
     if (xg_pte_present(new)) {
-        uint64_t bad = new & l1_disallow();
+        uint64_t bad = new &l1_disallow();
         if (bad) {
             MMLOG(h, "Bad L1 flags %x", xg_pte_xen_flags(bad));
             return -EINVAL;
         }
-        new = adjust_l1e(h, new, is_compat(h, pt_owner)); /* before the fast-path comparison, as Xen does */
+        new = adjust_l1e(h, new,
+                         is_compat(h, pt_owner)); /* before the fast-path comparison, as Xen does */
         if (fast_path(old, new)) {
             sim_write_u64(h, mfn, slot, new);
             return 0;
@@ -96,7 +98,8 @@ static int mod_l1(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t new,
     return 0;
 }
 
-static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned slot, uint64_t new, uint32_t owner)
+static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned slot, uint64_t new,
+                     uint32_t owner)
 {
     struct sim_frame *f = sim_frame(h, mfn);
     struct sim_domain *dom = sim_domain(h, owner);
@@ -115,7 +118,7 @@ static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned 
     }
     if (xg_pte_present(new)) {
         uint64_t disallow = (level == 3 && compat) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
-        uint64_t bad = new & disallow;
+        uint64_t bad = new &disallow;
         if (bad) {
             MMLOG(h, "Bad L%u flags %x", level, xg_pte_xen_flags(bad));
             return -EINVAL;
@@ -135,7 +138,8 @@ static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned 
     return 0;
 }
 
-int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr, uint64_t val)
+int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr,
+                   uint64_t val)
 {
     uint64_t mfn = ptr >> 12;
     unsigned slot = (unsigned)((ptr & 0xfff) >> 3);
@@ -179,7 +183,10 @@ int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uin
 
 int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn)
 {
-    /* get_page_from_mfn(mfn, pg_owner): its messages ("Error mfn", "Could not get page ref"), then the caller's. */
+    /*
+     * get_page_from_mfn(mfn, pg_owner): its messages ("Error mfn", "Could
+     * not get page ref"), then the caller's.
+     */
     if (!sim_mfn_valid(h, mfn) || get_page_from_mfn(h, mfn, pg_owner) < 0) {
         if (!sim_mfn_valid(h, mfn))
             MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);

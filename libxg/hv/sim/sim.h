@@ -72,10 +72,10 @@
 
 struct sim_frame {
     uint64_t type_info;
-    uint32_t count;      /* general references, including the allocation */
-    uint32_t owner;      /* domid, XG_DOMID_XEN, or SIM_OWNER_FREE */
-    int32_t linear;      /* linear_pt_count: >0 holds linear entries, <0 is a linear target */
-    uint32_t flags;      /* SIM_PGC_* */
+    uint32_t count; /* general references, including the allocation */
+    uint32_t owner; /* domid, XG_DOMID_XEN, or SIM_OWNER_FREE */
+    int32_t linear; /* linear_pt_count: >0 holds linear entries, <0 is a linear target */
+    uint32_t flags; /* SIM_PGC_* */
     uint64_t reserved;
 };
 _Static_assert(sizeof(struct sim_frame) == 32, "frame metadata is 32 bytes");
@@ -84,36 +84,41 @@ _Static_assert(sizeof(struct sim_frame) == 32, "frame metadata is 32 bytes");
 struct sim_vcpu {
     uint8_t ctx[XG_VCPU_CTX64_SIZE];
     uint32_t initialised;
-    uint32_t nr_gdt;             /* GDT frames holding seg_desc refs */
-    uint64_t guest_table;        /* mfn with a root type ref (cr3), or ~0 */
-    uint64_t guest_table_user;   /* 64-bit: user cr3 (ctrlreg[1]), or ~0 */
+    uint32_t nr_gdt;           /* GDT frames holding seg_desc refs */
+    uint64_t guest_table;      /* mfn with a root type ref (cr3), or ~0 */
+    uint64_t guest_table_user; /* 64-bit: user cr3 (ctrlreg[1]), or ~0 */
     uint64_t gdt_mfn[XG_GDT_FRAMES];
-    uint32_t ext_len;            /* XEN_DOMCTL_get_ext_vcpucontext blob */
+    uint32_t ext_len; /* XEN_DOMCTL_get_ext_vcpucontext blob */
     uint32_t reserved;
     uint8_t ext[128];
 };
 
 /* Domain flags. */
-#define SIM_DOM_RESTORED 0x1U    /* vcpus set by a toolstack: "returning from suspend" on a new host */
-#define SIM_DOM_GENERIC 0x2U     /* a guest the simulator did not build (a real image): minimal kernel */
+/* vcpus set by a toolstack: "returning from suspend" on a new host */
+#define SIM_DOM_RESTORED 0x1U
+/* a guest the simulator did not build (a real image): minimal kernel */
+#define SIM_DOM_GENERIC 0x2U
 
 /* Faults a domain can be built with (xg-sim create --fault). */
-#define SIM_FAULT_DOM0_WRITABLE_MAP 0x1U /* dom0 maps this guest's frames writable whatever was asked */
-#define SIM_FAULT_FOREIGN_PTE 0x2U       /* a grant mapping of another domain's frame left in an L1 */
-#define SIM_FAULT_STALE_TABLE 0x4U       /* a freed L1 with stale entries, its targets released */
+/* dom0 maps this guest's frames writable whatever was asked */
+#define SIM_FAULT_DOM0_WRITABLE_MAP 0x1U
+/* a grant mapping of another domain's frame left in an L1 */
+#define SIM_FAULT_FOREIGN_PTE 0x2U
+/* a freed L1 with stale entries, its targets released */
+#define SIM_FAULT_STALE_TABLE 0x4U
 
 struct sim_domain {
     uint32_t in_use;
     uint32_t domid;
-    uint32_t guest_width;        /* 4 or 8 */
-    uint32_t pt_levels;          /* 3 or 4 */
+    uint32_t guest_width; /* 4 or 8 */
+    uint32_t pt_levels;   /* 3 or 4 */
     uint32_t pause_count;
     uint32_t shutdown;
     uint32_t shutdown_reason;
     uint32_t dying;
     uint32_t nr_vcpus;
-    uint32_t flags;              /* SIM_DOM_* */
-    uint32_t faults;             /* SIM_FAULT_* */
+    uint32_t flags;  /* SIM_DOM_* */
+    uint32_t faults; /* SIM_FAULT_* */
     uint32_t logdirty;
     uint64_t tot_pages;
     uint64_t max_pages;
@@ -126,20 +131,20 @@ struct sim_domain {
     uint32_t tsc_khz;
     uint32_t tsc_incarnation;
     uint64_t tsc_nsec;
-    char layout[16];             /* builder that made it ("" for an empty domain) */
+    char layout[16]; /* builder that made it ("" for an empty domain) */
     struct sim_vcpu vcpu[SIM_MAX_VCPUS];
 };
 
 /* A process using the host, so its mappings can be reaped when it dies. */
 struct sim_proc {
-    int32_t pid;                 /* 0 = free slot */
+    int32_t pid; /* 0 = free slot */
     uint32_t reserved;
-    uint64_t start_time;         /* /proc/PID/stat starttime, against pid reuse */
+    uint64_t start_time; /* /proc/PID/stat starttime, against pid reuse */
 };
 
 /* One foreign mapping reference: (process, frame, writable) -> count. */
 struct sim_map_ref {
-    uint32_t proc;               /* slot + 1; 0 = empty */
+    uint32_t proc; /* slot + 1; 0 = empty */
     uint32_t rw;
     uint64_t mfn;
     uint64_t count;
@@ -152,18 +157,19 @@ struct sim_hdr {
     uint64_t file_size;
     uint64_t nr_frames;
     /* Offsets of the regions in the file. */
-    uint64_t off_frames, off_m2p, off_domains, off_bitmaps, off_maps, off_log, off_journal, off_data;
-    uint64_t bitmap_bytes;       /* per domain */
+    uint64_t off_frames, off_m2p, off_domains, off_bitmaps;
+    uint64_t off_maps, off_log, off_journal, off_data;
+    uint64_t bitmap_bytes; /* per domain */
     uint64_t journal_size;
     pthread_mutex_t lock;
-    uint64_t journal_used;       /* bytes of undo records of the op in progress */
+    uint64_t journal_used; /* bytes of undo records of the op in progress */
     uint64_t nr_free;
     uint64_t alloc_hint;
-    uint64_t log_head;           /* bytes ever written to the log ring */
-    uint64_t op_seq;             /* ops done, for the trace */
+    uint64_t log_head; /* bytes ever written to the log ring */
+    uint64_t op_seq;   /* ops done, for the trace */
     uint64_t map_used;
-    uint64_t compat_m2p_mfn0;    /* first of the compat M2P frames Xen maps into PAE L2s */
-    uint64_t xen_l4_mfn0;        /* frames whose mfns Xen puts in L4 slots 256..271 */
+    uint64_t compat_m2p_mfn0; /* first of the compat M2P frames Xen maps into PAE L2s */
+    uint64_t xen_l4_mfn0;     /* frames whose mfns Xen puts in L4 slots 256..271 */
     uint32_t next_domid;
     uint32_t reserved;
     struct sim_proc procs[SIM_MAX_PROCS];
@@ -173,8 +179,8 @@ struct sim_hdr {
 struct sim_host {
     int fd;
     size_t size;
-    uint8_t *base;               /* whole file, read-write */
-    const uint8_t *ro_data;      /* frame data again, read-only: what PROT_READ maps return */
+    uint8_t *base;          /* whole file, read-write */
+    const uint8_t *ro_data; /* frame data again, read-only: what PROT_READ maps return */
     struct sim_hdr *hdr;
     struct sim_frame *frames;
     uint64_t *m2p;
@@ -184,10 +190,10 @@ struct sim_host {
     char *log;
     uint8_t *journal;
     uint8_t *data;
-    uint32_t proc_slot;          /* our slot in hdr->procs */
-    uint32_t caller;             /* domain making the current hypercall (log prefix) */
+    uint32_t proc_slot; /* our slot in hdr->procs */
+    uint32_t caller;    /* domain making the current hypercall (log prefix) */
     bool locked;
-    bool journal_full;           /* the op in progress outgrew the undo journal */
+    bool journal_full; /* the op in progress outgrew the undo journal */
     char *path;
     /* Frames [lo, hi) whose disk blocks this process knows are allocated (domain.c). */
     uint64_t backed_lo, backed_hi;
@@ -257,10 +263,10 @@ void sim_write_u64(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t val
 struct sim_domain *sim_domain(struct sim_host *h, uint32_t domid);
 
 /* Store v into lvalue lv (inside the mapped file), journaling the old value. */
-#define SIM_SET(h, lv, v)                          \
-    do {                                           \
-        sim_journal((h), &(lv), sizeof(lv));       \
-        (lv) = (v);                                \
+#define SIM_SET(h, lv, v)                    \
+    do {                                     \
+        sim_journal((h), &(lv), sizeof(lv)); \
+        (lv) = (v);                          \
     } while (0)
 
 /* ---- maps.c: foreign mappings held by processes ---- */
@@ -284,7 +290,8 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
 void sim_put_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner);
 int sim_pin(struct sim_host *h, uint32_t pg_owner, unsigned level, uint64_t mfn);
 int sim_unpin(struct sim_host *h, uint32_t pg_owner, uint64_t mfn);
-int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr, uint64_t val);
+int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr,
+                   uint64_t val);
 int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn);
 int sim_new_baseptr(struct sim_host *h, uint32_t domid, unsigned vcpu, uint64_t mfn, bool user);
 /* Root table type for a domain's cr3: L4, or L3 for a 32-bit guest. */
@@ -298,8 +305,8 @@ void sim_mark_dirty(struct sim_host *h, uint64_t mfn);
 
 /* ---- domain.c ---- */
 
-int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus, uint64_t max_pages,
-                      uint32_t *domid);
+int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus,
+                      uint64_t max_pages, uint32_t *domid);
 int sim_domain_destroy(struct sim_host *h, uint32_t domid);
 /* Allocate one frame for pfn (populate_physmap, order 0). */
 int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t *mfn);

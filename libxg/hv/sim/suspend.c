@@ -15,8 +15,8 @@
 #include "pv/abi.h"
 #include "pv/pte.h"
 
-static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi,
-                                   bool to_pfn)
+static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom,
+                                   const struct sim_guest_info *gi, bool to_pfn)
 {
     uint64_t si_mfn;
     if (sim_guest_p2m(h, dom, gi, gi->start_info_pfn, &si_mfn) < 0)
@@ -40,12 +40,15 @@ static int write_start_info_frames(struct sim_host *h, struct sim_domain *dom, c
     return 0;
 }
 
-static int set_shinfo_mapping(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi, bool map)
+static int set_shinfo_mapping(struct sim_host *h, struct sim_domain *dom,
+                              const struct sim_guest_info *gi, bool map)
 {
     uint64_t l1;
     if (sim_guest_p2m(h, dom, gi, gi->shinfo_l1_pfn, &l1) < 0)
         return -EFAULT;
-    uint64_t val = map ? xg_pte_make(dom->shared_info_mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D) : 0;
+    uint64_t val = map ? xg_pte_make(dom->shared_info_mfn,
+                                     XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D)
+                       : 0;
     return sim_mmu_normal(h, dom->domid, dom->domid, (l1 << 12) | (gi->shinfo_l1_slot * 8), val);
 }
 
@@ -68,7 +71,8 @@ static uint64_t generic_start_info(struct sim_host *h, struct sim_domain *dom)
 static uint64_t generic_pfn_to_mfn(struct sim_host *h, struct sim_domain *dom, uint64_t pfn)
 {
     for (uint64_t m = 0; m < h->hdr->nr_frames; m++)
-        if (h->frames[m].owner == dom->domid && h->m2p[m] == pfn && !(h->frames[m].flags & SIM_PGC_XEN_HEAP))
+        if (h->frames[m].owner == dom->domid && h->m2p[m] == pfn &&
+            !(h->frames[m].flags & SIM_PGC_XEN_HEAP))
             return m;
     return ~0ULL;
 }
@@ -84,7 +88,8 @@ static int generic_start_info_frames(struct sim_host *h, struct sim_domain *dom,
     unsigned offs[2] = { L->store_mfn, L->console_mfn };
     for (int i = 0; i < 2; i++) {
         uint64_t v = xg_guest_word(p, offs[i], L->word);
-        uint64_t nv = to_pfn ? (sim_mfn_valid(h, v) ? h->m2p[v] : ~0ULL) : generic_pfn_to_mfn(h, dom, v);
+        uint64_t nv = to_pfn ? (sim_mfn_valid(h, v) ? h->m2p[v] : ~0ULL)
+                             : generic_pfn_to_mfn(h, dom, v);
         if (nv == ~0ULL)
             return -EFAULT;
         sim_journal(h, p + offs[i], L->word);
@@ -98,8 +103,10 @@ static int generic_suspend(struct sim_host *h, struct sim_domain *dom, xg_diag *
 {
     struct xg_loc loc = { XGF_DOMID(dom->domid) };
     if (generic_start_info_frames(h, dom, true) < 0)
-        return xg_diag_err(d, XG_E_HV, &loc, "domain %u failed to prepare for suspend (its start info is not where "
-                                             "vcpu0's rdx says)", dom->domid);
+        return xg_diag_err(d, XG_E_HV, &loc,
+                           "domain %u failed to prepare for suspend (its start info is not where "
+                           "vcpu0's rdx says)",
+                           dom->domid);
     SIM_SET(h, dom->shutdown, 1);
     SIM_SET(h, dom->shutdown_reason, XG_SHUTDOWN_SUSPEND);
     sim_log(h, "(XEN) d%u: shutdown (suspend)", dom->domid);
@@ -109,7 +116,8 @@ static int generic_suspend(struct sim_host *h, struct sim_domain *dom, xg_diag *
 int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
 {
     struct sim_domain *gdom = sim_domain(h, domid);
-    if (gdom && (gdom->flags & SIM_DOM_GENERIC) && !gdom->shutdown && !gdom->pause_count && !gdom->dying)
+    if (gdom && (gdom->flags & SIM_DOM_GENERIC) && !gdom->shutdown && !gdom->pause_count &&
+        !gdom->dying)
         return generic_suspend(h, gdom, d);
 
     struct sim_domain *dom = sim_domain(h, domid);
@@ -117,10 +125,15 @@ int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
     if (!dom)
         return xg_diag_err(d, XG_E_NOTFOUND, &loc, "no domain %u", domid);
     struct sim_guest_info gi;
-    if (dom->shutdown || dom->pause_count || dom->dying || sim_guest_info_get(h, dom, &gi, NULL) < 0)
+    if (dom->shutdown || dom->pause_count || dom->dying ||
+        sim_guest_info_get(h, dom, &gi, NULL) < 0)
         return xg_diag_err(d, XG_E_HV, &loc,
-                           "domain %u did not suspend: it is not a running guest that answers suspend requests (%s)",
-                           domid, dom->shutdown ? "already shut down" : dom->pause_count ? "paused" : "no guest kernel");
+                           "domain %u did not suspend: it is not a running guest that answers "
+                           "suspend requests (%s)",
+                           domid,
+                           dom->shutdown      ? "already shut down"
+                           : dom->pause_count ? "paused"
+                                              : "no guest kernel");
     uint32_t saved = h->caller;
     h->caller = domid;
     /* Backends finish their I/O and unmap their grants first (dpm_suspend_start). */
@@ -134,7 +147,8 @@ int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
         e = set_shinfo_mapping(h, dom, &gi, false);
     h->caller = saved;
     if (e < 0)
-        return xg_diag_syserr(d, XG_E_HV, -e, &loc, "domain %u failed to prepare for suspend", domid);
+        return xg_diag_syserr(d, XG_E_HV, -e, &loc, "domain %u failed to prepare for suspend",
+                              domid);
     /* HYPERVISOR_suspend(start_info_mfn): the argument sits in vcpu0's rdx/edx. */
     uint64_t si_mfn = 0;
     sim_guest_p2m(h, dom, &gi, gi.start_info_pfn, &si_mfn);
@@ -147,7 +161,8 @@ int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d)
     return 0;
 }
 
-static void rebuild_frame_lists(struct sim_host *h, struct sim_domain *dom, const struct sim_guest_info *gi)
+static void rebuild_frame_lists(struct sim_host *h, struct sim_domain *dom,
+                                const struct sim_guest_info *gi)
 {
     /* xen_build_mfn_list_list + xen_setup_mfn_list_list on the new host. */
     unsigned w = dom->guest_width;
@@ -193,7 +208,8 @@ int sim_guest_resume(struct sim_host *h, uint32_t domid, xg_diag *d)
     bool restored = dom->flags & SIM_DOM_RESTORED;
     bool suspended = dom->shutdown && dom->shutdown_reason == XG_SHUTDOWN_SUSPEND;
     if (!restored && !suspended)
-        return xg_diag_err(d, XG_E_INVAL, &loc, "domain %u is neither suspended nor freshly restored: nothing to resume",
+        return xg_diag_err(d, XG_E_INVAL, &loc,
+                           "domain %u is neither suspended nor freshly restored: nothing to resume",
                            domid);
     if (sim_guest_info_get(h, dom, &gi, NULL) < 0) {
         /* A real guest's image: resume it as a minimal PV kernel would. */
@@ -203,7 +219,8 @@ int sim_guest_resume(struct sim_host *h, uint32_t domid, xg_diag *d)
             uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
             if (xg_guest_word(si, sl->p2m_vaddr, sl->word)) {
                 sim_journal(h, si + sl->p2m_cr3, sl->word);
-                xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(sim_vcpu_root(dom, 0), dom->guest_width));
+                xg_guest_set_word(si, sl->p2m_cr3, sl->word,
+                                  xg_frame_to_cr3(sim_vcpu_root(dom, 0), dom->guest_width));
             }
         } else if (generic_start_info_frames(h, dom, false) < 0) {
             e = -EFAULT;
