@@ -1617,6 +1617,44 @@ START_TEST(test_dead_process_mappings)
 }
 END_TEST
 
+/*
+ * A process that dies holding the lock with undo records that do not fit
+ * the journal (a damaged file): the next opener cannot roll the op back,
+ * so it refuses the host as corrupt -- and so does every opener after it,
+ * instead of trusting, or crashing on, a half-changed host.
+ */
+START_TEST(test_damaged_journal_refused)
+{
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        struct sim_host *h;
+        if (sim_host_open(host_path, NULL, &h) < 0 || sim_lock(h, 0, NULL) < 0)
+            _exit(40);
+        uint64_t rec[2] = { 0, h->hdr->journal_size }; /* offset 0, a length past the journal */
+        memcpy(h->journal, rec, sizeof(rec));
+        h->hdr->journal_used = sizeof(rec) + 8;
+        _exit(0); /* with the lock held */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct sim_host *h2 = NULL;
+    xg_diag *d = xg_diag_new();
+    ck_assert_int_eq(sim_host_open(host_path, d, &h2), XG_E_CORRUPT);
+    ck_assert_ptr_null(h2);
+    const struct xg_finding *f = xg_diag_first_error(d);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(strstr(f->msg, "is corrupt: the undo records of an interrupted operation are damaged"));
+    xg_diag_clear(d);
+    ck_assert_int_eq(sim_host_open(host_path, d, &h2), XG_E_CORRUPT);
+    f = xg_diag_first_error(d);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(strstr(f->msg, "is corrupt: an interrupted operation could not be rolled back"));
+    xg_diag_free(d);
+}
+END_TEST
+
 static void child_map_loop(uint32_t dom, const uint64_t *mfns, unsigned n)
 {
     char spec[200];
@@ -1786,6 +1824,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, test_concurrent_processes);
     tcase_add_test(tc, test_killed_mid_operation);
     tcase_add_test(tc, test_dead_process_mappings);
+    tcase_add_test(tc, test_damaged_journal_refused);
     tcase_add_test(tc, test_killed_while_mapping);
     tcase_add_test(tc, test_child_closes_inherited_handle);
     tcase_add_test(tc, test_destroy_rolls_back);

@@ -64,14 +64,14 @@ struct bld {
     const struct sim_build_opts *o;
     uint32_t domid;
     unsigned width;
-    uint64_t n;             /* pages */
-    uint64_t *mfn;          /* pfn -> mfn */
+    uint64_t n;    /* pages */
+    uint64_t *mfn; /* pfn -> mfn */
     uint64_t rng;
     /* pfn layout */
     uint64_t pt_first, pt_next, pt_end;
     uint64_t p2m_first, p2m_nr, fl_first, fl_nr, fll;
     uint64_t start_info, store, console, gdt_first, canary_first, user_first, data_first;
-    uint64_t victim_first;  /* stale-table fault: frames it releases */
+    uint64_t victim_first; /* stale-table fault: frames it releases */
     struct tbl *tables;
     unsigned nr_tables, cap_tables;
     uint64_t root[SIM_MAX_VCPUS + 2];      /* per process: kernel L4 / PAE L3 */
@@ -109,13 +109,15 @@ static uint64_t *ptes(struct bld *b, uint64_t pfn)
 
 static int fail(struct bld *b, int err, const char *what)
 {
-    return xg_diag_syserr(b->d, XG_E_HV, -err, NULL, "building the guest: %s failed (see `xg-sim log`)", what);
+    return xg_diag_syserr(b->d, XG_E_HV, -err, NULL,
+                          "building the guest: %s failed (see `xg-sim log`)", what);
 }
 
 static int new_table(struct bld *b, unsigned level, uint64_t *pfn)
 {
     if (b->pt_next >= b->pt_end - 1) /* the last one is kept for the stale-table fault */
-        return xg_diag_err(b->d, XG_E_INVAL, NULL, "building the guest: page-table budget exhausted");
+        return xg_diag_err(b->d, XG_E_INVAL, NULL,
+                           "building the guest: page-table budget exhausted");
     if (b->nr_tables == b->cap_tables) {
         unsigned n = b->cap_tables ? b->cap_tables * 2 : 64;
         struct tbl *t = realloc(b->tables, n * sizeof(*t));
@@ -238,11 +240,13 @@ static void write_p2m(struct bld *b)
     uint64_t cap = b->p2m_nr * (SIM_PAGE / w);
     for (uint64_t pfn = b->n; pfn < cap; pfn++) {
         uint64_t frame = b->p2m_first + pfn * w / SIM_PAGE;
-        xg_guest_set_word(page(b, frame), (unsigned)(pfn * w % SIM_PAGE), w, w == 4 ? 0xffffffffULL : ~0ULL);
+        xg_guest_set_word(page(b, frame), (unsigned)(pfn * w % SIM_PAGE), w,
+                          w == 4 ? 0xffffffffULL : ~0ULL);
     }
     uint64_t fpp = SIM_PAGE / w;
     for (uint64_t i = 0; i < b->p2m_nr; i++)
-        xg_guest_set_word(page(b, b->fl_first + i / fpp), (unsigned)(i % fpp * w), w, b->mfn[b->p2m_first + i]);
+        xg_guest_set_word(page(b, b->fl_first + i / fpp), (unsigned)(i % fpp * w), w,
+                          b->mfn[b->p2m_first + i]);
     for (uint64_t i = 0; i < b->fl_nr; i++)
         xg_guest_set_word(page(b, b->fll), (unsigned)(i * w), w, b->mfn[b->fl_first + i]);
 }
@@ -292,7 +296,8 @@ static int build_kernel_64(struct bld *b, uint64_t root, bool directmap, uint64_
     int rc;
     if (directmap) {
         for (uint64_t pfn = 0; pfn < b->n; pfn++)
-            if ((rc = map_page(b, root, LINUX64_DIRECTMAP + (pfn << 12), pfn, direct_flags(b, pfn))) < 0)
+            if ((rc = map_page(b, root, LINUX64_DIRECTMAP + (pfn << 12), pfn,
+                               direct_flags(b, pfn))) < 0)
                 return rc;
     }
     for (uint64_t pfn = 0; pfn < kernel_span; pfn++)
@@ -346,10 +351,11 @@ static int build_linux64(struct bld *b)
         add_canary(b, USER_VA, b->user_first + p, 0x40, 1U << p);
     }
     add_canary(b, LINUX64_KERNEL + (1 << 12), 1, 0x100, all_vcpus(b));
-    add_canary(b, LINUX64_KERNEL + ((uint64_t)(KERNEL_PAGES - 1) << 12), KERNEL_PAGES - 1, 0x200, all_vcpus(b));
+    add_canary(b, LINUX64_KERNEL + ((uint64_t)(KERNEL_PAGES - 1) << 12), KERNEL_PAGES - 1, 0x200,
+               all_vcpus(b));
     for (unsigned i = 0; i < CANARY_PAGES; i++)
-        add_canary(b, LINUX64_DIRECTMAP + ((b->canary_first + i) << 12), b->canary_first + i, 0x800 + i * 8,
-                   all_vcpus(b));
+        add_canary(b, LINUX64_DIRECTMAP + ((b->canary_first + i) << 12), b->canary_first + i,
+                   0x800 + i * 8, all_vcpus(b));
     return 0;
 }
 
@@ -392,11 +398,12 @@ static int build_pae32(struct bld *b)
         add_canary(b, USER_VA, b->user_first + p, 0x40, 1U << p);
     }
     add_canary(b, PAE32_PAGE_OFFSET + (1 << 12), 1, 0x100, all_vcpus(b));
-    add_canary(b, PAE32_PAGE_OFFSET + ((uint64_t)(KERNEL_PAGES - 1) << 12), KERNEL_PAGES - 1, 0x200, all_vcpus(b));
+    add_canary(b, PAE32_PAGE_OFFSET + ((uint64_t)(KERNEL_PAGES - 1) << 12), KERNEL_PAGES - 1, 0x200,
+               all_vcpus(b));
     for (unsigned i = 0; i < CANARY_PAGES; i++)
         if (b->canary_first + i < gi->directmap_nr)
-            add_canary(b, PAE32_PAGE_OFFSET + ((b->canary_first + i) << 12), b->canary_first + i, 0x800 + i * 8,
-                       all_vcpus(b));
+            add_canary(b, PAE32_PAGE_OFFSET + ((b->canary_first + i) << 12), b->canary_first + i,
+                       0x800 + i * 8, all_vcpus(b));
     return 0;
 }
 
@@ -428,7 +435,8 @@ static int build_netbsd64(struct bld *b)
         ptes(b, b->root[p])[511] = ptes(b, r0)[511];
     for (unsigned p = 0; p < b->nr_procs; p++) {
         /* PDIR_SLOT_PTE: the L4 maps itself, read-only as Xen demands. */
-        ptes(b, b->root[p])[NETBSD_RECURSIVE_SLOT] = xg_pte_make(b->mfn[b->root[p]], XG_PTE_P | XG_PTE_A);
+        ptes(b, b->root[p])[NETBSD_RECURSIVE_SLOT] = xg_pte_make(b->mfn[b->root[p]],
+                                                                 XG_PTE_P | XG_PTE_A);
         if ((rc = map_page(b, b->root[p], USER_VA, b->user_first + p, PAGE_FLAGS_USER)) < 0)
             return rc;
         uint64_t u3 = b->h->m2p[xg_pte_frame(ptes(b, b->root[p])[0])];
@@ -447,8 +455,8 @@ static int build_netbsd64(struct bld *b)
     add_canary(b, LINUX64_KERNEL + (1 << 12), 1, 0x100, all_vcpus(b));
     for (unsigned i = 0; i < CANARY_PAGES; i++)
         if (b->canary_first + i < gi->directmap_nr)
-            add_canary(b, LINUX64_KERNEL + ((b->canary_first + i) << 12), b->canary_first + i, 0x800 + i * 8,
-                       all_vcpus(b));
+            add_canary(b, LINUX64_KERNEL + ((b->canary_first + i) << 12), b->canary_first + i,
+                       0x800 + i * 8, all_vcpus(b));
     return 0;
 }
 
@@ -458,7 +466,8 @@ static int pin(struct bld *b, unsigned level, uint64_t pfn)
 {
     int e = sim_pin(b->h, b->domid, level, b->mfn[pfn]);
     if (e < 0) {
-        xg_diag_syserr(b->d, XG_E_HV, -e, NULL, "building the guest: pinning pfn %#llx as an L%u table failed",
+        xg_diag_syserr(b->d, XG_E_HV, -e, NULL,
+                       "building the guest: pinning pfn %#llx as an L%u table failed",
                        (unsigned long long)pfn, level);
         return XG_E_HV;
     }
@@ -505,21 +514,26 @@ static int set_vcpus(struct bld *b)
     for (unsigned v = 0; v < b->o->nr_vcpus; v++) {
         memset(ctx, 0, sizeof(ctx));
         unsigned w = L->word;
-        xg_guest_set_word(ctx, L->flags, w, XG_VGCF_IN_KERNEL | XG_VGCF_ONLINE | XG_VGCF_I387_VALID);
+        xg_guest_set_word(ctx, L->flags, w,
+                          XG_VGCF_IN_KERNEL | XG_VGCF_ONLINE | XG_VGCF_I387_VALID);
         xg_guest_set_word(ctx, L->user_regs_rip, w, b->info->kernel_va + 0x1000 + 0x10 * v);
-        xg_guest_set_word(ctx, L->user_regs_rsp, w, b->info->kernel_va + ((uint64_t)KERNEL_PAGES << 12) - 0x100 * v);
+        xg_guest_set_word(ctx, L->user_regs_rsp, w,
+                          b->info->kernel_va + ((uint64_t)KERNEL_PAGES << 12) - 0x100 * v);
         xg_guest_set_word(ctx, L->gdt_frames, w, b->mfn[b->gdt_first + v]);
         xg_guest_set_word(ctx, L->gdt_ents, w, 32);
         xg_guest_set_word(ctx, L->kernel_ss, w, b->width == 8 ? 0xe02b : 0xe021);
-        xg_guest_set_word(ctx, L->kernel_sp, w, b->info->kernel_va + ((uint64_t)KERNEL_PAGES << 12) - 0x80 * v);
+        xg_guest_set_word(ctx, L->kernel_sp, w,
+                          b->info->kernel_va + ((uint64_t)KERNEL_PAGES << 12) - 0x80 * v);
         unsigned proc = v;
-        xg_guest_set_word(ctx, L->ctrlreg + 3 * w, w, xg_frame_to_cr3(b->mfn[b->root[proc]], b->width));
+        xg_guest_set_word(ctx, L->ctrlreg + 3 * w, w,
+                          xg_frame_to_cr3(b->mfn[b->root[proc]], b->width));
         if (b->width == 8 && b->o->layout == SIM_LAYOUT_LINUX64)
             xg_guest_set_word(ctx, L->ctrlreg + 1 * w, w, b->mfn[b->user_root[proc]] << 12);
         int e = sim_set_vcpu(b->h, b->domid, v, ctx, L->size);
         if (e < 0) {
             sim_abort(b->h);
-            return xg_diag_syserr(b->d, XG_E_HV, -e, NULL, "building the guest: setting vcpu%u failed", v);
+            return xg_diag_syserr(b->d, XG_E_HV, -e, NULL,
+                                  "building the guest: setting vcpu%u failed", v);
         }
     }
     sim_unlock(b->h);
@@ -559,7 +573,8 @@ static int inject_faults(struct bld *b)
             uint64_t va = b->info->directmap_va + (pfn << 12);
             if (pfn < b->info->directmap_nr) {
                 uint64_t l1 = table_at(b, b->root[0], va, 1);
-                e = sim_mmu_normal(h, b->domid, b->domid, (b->mfn[l1] << 12) | (va_index(b->width, va, 1) * 8), 0);
+                e = sim_mmu_normal(h, b->domid, b->domid,
+                                   (b->mfn[l1] << 12) | (va_index(b->width, va, 1) * 8), 0);
             }
             if (e == 0)
                 e = sim_release_frame(h, b->domid, b->mfn[pfn]);
@@ -592,7 +607,8 @@ static int inject_faults(struct bld *b)
     }
     if (e < 0) {
         sim_abort(h);
-        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL, "building the guest: injecting a fault failed");
+        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL,
+                              "building the guest: injecting a fault failed");
     }
     sim_unlock(h);
     return 0;
@@ -635,8 +651,160 @@ static int plan(struct bld *b)
     at += FAULT_VICTIMS;
     b->data_first = at;
     if (at + 64 > b->n)
-        return xg_diag_err(b->d, XG_E_INVAL, NULL, "a guest of %llu KiB is too small for this layout (at least %llu KiB)",
+        return xg_diag_err(b->d, XG_E_INVAL, NULL,
+                           "a guest of %llu KiB is too small for this layout (at least %llu KiB)",
                            (unsigned long long)(b->n * 4), (unsigned long long)((at + 64) * 4));
+    return 0;
+}
+
+/* Refuse a build that cannot fit: vcpus, a PAE guest's reach, the host's frames, its disk. */
+static int check_room(struct bld *b)
+{
+    const struct sim_build_opts *o = b->o;
+    struct sim_host *h = b->h;
+    xg_diag *d = b->d;
+    if (o->nr_vcpus == 0 || o->nr_vcpus > SIM_MAX_VCPUS)
+        return xg_diag_err(d, XG_E_INVAL, NULL, "a guest has 1 to %u vcpus, not %u", SIM_MAX_VCPUS,
+                           o->nr_vcpus);
+    if (o->layout == SIM_LAYOUT_PAE32 && b->n > (1ULL << 20))
+        return xg_diag_err(d, XG_E_INVAL, NULL, "a 32-bit PAE guest here is at most 4 GiB");
+    int rc = plan(b);
+    if (rc < 0)
+        return rc;
+    if (h->hdr->nr_free < b->n + 1)
+        return xg_diag_err(
+            d, XG_E_INVAL, NULL,
+            "the host has %llu free frames (%llu MiB); a guest of %llu MiB needs %llu",
+            (unsigned long long)h->hdr->nr_free, (unsigned long long)(h->hdr->nr_free >> 8),
+            (unsigned long long)(b->n >> 8), (unsigned long long)b->n + 1);
+    /*
+     * The host file is sparse: every page the guest gets must fit on its
+     * disk, or the build dies of SIGBUS.
+     */
+    struct statvfs vfs;
+    if (fstatvfs(h->fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < b->n * SIM_PAGE + (64ULL << 20))
+        return xg_diag_err(
+            d, XG_E_INVAL, NULL,
+            "the disk holding the host file has %llu MiB free; a guest of %llu MiB needs more",
+            (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
+            (unsigned long long)(b->n >> 8));
+    return 0;
+}
+
+/* XEN_DOMCTL_createdomain for the guest, in its own op. */
+static int create_domain(struct bld *b)
+{
+    struct sim_host *h = b->h;
+    int rc = sim_lock(h, 0, b->d);
+    if (rc < 0)
+        return rc;
+    int e = sim_domain_create(h, b->width, b->o->nr_vcpus, b->n + 16, &b->domid);
+    if (e < 0) {
+        sim_abort(h);
+        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL, "creating the domain failed");
+    }
+    sim_unlock(h);
+    return 0;
+}
+
+/*
+ * Contents, written as the domain builder does while nothing is typed
+ * yet: the guest-info page, the data pages, the p2m.
+ */
+static void write_contents(struct bld *b)
+{
+    const struct sim_build_opts *o = b->o;
+    b->info = (struct sim_guest_info *)page(b, 0);
+    memset(b->info, 0, SIM_PAGE);
+    memcpy(b->info->magic, SIM_GUEST_MAGIC, 8);
+    b->info->layout = o->layout;
+    b->info->guest_width = b->width;
+    b->info->seed = o->seed;
+    b->info->nr_pages = b->n;
+    b->info->nr_vcpus = o->nr_vcpus;
+    b->info->start_info_pfn = b->start_info;
+    b->info->store_pfn = b->store;
+    b->info->console_pfn = b->console;
+    b->info->p2m_first_pfn = b->p2m_first;
+    b->info->p2m_nr = b->p2m_nr;
+    b->info->fll_pfn = b->fll;
+    b->info->fl_first_pfn = b->fl_first;
+    b->info->fl_nr = b->fl_nr;
+    b->info->data_first_pfn = b->data_first;
+    b->info->data_nr = b->n - b->data_first;
+    for (uint64_t pfn = 1; pfn < b->n; pfn++) {
+        if (is_pt_pfn(b, pfn) || (pfn >= b->p2m_first && pfn <= b->fll) ||
+            (pfn >= b->gdt_first && pfn < b->canary_first))
+            continue;
+        fill_data_page(b, pfn);
+    }
+    write_p2m(b);
+}
+
+/* The layout's page tables, then what they tell the guest-info and start info pages. */
+static int build_tables(struct bld *b)
+{
+    int rc;
+    switch (b->o->layout) {
+    case SIM_LAYOUT_LINUX64:
+        rc = build_linux64(b);
+        break;
+    case SIM_LAYOUT_PAE32:
+        rc = build_pae32(b);
+        break;
+    case SIM_LAYOUT_NETBSD64:
+        rc = build_netbsd64(b);
+        break;
+    default:
+        rc = xg_diag_err(b->d, XG_E_INVAL, NULL, "unknown layout");
+        break;
+    }
+    if (rc < 0)
+        return rc;
+    b->info->shinfo_l1_pfn = b->shinfo_l1;
+    b->info->shinfo_l1_slot = b->shinfo_slot;
+    write_start_info(b);
+    return 0;
+}
+
+/*
+ * The guest comes up, as its kernel would, in one op as the guest: shared
+ * info's arch fields, its fixmap of shared info, event channels.
+ */
+static int bring_up(struct bld *b)
+{
+    struct sim_host *h = b->h;
+    int rc = sim_lock(h, b->domid, b->d);
+    if (rc < 0)
+        return rc;
+    struct sim_domain *dom = sim_domain(h, b->domid);
+    const struct xg_shinfo_layout *sl = xg_shinfo_layout(b->width);
+    uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
+    xg_guest_set_word(si, sl->max_pfn, sl->word, b->n);
+    xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, b->mfn[b->fll]);
+    if (b->info->p2m_va) {
+        xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(b->mfn[b->root[0]], b->width));
+        xg_guest_set_word(si, sl->p2m_vaddr, sl->word, b->info->p2m_va);
+    }
+    int e = sim_mmu_normal(h, b->domid, b->domid,
+                           (b->mfn[b->shinfo_l1] << 12) | (b->shinfo_slot * 8),
+                           xg_pte_make(dom->shared_info_mfn, PAGE_FLAGS_RW));
+    if (e < 0) {
+        sim_abort(h);
+        return xg_diag_syserr(b->d, XG_E_HV, -e, NULL,
+                              "building the guest: mapping shared info failed");
+    }
+    SIM_SET(h, dom->store_evtchn, (int32_t)dom->next_port);
+    SIM_SET(h, dom->console_evtchn, (int32_t)dom->next_port + 1);
+    SIM_SET(h, dom->next_port, dom->next_port + 2);
+    const struct xg_start_info_layout *L = xg_start_info_layout(b->width);
+    xg_guest_set_word(page(b, b->start_info), L->store_evtchn, 4, (uint64_t)dom->store_evtchn);
+    xg_guest_set_word(page(b, b->start_info), L->console_evtchn, 4, (uint64_t)dom->console_evtchn);
+    memset(dom->layout, 0, sizeof(dom->layout));
+    strncpy(dom->layout, sim_layout_name(b->o->layout), sizeof(dom->layout) - 1);
+    SIM_SET(h, dom->pause_count, 0);
+    sim_unlock(h);
     return 0;
 }
 
@@ -645,114 +813,20 @@ int sim_build(struct sim_host *h, const struct sim_build_opts *o, uint32_t *domi
     struct bld b = { .h = h, .d = d, .o = o, .rng = o->seed * 0x9e3779b97f4a7c15ULL + 0x1234567 };
     b.width = o->layout == SIM_LAYOUT_PAE32 ? 4 : 8;
     b.n = o->mem_bytes / SIM_PAGE;
-    if (o->nr_vcpus == 0 || o->nr_vcpus > SIM_MAX_VCPUS)
-        return xg_diag_err(d, XG_E_INVAL, NULL, "a guest has 1 to %u vcpus, not %u", SIM_MAX_VCPUS, o->nr_vcpus);
-    if (o->layout == SIM_LAYOUT_PAE32 && b.n > (1ULL << 20))
-        return xg_diag_err(d, XG_E_INVAL, NULL, "a 32-bit PAE guest here is at most 4 GiB");
-    int rc = plan(&b);
+    int rc = check_room(&b);
     if (rc < 0)
         return rc;
-    if (h->hdr->nr_free < b.n + 1)
-        return xg_diag_err(d, XG_E_INVAL, NULL,
-                           "the host has %llu free frames (%llu MiB); a guest of %llu MiB needs %llu",
-                           (unsigned long long)h->hdr->nr_free, (unsigned long long)(h->hdr->nr_free >> 8),
-                           (unsigned long long)(b.n >> 8), (unsigned long long)b.n + 1);
-    /* The host file is sparse: every page the guest gets must fit on its disk, or the build dies of SIGBUS. */
-    struct statvfs vfs;
-    if (fstatvfs(h->fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < b.n * SIM_PAGE + (64ULL << 20))
-        return xg_diag_err(d, XG_E_INVAL, NULL,
-                           "the disk holding the host file has %llu MiB free; a guest of %llu MiB needs more",
-                           (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
-                           (unsigned long long)(b.n >> 8));
     b.mfn = calloc(b.n, sizeof(*b.mfn));
     if (!b.mfn)
         return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
-
-    rc = sim_lock(h, 0, d);
-    if (rc < 0)
+    if ((rc = create_domain(&b)) < 0)
         goto out;
-    int e = sim_domain_create(h, b.width, o->nr_vcpus, b.n + 16, &b.domid);
-    if (e < 0) {
-        sim_abort(h);
-        rc = xg_diag_syserr(d, XG_E_HV, -e, NULL, "creating the domain failed");
-        goto out;
-    }
-    sim_unlock(h);
-
     if ((rc = populate(&b)) < 0)
         goto destroy;
-
-    /* Contents, written as the domain builder does while nothing is typed yet. */
-    b.info = (struct sim_guest_info *)page(&b, 0);
-    memset(b.info, 0, SIM_PAGE);
-    memcpy(b.info->magic, SIM_GUEST_MAGIC, 8);
-    b.info->layout = o->layout;
-    b.info->guest_width = b.width;
-    b.info->seed = o->seed;
-    b.info->nr_pages = b.n;
-    b.info->nr_vcpus = o->nr_vcpus;
-    b.info->start_info_pfn = b.start_info;
-    b.info->store_pfn = b.store;
-    b.info->console_pfn = b.console;
-    b.info->p2m_first_pfn = b.p2m_first;
-    b.info->p2m_nr = b.p2m_nr;
-    b.info->fll_pfn = b.fll;
-    b.info->fl_first_pfn = b.fl_first;
-    b.info->fl_nr = b.fl_nr;
-    b.info->data_first_pfn = b.data_first;
-    b.info->data_nr = b.n - b.data_first;
-    for (uint64_t pfn = 1; pfn < b.n; pfn++) {
-        if (is_pt_pfn(&b, pfn) || (pfn >= b.p2m_first && pfn <= b.fll) || (pfn >= b.gdt_first && pfn < b.canary_first))
-            continue;
-        fill_data_page(&b, pfn);
-    }
-    write_p2m(&b);
-    switch (o->layout) {
-    case SIM_LAYOUT_LINUX64: rc = build_linux64(&b); break;
-    case SIM_LAYOUT_PAE32: rc = build_pae32(&b); break;
-    case SIM_LAYOUT_NETBSD64: rc = build_netbsd64(&b); break;
-    default: rc = xg_diag_err(d, XG_E_INVAL, NULL, "unknown layout"); break;
-    }
-    if (rc < 0)
+    write_contents(&b);
+    if ((rc = build_tables(&b)) < 0 || (rc = pin_all(&b)) < 0 || (rc = set_vcpus(&b)) < 0 ||
+        (rc = bring_up(&b)) < 0)
         goto destroy;
-    b.info->shinfo_l1_pfn = b.shinfo_l1;
-    b.info->shinfo_l1_slot = b.shinfo_slot;
-    write_start_info(&b);
-
-    if ((rc = pin_all(&b)) < 0 || (rc = set_vcpus(&b)) < 0)
-        goto destroy;
-
-    /* The guest comes up: shared info arch fields, its fixmap of shared info, event channels. */
-    if ((rc = sim_lock(h, b.domid, d)) < 0)
-        goto destroy;
-    {
-        struct sim_domain *dom = sim_domain(h, b.domid);
-        const struct xg_shinfo_layout *sl = xg_shinfo_layout(b.width);
-        uint8_t *si = sim_frame_data(h, dom->shared_info_mfn);
-        xg_guest_set_word(si, sl->max_pfn, sl->word, b.n);
-        xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, b.mfn[b.fll]);
-        if (b.info->p2m_va) {
-            xg_guest_set_word(si, sl->p2m_cr3, sl->word, xg_frame_to_cr3(b.mfn[b.root[0]], b.width));
-            xg_guest_set_word(si, sl->p2m_vaddr, sl->word, b.info->p2m_va);
-        }
-        e = sim_mmu_normal(h, b.domid, b.domid, (b.mfn[b.shinfo_l1] << 12) | (b.shinfo_slot * 8),
-                           xg_pte_make(dom->shared_info_mfn, PAGE_FLAGS_RW));
-        if (e < 0) {
-            sim_abort(h);
-            rc = xg_diag_syserr(d, XG_E_HV, -e, NULL, "building the guest: mapping shared info failed");
-            goto destroy;
-        }
-        SIM_SET(h, dom->store_evtchn, (int32_t)dom->next_port);
-        SIM_SET(h, dom->console_evtchn, (int32_t)dom->next_port + 1);
-        SIM_SET(h, dom->next_port, dom->next_port + 2);
-        const struct xg_start_info_layout *L = xg_start_info_layout(b.width);
-        xg_guest_set_word(page(&b, b.start_info), L->store_evtchn, 4, (uint64_t)dom->store_evtchn);
-        xg_guest_set_word(page(&b, b.start_info), L->console_evtchn, 4, (uint64_t)dom->console_evtchn);
-        memset(dom->layout, 0, sizeof(dom->layout));
-        strncpy(dom->layout, sim_layout_name(o->layout), sizeof(dom->layout) - 1);
-        SIM_SET(h, dom->pause_count, 0);
-        sim_unlock(h);
-    }
     if (o->faults && (rc = inject_faults(&b)) < 0)
         goto destroy;
     *domid = b.domid;
@@ -768,46 +842,4 @@ out:
     free(b.mfn);
     free(b.tables);
     return rc;
-}
-
-enum sim_layout sim_layout_from_name(const char *name)
-{
-    if (!strcmp(name, "linux64"))
-        return SIM_LAYOUT_LINUX64;
-    if (!strcmp(name, "pae32"))
-        return SIM_LAYOUT_PAE32;
-    if (!strcmp(name, "netbsd64"))
-        return SIM_LAYOUT_NETBSD64;
-    return 0;
-}
-
-const char *sim_layout_name(enum sim_layout l)
-{
-    switch (l) {
-    case SIM_LAYOUT_LINUX64: return "linux64";
-    case SIM_LAYOUT_PAE32: return "pae32";
-    case SIM_LAYOUT_NETBSD64: return "netbsd64";
-    default: return NULL;
-    }
-}
-
-unsigned sim_fault_from_name(const char *name)
-{
-    if (!strcmp(name, "dom0-writable-map"))
-        return SIM_FAULT_DOM0_WRITABLE_MAP;
-    if (!strcmp(name, "foreign-pte"))
-        return SIM_FAULT_FOREIGN_PTE;
-    if (!strcmp(name, "stale-table"))
-        return SIM_FAULT_STALE_TABLE;
-    return 0;
-}
-
-const char *sim_fault_name(unsigned fault)
-{
-    switch (fault) {
-    case SIM_FAULT_DOM0_WRITABLE_MAP: return "dom0-writable-map";
-    case SIM_FAULT_FOREIGN_PTE: return "foreign-pte";
-    case SIM_FAULT_STALE_TABLE: return "stale-table";
-    default: return NULL;
-    }
 }

@@ -159,8 +159,9 @@ static int grant_map(struct churn *c)
     sim_mark_dirty(c->h, l1);
     unsigned i = gi->nr_grant_maps;
     sim_journal(c->h, &gi->grant[i], sizeof(gi->grant[i]));
-    gi->grant[i] =
-        (struct sim_grant_map){ .l1_pfn = c->gi.shinfo_l1_pfn, .slot = slot, .peer_mfn = pm };
+    gi->grant[i] = (struct sim_grant_map){ .l1_pfn = c->gi.shinfo_l1_pfn,
+                                           .slot = slot,
+                                           .peer_mfn = pm };
     SIM_SET(c->h, gi->nr_grant_maps, i + 1);
     sim_mark_dirty(c->h, c->gi_mfn);
     c->grant_ttl[i] = (uint8_t)(1 + churn_rnd(c) % 3);
@@ -307,8 +308,9 @@ static int start(struct churn *c, xg_diag *d)
     const struct xg_vcpu_layout *L = xg_vcpu_layout(c->width);
     for (unsigned v = 0; v < c->dom->nr_vcpus && v < SIM_MAX_VCPUS; v++) {
         c->home_root[v] = sim_vcpu_root(c->dom, v);
-        uint64_t cr1 =
-            c->width == 8 ? xg_guest_word(c->dom->vcpu[v].ctx, L->ctrlreg + L->word, L->word) : 0;
+        uint64_t cr1 = c->width == 8
+                           ? xg_guest_word(c->dom->vcpu[v].ctx, L->ctrlreg + L->word, L->word)
+                           : 0;
         c->home_user[v] = cr1 ? cr1 >> 12 : NONE;
     }
     c->busy = calloc(c->gi.nr_pages, 1);
@@ -319,13 +321,14 @@ static int start(struct churn *c, xg_diag *d)
         uint64_t m;
         if (sim_guest_p2m(c->h, c->dom, &c->gi, pfn, &m) != -ENOENT)
             continue;
-        struct ballooned *nb =
-            c->nr_out == c->cap_out
-                ? realloc(c->out, (c->cap_out = c->cap_out * 2 + 64) * sizeof(*nb))
-                : c->out;
-        if (!nb)
-            return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
-        c->out = nb;
+        if (c->nr_out == c->cap_out) {
+            size_t n = c->cap_out * 2 + 64;
+            struct ballooned *nb = realloc(c->out, n * sizeof(*nb));
+            if (!nb)
+                return xg_diag_err(d, XG_E_NOMEM, NULL, "out of memory");
+            c->out = nb;
+            c->cap_out = n;
+        }
         c->out[c->nr_out++] = (struct ballooned){ pfn, 1 };
         c->busy[pfn] = 1;
     }

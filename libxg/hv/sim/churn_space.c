@@ -98,8 +98,8 @@ static int link_tables(struct churn *c, struct space *s, unsigned vcpu)
     uint64_t up_mfn = churn_table_at(c, c->home_root[vcpu], USER_VA, 1);
     if (up_mfn == NONE)
         return churn_refused(c, -EFAULT, "finding the user page to share", 0);
-    uint64_t up =
-        ((const uint64_t *)sim_frame_data(c->h, up_mfn))[churn_va_index(c->width, USER_VA, 1)];
+    uint64_t up = ((const uint64_t *)sim_frame_data(c->h,
+                                                    up_mfn))[churn_va_index(c->width, USER_VA, 1)];
     if (!xg_pte_present(up))
         return churn_refused(c, -EFAULT, "finding the user page to share", 0);
     const char *st = "writing an entry of a new page table";

@@ -30,7 +30,8 @@ static bool back_frame(struct sim_host *h, uint64_t mfn)
     if (mfn >= h->backed_lo && mfn < h->backed_hi)
         return true;
     uint64_t lo = mfn - mfn % BACKED_CHUNK, hi = XG_MIN(lo + BACKED_CHUNK, h->hdr->nr_frames);
-    if (fallocate(h->fd, 0, (off_t)(h->hdr->off_data + lo * SIM_PAGE), (off_t)((hi - lo) * SIM_PAGE)) < 0 &&
+    if (fallocate(h->fd, 0, (off_t)(h->hdr->off_data + lo * SIM_PAGE),
+                  (off_t)((hi - lo) * SIM_PAGE)) < 0 &&
         errno != EOPNOTSUPP)
         return false;
     h->backed_lo = lo;
@@ -74,8 +75,8 @@ static bool domid_in_use(struct sim_host *h, uint32_t domid)
     return sim_domain(h, domid) != NULL;
 }
 
-int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus, uint64_t max_pages,
-                      uint32_t *domid)
+int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus,
+                      uint64_t max_pages, uint32_t *domid)
 {
     if (guest_width != 4 && guest_width != 8)
         return -EINVAL;
@@ -127,7 +128,8 @@ int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpu
     memset(sim_frame_data(h, (uint64_t)shinfo), 0, SIM_PAGE);
     /* Xen starts with every event channel masked. */
     const struct xg_shinfo_layout *sl = xg_shinfo_layout(guest_width);
-    memset(sim_frame_data(h, (uint64_t)shinfo) + sl->evtchn_mask, 0xff, (size_t)sl->evtchn_words * sl->word);
+    memset(sim_frame_data(h, (uint64_t)shinfo) + sl->evtchn_mask, 0xff,
+           (size_t)sl->evtchn_words * sl->word);
     sim_m2p_set(h, (uint64_t)shinfo, XG_INVALID_PFN);
     dom->shared_info_mfn = (uint64_t)shinfo;
     *domid = id;
@@ -145,16 +147,19 @@ int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t 
      * dying and over-allocation refusals).
      */
     if (dom->dying) {
-        sim_log(h, "(XEN) page_alloc.c:d%uv0 Cannot assign page to domain%u -- dying.", h->caller, domid);
-        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
+        sim_log(h, "(XEN) page_alloc.c:d%uv0 Cannot assign page to domain%u -- dying.", h->caller,
                 domid);
+        sim_log(h,
+                "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)",
+                h->caller, domid);
         return -EINVAL;
     }
     if (dom->tot_pages + 1 > dom->max_pages) {
-        DLOG(h, "Over-allocation for d%u: %llu > %llu", domid, (unsigned long long)dom->tot_pages + 1,
-             (unsigned long long)dom->max_pages);
-        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
-                domid);
+        DLOG(h, "Over-allocation for d%u: %llu > %llu", domid,
+             (unsigned long long)dom->tot_pages + 1, (unsigned long long)dom->max_pages);
+        sim_log(h,
+                "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)",
+                h->caller, domid);
         return -ENOMEM;
     }
     int64_t m = alloc_frame(h);
@@ -163,8 +168,9 @@ int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t 
         return -ENOSPC;
     }
     if (m < 0) {
-        sim_log(h, "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)", h->caller,
-                domid);
+        sim_log(h,
+                "(XEN) memory.c:d%uv0 Could not allocate order=0 extent: id=%u memflags=0 (0 of 1)",
+                h->caller, domid);
         return -ENOMEM;
     }
     struct sim_frame *f = sim_frame_w(h, (uint64_t)m);
@@ -181,10 +187,14 @@ int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t 
 
 int sim_release_frame(struct sim_host *h, uint32_t domid, uint64_t mfn)
 {
-    if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid || sim_frame(h, mfn)->count == 0 ||
-        (sim_frame(h, mfn)->flags & SIM_PGC_XEN_HEAP)) {
-        /* For a PV guest the GFN Xen prints is the frame it was given (fix: it printed the M2P entry). */
-        sim_log(h, "(XEN) memory.c:d%uv0 Bad page free for Dom%u GFN %llx", h->caller, domid, (unsigned long long)mfn);
+    if (!sim_mfn_valid(h, mfn) || sim_frame(h, mfn)->owner != domid ||
+        sim_frame(h, mfn)->count == 0 || (sim_frame(h, mfn)->flags & SIM_PGC_XEN_HEAP)) {
+        /*
+         * For a PV guest the GFN Xen prints is the frame it was given (fix:
+         * it printed the M2P entry).
+         */
+        sim_log(h, "(XEN) memory.c:d%uv0 Bad page free for Dom%u GFN %llx", h->caller, domid,
+                (unsigned long long)mfn);
         return -ENXIO;
     }
     struct sim_frame *f = sim_frame_w(h, mfn);
@@ -259,8 +269,8 @@ uint64_t sim_domain_max_pfn(struct sim_host *h, struct sim_domain *dom)
 }
 
 /* Xen's pv_set_gdt: a seg_desc reference on every frame, or none at all. */
-static int set_gdt(struct sim_host *h, struct sim_domain *dom, struct sim_vcpu *v, const uint64_t *frames,
-                   unsigned nr)
+static int set_gdt(struct sim_host *h, struct sim_domain *dom, struct sim_vcpu *v,
+                   const uint64_t *frames, unsigned nr)
 {
     for (unsigned i = 0; i < nr; i++) {
         if (sim_get_page_and_type(h, frames[i], dom->domid, PGT_seg_desc_page) < 0) {
@@ -286,9 +296,9 @@ static int set_gdt(struct sim_host *h, struct sim_domain *dom, struct sim_vcpu *
 
 /* Offsets in the 64-bit struct vcpu_guest_context (public/arch-x86/xen-x86_64.h). */
 enum {
-    VGC64_RIP = 648,            /* 512 fpu_ctxt + 8 flags + 128 in cpu_user_regs */
+    VGC64_RIP = 648, /* 512 fpu_ctxt + 8 flags + 128 in cpu_user_regs */
     VGC64_RSP = 672,
-    VGC64_TRAP_CTXT = 720,      /* 256 struct trap_info of 16 bytes, address at +8 */
+    VGC64_TRAP_CTXT = 720, /* 256 struct trap_info of 16 bytes, address at +8 */
     VGC64_LDT_BASE = 4816,
     VGC64_LDT_ENTS = 4824,
     VGC64_KERNEL_SP = 4976,
@@ -331,8 +341,14 @@ static bool sim_context_acceptable(const struct sim_domain *dom, unsigned vcpu, 
     const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
     if (dom->guest_width == 8) {
         static const unsigned must_be_canonical[] = {
-            VGC64_RIP, VGC64_RSP, VGC64_KERNEL_SP, VGC64_FS_BASE, VGC64_GS_BASE_KERNEL,
-            VGC64_GS_BASE_USER, VGC64_EVENT_CALLBACK, VGC64_SYSCALL_CALLBACK,
+            VGC64_RIP,
+            VGC64_RSP,
+            VGC64_KERNEL_SP,
+            VGC64_FS_BASE,
+            VGC64_GS_BASE_KERNEL,
+            VGC64_GS_BASE_USER,
+            VGC64_EVENT_CALLBACK,
+            VGC64_SYSCALL_CALLBACK,
             VGC64_FAILSAFE_CALLBACK,
         };
         for (size_t i = 0; i < XG_ARRAY_SIZE(must_be_canonical); i++)
@@ -376,11 +392,13 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     uint64_t ldt_base = xg_guest_word(ctx, L->ldt_base, L->word);
     uint64_t ldt_ents = xg_guest_word(ctx, L->ldt_ents, L->word);
     uint64_t cr3 = xg_guest_word(ctx, L->ctrlreg + 3 * L->word, L->word);
-    uint64_t cr1 = dom->guest_width == 8 ? xg_guest_word(ctx, L->ctrlreg + 1 * L->word, L->word) : 0;
+    uint64_t cr1 = dom->guest_width == 8 ? xg_guest_word(ctx, L->ctrlreg + 1 * L->word, L->word)
+                                         : 0;
 
     if ((ldt_base & 0xfff) || ldt_ents > 8192)
         return -EINVAL;
-    unsigned nr_gdt = (unsigned)((gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) / XG_GDT_ENTRIES_PER_FRAME);
+    unsigned nr_gdt = (unsigned)((gdt_ents + XG_GDT_ENTRIES_PER_FRAME - 1) /
+                                 XG_GDT_ENTRIES_PER_FRAME);
     /*
      * More than FIRST_RESERVED_GDT_PAGE (14) frames, i.e. more than 7168
      * entries (pv_set_gdt's FIRST_RESERVED_GDT_ENTRY = 14 * 4096 / 8).
@@ -404,8 +422,9 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
         uint64_t old_gdt_ents = xg_guest_word(v->ctx, L->gdt_ents, L->word);
         uint64_t old_ldt_base = xg_guest_word(v->ctx, L->ldt_base, L->word);
         uint64_t old_ldt_ents = xg_guest_word(v->ctx, L->ldt_ents, L->word);
-        bool same = xg_frame_to_cr3(v->guest_table, dom->guest_width) == cr3 && old_gdt_ents == gdt_ents &&
-                    old_ldt_ents == ldt_ents && (!ldt_ents || old_ldt_base == ldt_base);
+        bool same = xg_frame_to_cr3(v->guest_table, dom->guest_width) == cr3 &&
+                    old_gdt_ents == gdt_ents && old_ldt_ents == ldt_ents &&
+                    (!ldt_ents || old_ldt_base == ldt_base);
         if (dom->guest_width == 8) {
             if (v->guest_table_user == XG_INVALID_MFN)
                 same = same && !cr1 && (flags & XG_VGCF_IN_KERNEL);
@@ -427,7 +446,8 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
     if (rc < 0)
         return rc;
     if (sim_get_page(h, cr3_mfn, domid) < 0) {
-        sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller, (unsigned long long)cr3_mfn);
+        sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller,
+                (unsigned long long)cr3_mfn);
         set_gdt(h, dom, v, NULL, 0);
         return -EINVAL;
     }
@@ -438,10 +458,14 @@ int sim_set_vcpu(struct sim_host *h, uint32_t domid, unsigned vcpu, const void *
         return rc;
     }
     if (cr1) {
-        /* get_page_from_mfn logs when the frame is not ours; a type refusal has only its own messages (fix). */
+        /*
+         * get_page_from_mfn logs when the frame is not ours; a type refusal
+         * has only its own messages (fix).
+         */
         rc = sim_get_page(h, cr1_mfn, domid);
         if (rc < 0)
-            sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller, (unsigned long long)cr1_mfn);
+            sim_log(h, "(XEN) mm.c:d%uv0 Could not get page ref for mfn %05llx", h->caller,
+                    (unsigned long long)cr1_mfn);
         else if ((rc = sim_get_page_type(h, cr1_mfn, PGT_l4_page_table)) < 0)
             sim_put_page(h, cr1_mfn);
         if (rc < 0) {

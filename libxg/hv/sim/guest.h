@@ -32,31 +32,31 @@ enum sim_layout {
 struct sim_canary {
     uint64_t va;
     uint64_t value;
-    uint32_t vcpu_mask;       /* address spaces it must be visible in (bit per vcpu) */
+    uint32_t vcpu_mask; /* address spaces it must be visible in (bit per vcpu) */
     uint32_t reserved;
 };
 
 /* In guest memory, little-endian, at the guest's kernel base address. */
 struct sim_guest_info {
     char magic[8];
-    uint32_t layout;          /* enum sim_layout */
+    uint32_t layout; /* enum sim_layout */
     uint32_t guest_width;
     uint64_t seed;
-    uint64_t nr_pages;        /* pfns 0 .. nr_pages-1 */
+    uint64_t nr_pages; /* pfns 0 .. nr_pages-1 */
     uint32_t nr_vcpus;
     uint32_t nr_canaries;
-    uint64_t kernel_va;       /* where this page is mapped */
+    uint64_t kernel_va; /* where this page is mapped */
     uint64_t start_info_pfn, store_pfn, console_pfn;
-    uint64_t shinfo_va;       /* fixmap address of the shared info page */
-    uint64_t shinfo_l1_pfn;   /* the L1 holding that mapping, and its slot */
+    uint64_t shinfo_va;     /* fixmap address of the shared info page */
+    uint64_t shinfo_l1_pfn; /* the L1 holding that mapping, and its slot */
     uint64_t shinfo_l1_slot;
-    uint64_t p2m_va;          /* linear p2m list (0: the guest offers none) */
+    uint64_t p2m_va; /* linear p2m list (0: the guest offers none) */
     uint64_t p2m_first_pfn, p2m_nr;
     uint64_t fll_pfn, fl_first_pfn, fl_nr; /* pfn_to_mfn frame list list and lists */
     uint64_t data_first_pfn, data_nr;      /* ordinary pages the workload dirties */
-    uint64_t directmap_va;    /* pfn p is at directmap_va + p*4096 (if p < directmap_nr) */
+    uint64_t directmap_va; /* pfn p is at directmap_va + p*4096 (if p < directmap_nr) */
     uint64_t directmap_nr;
-    uint64_t generation;      /* bumped by every workload write */
+    uint64_t generation; /* bumped by every workload write */
     struct sim_canary canary[SIM_MAX_CANARIES];
     /*
      * Grant mappings the guest holds now (a backend driver's transient
@@ -64,9 +64,9 @@ struct sim_guest_info {
      * suspends, as backends finish their I/O first.
      */
     uint32_t nr_grant_maps;
-    uint32_t grant_peer;      /* domid of the peer whose frames are mapped */
+    uint32_t grant_peer; /* domid of the peer whose frames are mapped */
     struct sim_grant_map {
-        uint64_t l1_pfn;      /* the guest L1 holding the mapping, and its slot */
+        uint64_t l1_pfn; /* the guest L1 holding the mapping, and its slot */
         uint32_t slot;
         uint32_t reserved;
         uint64_t peer_mfn;
@@ -79,7 +79,7 @@ struct sim_build_opts {
     uint64_t mem_bytes;
     unsigned nr_vcpus;
     uint64_t seed;
-    unsigned faults;          /* SIM_FAULT_* */
+    unsigned faults; /* SIM_FAULT_* */
 };
 
 /* Name <-> layout ("linux64", "pae32", "netbsd64"); 0 / NULL when unknown. */
@@ -100,12 +100,16 @@ int sim_build(struct sim_host *h, const struct sim_build_opts *o, uint32_t *domi
  * Walk the page tables rooted at root_mfn (a 64-bit L4 or a PAE L3) for
  * va; on success *mfn is the frame and *pte the leaf entry.  Lock held.
  */
-int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64_t va, uint64_t *mfn,
-             uint64_t *pte);
+int sim_walk(struct sim_host *h, unsigned guest_width, uint64_t root_mfn, uint64_t va,
+             uint64_t *mfn, uint64_t *pte);
 /* Copy the guest-info page of a domain (found from vcpu0's cr3).  Lock held. */
-int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out, uint64_t *mfn);
+int sim_guest_info_get(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *out,
+                       uint64_t *mfn);
 
-/* The guest's side of suspend (Linux's xen_pv_pre_suspend), then shutdown(suspend).  Lock held. */
+/*
+ * suspend.c: the guest's side of suspend (Linux's xen_pv_pre_suspend),
+ * then shutdown(suspend).  Lock held.
+ */
 int sim_guest_suspend(struct sim_host *h, uint32_t domid, xg_diag *d);
 /*
  * Resume: a suspended domain resumes on this host (suspend cancelled); a
@@ -120,10 +124,10 @@ int sim_self_check(struct sim_host *h, uint32_t domid, xg_diag *d);
 /* Dirty pages at a rate, for T seconds.  Takes the lock per batch. */
 struct sim_workload_stats {
     uint64_t pages_written;
-    uint64_t skipped;         /* guest paused or suspended at that moment */
+    uint64_t skipped; /* guest paused or suspended at that moment */
 };
-int sim_workload(struct sim_host *h, uint32_t domid, double pages_per_sec, double seconds, uint64_t seed,
-                 struct sim_workload_stats *st, xg_diag *d);
+int sim_workload(struct sim_host *h, uint32_t domid, double pages_per_sec, double seconds,
+                 uint64_t seed, struct sim_workload_stats *st, xg_diag *d);
 
 /* One batch of the workload: dirty up to `batch` data pages.  Lock held, guest running. */
 void sim_workload_dirty(struct sim_host *h, struct sim_domain *dom, struct sim_guest_info *gi,
@@ -147,19 +151,19 @@ int sim_guest_p2m(struct sim_host *h, struct sim_domain *dom, const struct sim_g
 #define SIM_CHURN_BUG_KEEP_CR3 0x4U /* tear a space down while a vcpu still runs on it */
 struct sim_churn_opts {
     double seconds;
-    double dirty_rate;        /* pages per second */
-    double pt_churn;          /* address spaces per second */
-    double balloon;           /* pages per second out (and as many back) */
-    double grant_maps;        /* maps per second */
+    double dirty_rate; /* pages per second */
+    double pt_churn;   /* address spaces per second */
+    double balloon;    /* pages per second out (and as many back) */
+    double grant_maps; /* maps per second */
     uint64_t seed;
-    unsigned bugs;            /* SIM_CHURN_BUG_*: deliberate mistakes, to be refused */
+    unsigned bugs; /* SIM_CHURN_BUG_*: deliberate mistakes, to be refused */
 };
 struct sim_churn_stats {
     struct sim_workload_stats dirty;
     uint64_t spaces_built, spaces_torn_down, cr3_switches, spaces_left;
     uint64_t ballooned_out, ballooned_in, balloon_left;
     uint64_t grant_maps, grant_unmaps;
-    uint64_t ticks_skipped;   /* the guest was paused or suspended */
+    uint64_t ticks_skipped; /* the guest was paused or suspended */
 };
 int sim_churn_run(struct sim_host *h, uint32_t domid, const struct sim_churn_opts *o,
                   struct sim_churn_stats *st, xg_diag *d);

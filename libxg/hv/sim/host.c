@@ -1,13 +1,13 @@
 /*
- * host.c - the simulated host's state file: layout, the lock, the undo
- * journal, the process table, and the Xen-style log ring.
+ * host.c - the simulated host's state file: its layout, creating and
+ * opening it (a damaged file is refused, never trusted), the process
+ * table, and the lock.  The journal and log it uses are in store.c.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,8 @@
 #define ALIGN_PAGE(x) XG_ROUNDUP((uint64_t)(x), SIM_PAGE)
 
 struct layout {
-    uint64_t off_frames, off_m2p, off_domains, off_bitmaps, off_maps, off_log, off_journal, off_data, size;
+    uint64_t off_frames, off_m2p, off_domains, off_bitmaps;
+    uint64_t off_maps, off_log, off_journal, off_data, size;
     uint64_t bitmap_bytes, journal_size;
 };
 
@@ -111,7 +112,8 @@ int sim_host_create(const char *path, uint64_t nr_frames, xg_diag *d)
     if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
         close(fd);
         unlink(path);
-        return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot reserve %llu MiB on disk for host file %s",
+        return xg_diag_syserr(d, XG_E_IO, e, NULL,
+                              "cannot reserve %llu MiB on disk for host file %s",
                               (unsigned long long)(l.off_data >> 20), path);
     }
     uint8_t *base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -214,7 +216,8 @@ static void drop_proc_mappings(struct sim_host *h, uint32_t slot)
         struct sim_map_ref *m = &h->maps[i];
         if (m->proc != tag)
             continue;
-        for (uint64_t c = 0; c < m->count; c++) {
+        /* sim_host_open refused a file with a wild mfn here; a rollback may reach this first. */
+        for (uint64_t c = 0; c < m->count && sim_mfn_valid(h, m->mfn); c++) {
             if (m->rw)
                 sim_put_page_and_type(h, m->mfn);
             else
@@ -241,6 +244,72 @@ static void reap_dead(struct sim_host *h)
     }
 }
 
+/*
+ * What is wrong with a header whose size and data offset match its frame
+ * count (else it is another format): NULL when every region is where
+ * compute_layout puts it.  Pointers into the file come from these fields,
+ * so a damaged one must stop the open, not become a wild pointer.
+ */
+static const char *header_fault(const struct sim_hdr *hdr, const struct layout *l)
+{
+    if (hdr->off_frames != l->off_frames || hdr->off_m2p != l->off_m2p ||
+        hdr->off_domains != l->off_domains || hdr->off_bitmaps != l->off_bitmaps ||
+        hdr->off_maps != l->off_maps || hdr->off_log != l->off_log ||
+        hdr->off_journal != l->off_journal)
+        return "its header places a region elsewhere than its frame count does";
+    if (hdr->bitmap_bytes != l->bitmap_bytes || hdr->journal_size != l->journal_size)
+        return "its header gives the wrong size for the dirty bitmaps or the undo journal";
+    if (hdr->journal_used > hdr->journal_size)
+        return "its undo journal is fuller than its size";
+    if (hdr->nr_frames < SIM_XEN_FRAMES + 64 || hdr->compat_m2p_mfn0 != 1 ||
+        hdr->xen_l4_mfn0 != 1 + SIM_COMPAT_M2P_FRAMES)
+        return "its header misplaces Xen's own frames";
+    return NULL;
+}
+
+static bool mfn_or_none(const struct sim_host *h, uint64_t mfn)
+{
+    return mfn == XG_INVALID_MFN || mfn < h->hdr->nr_frames;
+}
+
+/* A domain's fields that index arrays or frames, checked; NULL when they hold. */
+static const char *domain_fault(const struct sim_host *h, const struct sim_domain *dom)
+{
+    if (dom->guest_width != 4 && dom->guest_width != 8)
+        return "a domain of neither 32 nor 64 bits";
+    if (dom->nr_vcpus > SIM_MAX_VCPUS)
+        return "a domain with more vcpus than a host holds";
+    if (dom->shared_info_mfn >= h->hdr->nr_frames)
+        return "a domain whose shared info frame is beyond the host's frames";
+    for (unsigned v = 0; v < dom->nr_vcpus; v++) {
+        const struct sim_vcpu *vc = &dom->vcpu[v];
+        if (!mfn_or_none(h, vc->guest_table) || !mfn_or_none(h, vc->guest_table_user))
+            return "a vcpu whose page table base is beyond the host's frames";
+        if (vc->nr_gdt > XG_GDT_FRAMES || vc->ext_len > sizeof(vc->ext))
+            return "a vcpu with more GDT frames or extended state than it can hold";
+        for (unsigned i = 0; i < vc->nr_gdt; i++)
+            if (vc->gdt_mfn[i] >= h->hdr->nr_frames)
+                return "a vcpu whose GDT frame is beyond the host's frames";
+    }
+    return NULL;
+}
+
+/* The tables behind the header (lock held): NULL when they can be trusted. */
+static const char *state_fault(const struct sim_host *h)
+{
+    for (uint32_t i = 0; i < SIM_MAX_DOMAINS; i++) {
+        const char *why = h->doms[i].in_use ? domain_fault(h, &h->doms[i]) : NULL;
+        if (why)
+            return why;
+    }
+    for (uint32_t i = 0; i < SIM_MAP_SLOTS; i++) {
+        const struct sim_map_ref *m = &h->maps[i];
+        if (m->proc > SIM_MAX_PROCS || (m->proc && m->mfn >= h->hdr->nr_frames))
+            return "a foreign mapping of a frame beyond the host's frames";
+    }
+    return NULL;
+}
+
 int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
 {
     *out = NULL;
@@ -251,15 +320,19 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     struct stat st;
     struct sim_hdr probe;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(probe) ||
-        pread(fd, &probe, sizeof(probe), 0) != (ssize_t)sizeof(probe) || memcmp(probe.magic, SIM_MAGIC, 8) != 0) {
+        pread(fd, &probe, sizeof(probe), 0) != (ssize_t)sizeof(probe) ||
+        memcmp(probe.magic, SIM_MAGIC, 8) != 0) {
         close(fd);
-        return xg_diag_err(d, XG_E_INVAL, NULL, "%s is not a simulated host file (hosts are made with `xg-sim init PATH`)",
-                           path);
+        return xg_diag_err(
+            d, XG_E_INVAL, NULL,
+            "%s is not a simulated host file (hosts are made with `xg-sim init PATH`)", path);
     }
-    if (probe.version != SIM_VERSION || probe.page_size != SIM_PAGE || probe.file_size != (uint64_t)st.st_size) {
+    if (probe.version != SIM_VERSION || probe.page_size != SIM_PAGE ||
+        probe.file_size != (uint64_t)st.st_size) {
         close(fd);
         return xg_diag_err(d, XG_E_VERSION, NULL,
-                           "%s is a simulated host of another format or size (version %u, %llu bytes; expected version %u, %llu bytes)",
+                           "%s is a simulated host of another format or size "
+                           "(version %u, %llu bytes; expected version %u, %llu bytes)",
                            path, probe.version, (unsigned long long)probe.file_size, SIM_VERSION,
                            (unsigned long long)st.st_size);
     }
@@ -268,6 +341,11 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     if (l.size != probe.file_size || l.off_data != probe.off_data) {
         close(fd);
         return xg_diag_err(d, XG_E_VERSION, NULL, "%s has an inconsistent layout", path);
+    }
+    const char *why = header_fault(&probe, &l);
+    if (why) {
+        close(fd);
+        return xg_diag_err(d, XG_E_CORRUPT, NULL, "simulated host %s is corrupt: %s", path, why);
     }
     struct sim_host *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -291,7 +369,8 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
         return xg_diag_syserr(d, XG_E_IO, e, NULL, "cannot map simulated host %s", path);
     }
     /* A second, read-only view of the frames: what read-only mappings hand out. */
-    h->ro_data = mmap(NULL, probe.nr_frames * SIM_PAGE, PROT_READ, MAP_SHARED, fd, (off_t)probe.off_data);
+    h->ro_data = mmap(NULL, probe.nr_frames * SIM_PAGE, PROT_READ, MAP_SHARED, fd,
+                      (off_t)probe.off_data);
     if (h->ro_data == MAP_FAILED) {
         int e = errno;
         munmap(h->base, h->size);
@@ -308,6 +387,12 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
         sim_host_close(h);
         return rc;
     }
+    why = state_fault(h);
+    if (why) {
+        sim_unlock(h);
+        sim_host_close(h);
+        return xg_diag_err(d, XG_E_CORRUPT, NULL, "simulated host %s is corrupt: %s", path, why);
+    }
     reap_dead(h);
     uint64_t me = proc_start_time(getpid());
     for (uint32_t s = 0; s < SIM_MAX_PROCS; s++) {
@@ -322,7 +407,8 @@ int sim_host_open(const char *path, xg_diag *d, struct sim_host **out)
     sim_unlock(h);
     if (h->proc_slot == UINT32_MAX) {
         sim_host_close(h);
-        return xg_diag_err(d, XG_E_BUSY, NULL, "too many processes (%u) are using simulated host %s", SIM_MAX_PROCS,
+        return xg_diag_err(d, XG_E_BUSY, NULL,
+                           "too many processes (%u) are using simulated host %s", SIM_MAX_PROCS,
                            path);
     }
     *out = h;
@@ -356,108 +442,45 @@ void sim_host_close(struct sim_host *h)
     free(h);
 }
 
-/* ------------------------------------------------------------ journal */
-
-struct jrec {
-    uint64_t off;
-    uint64_t len;
-};
-
-/*
- * Bytes already saved in the current op need no second record: rollback
- * restores the first one.  Without this, counters stored once per frame
- * (nr_free, tot_pages) cost a record per frame, and destroying a guest
- * that fills its host overflowed the journal ("undo journal full"), so
- * that op could not have been rolled back.  A small process-local cache
- * of recent addresses, valid for one op (base and op_seq).
- */
-#define JCACHE 32U
-static struct {
-    const uint8_t *base;
-    uint64_t seq;
-    unsigned next;
-    const void *p[JCACHE];
-    size_t len[JCACHE];
-} jcache;
-
-static bool journaled_already(struct sim_host *h, const void *p, size_t len)
+/* What messages call the host: its path once open. */
+static const char *host_name(const struct sim_host *h)
 {
-    if (jcache.base != h->base || jcache.seq != h->hdr->op_seq) {
-        memset(&jcache, 0, sizeof(jcache));
-        jcache.base = h->base;
-        jcache.seq = h->hdr->op_seq;
-    }
-    for (unsigned i = 0; i < JCACHE; i++)
-        if (jcache.p[i] == p && jcache.len[i] >= len)
-            return true;
-    jcache.p[jcache.next] = p;
-    jcache.len[jcache.next] = len;
-    jcache.next = (jcache.next + 1) % JCACHE;
-    return false;
-}
-
-void sim_journal(struct sim_host *h, const void *p, size_t len)
-{
-    struct sim_hdr *hdr = h->hdr;
-    if (journaled_already(h, p, len))
-        return;
-    uint64_t need = sizeof(struct jrec) + XG_ROUNDUP(len, 8);
-    if (hdr->journal_used + need > hdr->journal_size) {
-        /* Cannot happen with the sizing in compute_layout; say so if it does. */
-        static bool warned;
-        if (!warned) {
-            warned = true;
-            fprintf(stderr, "xg-sim: undo journal full; this operation cannot be rolled back if interrupted\n");
-        }
-        return;
-    }
-    struct jrec r = { .off = (uint64_t)((const uint8_t *)p - h->base), .len = len };
-    uint8_t *at = h->journal + hdr->journal_used;
-    memcpy(at, &r, sizeof(r));
-    memcpy(at + sizeof(r), p, len);
-    /* Publish the record before the caller's store can reach memory. */
-    __atomic_store_n(&hdr->journal_used, hdr->journal_used + need, __ATOMIC_RELEASE);
-}
-
-static void journal_rollback(struct sim_host *h)
-{
-    struct sim_hdr *hdr = h->hdr;
-    uint64_t used = hdr->journal_used, n = 0;
-    for (uint64_t at = 0; at < used; n++)
-        at += sizeof(struct jrec) + XG_ROUNDUP(((struct jrec *)(h->journal + at))->len, 8);
-    uint64_t *pos = malloc((n ? n : 1) * sizeof(*pos));
-    if (!pos)
-        abort(); /* cannot recover the host without this much memory */
-    uint64_t i = 0;
-    for (uint64_t at = 0; at < used; i++) {
-        pos[i] = at;
-        at += sizeof(struct jrec) + XG_ROUNDUP(((struct jrec *)(h->journal + at))->len, 8);
-    }
-    while (i-- > 0) {
-        struct jrec *r = (struct jrec *)(h->journal + pos[i]);
-        if (r->off + r->len <= h->size)
-            memcpy(h->base + r->off, (uint8_t *)r + sizeof(*r), r->len);
-    }
-    free(pos);
-    hdr->journal_used = 0;
+    return h->path ? h->path : "(being created)";
 }
 
 int sim_lock(struct sim_host *h, uint32_t caller, xg_diag *d)
 {
     int rc = pthread_mutex_lock(&h->hdr->lock);
     if (rc == EOWNERDEAD) {
-        journal_rollback(h);
+        if (sim_journal_rollback(h) < 0) {
+            /*
+             * Released without pthread_mutex_consistent: the lock becomes
+             * unrecoverable, so every later op on this host fails too.
+             */
+            pthread_mutex_unlock(&h->hdr->lock);
+            return xg_diag_err(d, XG_E_CORRUPT, NULL,
+                               "simulated host %s is corrupt: the undo records of an interrupted "
+                               "operation are damaged",
+                               host_name(h));
+        }
         pthread_mutex_consistent(&h->hdr->lock);
         h->locked = true;
         h->caller = 0;
         h->hdr->op_seq++;
-        sim_log(h, "(XEN) xg-sim: a process died in the middle of an operation; its changes were rolled back");
+        sim_log(h, "(XEN) xg-sim: a process died in the middle of an operation; its changes were "
+                   "rolled back");
         reap_dead(h);
         h->hdr->journal_used = 0;
+    } else if (rc == ENOTRECOVERABLE) {
+        return xg_diag_syserr(d, XG_E_CORRUPT, rc, NULL,
+                              "simulated host %s is corrupt: an interrupted operation could not be "
+                              "rolled back",
+                              host_name(h));
     } else if (rc != 0) {
         return xg_diag_syserr(d, XG_E_IO, rc, NULL, "cannot lock the simulated host");
     }
     h->locked = true;
+    h->journal_full = false;
     h->caller = caller;
     h->hdr->op_seq++;
     h->hdr->journal_used = 0;
@@ -473,98 +496,12 @@ void sim_unlock(struct sim_host *h)
 
 void sim_abort(struct sim_host *h)
 {
-    journal_rollback(h);
+    /* Our own records: damaged only if another writer scribbled on the file. */
+    if (sim_journal_rollback(h) < 0) {
+        sim_log(h, "(XEN) xg-sim: the undo journal is damaged; a failed operation's changes were "
+                   "kept");
+        h->hdr->journal_used = 0;
+    }
     h->locked = false;
     pthread_mutex_unlock(&h->hdr->lock);
-}
-
-/* ------------------------------------------------------------ helpers */
-
-void sim_m2p_set(struct sim_host *h, uint64_t mfn, uint64_t pfn)
-{
-    SIM_SET(h, h->m2p[mfn], pfn);
-}
-
-void sim_write_u64(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t val)
-{
-    uint64_t *p = (uint64_t *)sim_frame_data(h, mfn) + slot;
-    SIM_SET(h, *p, val);
-}
-
-struct sim_domain *sim_domain(struct sim_host *h, uint32_t domid)
-{
-    for (uint32_t i = 0; i < SIM_MAX_DOMAINS; i++)
-        if (h->doms[i].in_use && h->doms[i].domid == domid)
-            return &h->doms[i];
-    return NULL;
-}
-
-/* ------------------------------------------------------------ log */
-
-static void log_append(struct sim_host *h, const char *prefix, const char *fmt, va_list ap)
-{
-    char line[512];
-    int n = snprintf(line, sizeof(line), "%s", prefix);
-    if (n < 0)
-        return;
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    if (m < 0)
-        return;
-    size_t len = strlen(line);
-    line[len++] = '\n';
-    /* The log is not journaled: what Xen printed stays printed. */
-    for (size_t i = 0; i < len; i++)
-        h->log[(h->hdr->log_head + i) % SIM_LOG_SIZE] = line[i];
-    h->hdr->log_head += len;
-}
-
-void sim_log(struct sim_host *h, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_append(h, "", fmt, ap);
-    va_end(ap);
-}
-
-void sim_trace(struct sim_host *h, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_append(h, "(TRACE) ", fmt, ap);
-    va_end(ap);
-}
-
-char *sim_log_read(struct sim_host *h, bool with_trace)
-{
-    uint64_t head = h->hdr->log_head;
-    uint64_t start = head > SIM_LOG_SIZE ? head - SIM_LOG_SIZE : 0;
-    size_t n = (size_t)(head - start);
-    char *raw = malloc(n + 1), *out = malloc(n + 1);
-    if (!raw || !out) {
-        free(raw);
-        free(out);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        raw[i] = h->log[(start + i) % SIM_LOG_SIZE];
-    raw[n] = '\0';
-    /* When the ring has wrapped, drop the partial first line. */
-    char *p = raw;
-    if (start > 0) {
-        char *nl = strchr(p, '\n');
-        p = nl ? nl + 1 : p + n;
-    }
-    size_t o = 0;
-    while (*p) {
-        char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
-        if (with_trace || strncmp(p, "(TRACE) ", 8) != 0) {
-            memcpy(out + o, p, len);
-            o += len;
-        }
-        p += len;
-    }
-    out[o] = '\0';
-    free(raw);
-    return out;
 }

@@ -7,9 +7,10 @@
  * from 0 to 1 (promote_lN_table), devalidation when it drops back to 0
  * (the type bits stay, PGT_validated goes), L1 entries and the writable
  * type, L2..L4 entries and linear (recursive) page tables, the Xen slots,
- * the 32-bit PAE (compat) L3 rules, pin/unpin, mmu_update, new_baseptr,
- * and what getpageframeinfo3 reports.  Every refusal returns Xen's errno
- * and logs the line a debug build of Xen logs.
+ * the 32-bit PAE (compat) L3 rules.  The hypercalls built on them (pin
+ * and unpin, mmu_update, new_baseptr, getpageframeinfo3) are in
+ * mm_ops.c.  Every refusal returns Xen's errno and logs the line a debug
+ * build of Xen logs.
  *
  * Differences from Xen, on purpose: validation is never preempted (no
  * PGT_partial); a failed promotion is rolled back at once (Xen does it in
@@ -23,17 +24,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hv/sim/sim.h"
+#include "hv/sim/mm_private.h"
 #include "internal.h"
 #include "pv/pte.h"
 
-#define MMLOG(h, fmt, ...) sim_log((h), "(XEN) mm.c:d%uv0 " fmt, (h)->caller, ##__VA_ARGS__)
 
-static const uint64_t level_type[5] = {
+const uint64_t level_type[5] = {
     0, PGT_l1_page_table, PGT_l2_page_table, PGT_l3_page_table, PGT_l4_page_table,
 };
 
-static unsigned type_level(uint64_t type_info)
+unsigned type_level(uint64_t type_info)
 {
     uint64_t t = type_info & PGT_type_mask;
     if (t >= PGT_l1_page_table && t <= PGT_l4_page_table)
@@ -43,7 +43,8 @@ static unsigned type_level(uint64_t type_info)
 
 const char *sim_type_name(uint64_t type_info)
 {
-    static const char *const names[8] = { "none", "l1", "l2", "l3", "l4", "seg_desc", "shared", "writable" };
+    static const char *const names[8] = { "none", "l1",       "l2",     "l3",
+                                          "l4",   "seg_desc", "shared", "writable" };
     return names[(type_info & PGT_type_mask) >> 61];
 }
 
@@ -103,7 +104,8 @@ void sim_mark_dirty(struct sim_host *h, uint64_t mfn)
     uint64_t pfn = h->m2p[mfn];
     if (pfn == XG_INVALID_PFN || pfn >= h->hdr->bitmap_bytes * 8)
         return;
-    unsigned long *map = (unsigned long *)(h->bitmaps + (uint64_t)(dom - h->doms) * h->hdr->bitmap_bytes);
+    unsigned long *map = (unsigned long *)(h->bitmaps +
+                                           (uint64_t)(dom - h->doms) * h->hdr->bitmap_bytes);
     unsigned long *w = &map[pfn / XG_BITS_PER_LONG];
     unsigned long bit = 1UL << (pfn % XG_BITS_PER_LONG);
     if (!(*w & bit)) {
@@ -143,7 +145,7 @@ static void free_frame(struct sim_host *h, uint64_t mfn)
  * count_info (fix: it used to be the bare count, and free frames were
  * refused silently).
  */
-static void log_get_page_refusal(struct sim_host *h, uint64_t mfn, uint32_t domid)
+void log_get_page_refusal(struct sim_host *h, uint64_t mfn, uint32_t domid)
 {
     const struct sim_frame *f = sim_frame(h, mfn);
     struct sim_domain *rd = sim_domain(h, domid);
@@ -151,8 +153,9 @@ static void log_get_page_refusal(struct sim_host *h, uint64_t mfn, uint32_t domi
         return;
     char b1[16], b2[16];
     uint32_t od = f->count ? f->owner : SIM_OWNER_FREE;
-    sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller, (unsigned long long)mfn,
-            dom_name(domid, b1), dom_name(od, b2), caf_of(f), (unsigned long long)f->type_info);
+    sim_log(h, "(XEN) d%uv0 Error mfn %05llx: rd=%s od=%s caf=%08llx taf=%016llx", h->caller,
+            (unsigned long long)mfn, dom_name(domid, b1), dom_name(od, b2), caf_of(f),
+            (unsigned long long)f->type_info);
 }
 
 int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
@@ -169,7 +172,7 @@ int sim_get_page(struct sim_host *h, uint64_t mfn, uint32_t domid)
 }
 
 /* get_page_from_mfn (asm/mm.h): get_page, with its own message on failure. */
-static int get_page_from_mfn(struct sim_host *h, uint64_t mfn, uint32_t domid)
+int get_page_from_mfn(struct sim_host *h, uint64_t mfn, uint32_t domid)
 {
     int rc = sim_get_page(h, mfn, domid);
     if (rc < 0)
@@ -207,18 +210,22 @@ int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
     } else {
         if ((x & cmp_mask) != type) {
             uint64_t xt = x & PGT_type_mask, rt = type & PGT_type_mask;
-            bool looks_linear = (xt == PGT_l2_page_table && rt == PGT_l1_page_table && !(type & PGT_pae_xen_l2)) ||
-                                (xt == PGT_l3_page_table && rt == PGT_l2_page_table && !(type & PGT_pae_xen_l2)) ||
+            bool looks_linear = (xt == PGT_l2_page_table && rt == PGT_l1_page_table &&
+                                 !(type & PGT_pae_xen_l2)) ||
+                                (xt == PGT_l3_page_table && rt == PGT_l2_page_table &&
+                                 !(type & PGT_pae_xen_l2)) ||
                                 (xt == PGT_l4_page_table && rt == PGT_l3_page_table);
             if (!looks_linear)
-                MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
-                      (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+                MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)",
+                      (unsigned long long)x, (unsigned long long)type, (unsigned long long)mfn,
+                      m2p_of(h, mfn));
             return -EINVAL;
         }
         if (!(x & PGT_validated)) {
             /* Being validated further up this very call chain: a loop of tables. */
-            MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)", (unsigned long long)x,
-                  (unsigned long long)type, (unsigned long long)mfn, m2p_of(h, mfn));
+            MMLOG(h, "Bad type (saw %016llx != exp %016llx) for mfn %05llx (pfn %05llx)",
+                  (unsigned long long)x, (unsigned long long)type, (unsigned long long)mfn,
+                  m2p_of(h, mfn));
             return -EINVAL;
         }
         nx = x + 1;
@@ -237,7 +244,9 @@ int sim_get_page_type(struct sim_host *h, uint64_t mfn, uint64_t type)
     int rc = validate_page(h, mfn, type);
     f = sim_frame_w(h, mfn);
     if (rc < 0) {
-        MMLOG(h, "Error while validating mfn %05llx (pfn %05llx) for type %016llx: caf=%08llx taf=%016llx",
+        MMLOG(h,
+              "Error while validating mfn %05llx (pfn %05llx) for type %016llx: "
+              "caf=%08llx taf=%016llx",
               (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)type, caf_of(f),
               (unsigned long long)f->type_info);
         f->type_info = 0;
@@ -255,7 +264,10 @@ void sim_put_page_type(struct sim_host *h, uint64_t mfn)
     if ((x & PGT_count_mask) == 0)
         return;
     if ((x & PGT_count_mask) == 1 && type_level(x) && (x & PGT_validated)) {
-        /* Last reference to a page table: it is unvalidated and lets go of what its entries held. */
+        /*
+         * Last reference to a page table: it is unvalidated and lets go of
+         * what its entries held.
+         */
         f->type_info = x & ~(PGT_validated | PGT_partial);
         devalidate_page(h, mfn, x);
         f = sim_frame_w(h, mfn);
@@ -286,7 +298,7 @@ void sim_put_page_and_type(struct sim_host *h, uint64_t mfn)
 
 /* ------------------------------------------------------------ L1 */
 
-static uint64_t l1_disallow(void)
+uint64_t l1_disallow(void)
 {
     /* A domU without I/O privileges: no cache attributes (PWT, PCD, PAT). */
     return XG_L1_DISALLOW;
@@ -308,7 +320,8 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
          */
         if (mfn == (XG_PTE_FRAME_MASK >> XG_PTE_FRAME_SHIFT))
             return -EINVAL;
-        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", pg_owner, (unsigned long long)mfn);
+        MMLOG(h, "d%u non-privileged attempt to map MMIO space %05llx", pg_owner,
+              (unsigned long long)mfn);
         return -EPERM;
     }
     struct sim_frame *f = sim_frame(h, mfn);
@@ -338,7 +351,9 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
     return 0;
 
 could_not_pin:
-    MMLOG(h, "Error getting mfn %05llx (pfn %05llx) from L1 entry %016llx for l1e_owner d%u, pg_owner d%u",
+    MMLOG(h,
+          "Error getting mfn %05llx (pfn %05llx) from L1 entry %016llx "
+          "for l1e_owner d%u, pg_owner d%u",
           (unsigned long long)mfn, m2p_of(h, mfn), (unsigned long long)l1e, l1e_owner, pg_owner);
     return -EBUSY;
 }
@@ -363,7 +378,8 @@ void sim_put_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner)
  * An Ln entry that names a table of level n (not n-1): Xen's
  * get_lN_linear_pagetable.  Returns true when allowed (refs taken).
  */
-static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level)
+static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid,
+                       unsigned level)
 {
     if (e & XG_PTE_RW) {
         MMLOG(h, "Attempt to create linear p.t. with write perms");
@@ -371,13 +387,13 @@ static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t 
     }
     uint64_t target = xg_pte_frame(e);
     if (target == table)
-        return true; /* a self-map holds no references */
+        return true;                             /* a self-map holds no references */
     if (get_page_from_mfn(h, target, domid) < 0) /* logs, as Xen's get_page_from_mfn does */
         return false;
     struct sim_frame *tf = sim_frame(h, target), *cf = sim_frame(h, table);
     uint64_t want = level_type[level] | PGT_validated;
-    bool ok = cf->linear >= 0 &&      /* the holder is not itself a linear target */
-              tf->linear <= 0 &&      /* the target holds no linear entries */
+    bool ok = cf->linear >= 0 && /* the holder is not itself a linear target */
+              tf->linear <= 0 && /* the target holds no linear entries */
               (tf->type_info & (PGT_type_mask | PGT_validated)) == want &&
               (tf->type_info & PGT_count_mask) != 0;
     if (!ok) {
@@ -392,7 +408,7 @@ static bool get_linear(struct sim_host *h, uint64_t e, uint64_t table, uint32_t 
 }
 
 /* Release what an L2..L4 entry holds (put_page_from_lNe). */
-static void put_upper(struct sim_host *h, uint64_t e, uint64_t table, unsigned level)
+void put_upper(struct sim_host *h, uint64_t e, uint64_t table, unsigned level)
 {
     if (!xg_pte_present(e))
         return;
@@ -407,8 +423,8 @@ static void put_upper(struct sim_host *h, uint64_t e, uint64_t table, unsigned l
     sim_put_page_and_type(h, target);
 }
 
-static int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level,
-                     uint64_t disallow, bool linear_ok, uint64_t extra_type)
+int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t domid, unsigned level,
+              uint64_t disallow, bool linear_ok, uint64_t extra_type)
 {
     uint64_t bad = e & disallow;
     if (bad) {
@@ -416,7 +432,10 @@ static int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t do
         return -EINVAL;
     }
     uint64_t target = xg_pte_frame(e);
-    /* get_page_and_type_from_mfn: get_page_from_mfn (logs "Error mfn" and "Could not get page ref"), then the type. */
+    /*
+     * get_page_and_type_from_mfn: get_page_from_mfn (logs "Error mfn" and
+     * "Could not get page ref"), then the type.
+     */
     int rc = get_page_from_mfn(h, target, domid);
     if (rc == 0) {
         rc = sim_get_page_type(h, target, level_type[level - 1] | extra_type);
@@ -430,24 +449,24 @@ static int get_upper(struct sim_host *h, uint64_t e, uint64_t table, uint32_t do
 
 /* ------------------------------------------------------------ promote / demote */
 
-static uint64_t *table_entries(struct sim_host *h, uint64_t mfn)
+uint64_t *table_entries(struct sim_host *h, uint64_t mfn)
 {
     return (uint64_t *)sim_frame_data(h, mfn);
 }
 
-static bool guest_l4_slot(const struct sim_domain *dom, unsigned s)
+bool guest_l4_slot(const struct sim_domain *dom, unsigned s)
 {
     if (dom->guest_width == 4)
         return s == 0;
     return !xg_l4_is_xen_slot(s);
 }
 
-static bool guest_l2_slot(uint64_t type, unsigned s)
+bool guest_l2_slot(uint64_t type, unsigned s)
 {
     return !(type & PGT_pae_xen_l2) || s < XG_COMPAT_L2_FIRST_XEN_SLOT;
 }
 
-static bool is_compat(struct sim_host *h, uint32_t domid)
+bool is_compat(struct sim_host *h, uint32_t domid)
 {
     struct sim_domain *dom = sim_domain(h, domid);
     return dom && dom->guest_width == 4;
@@ -461,7 +480,7 @@ static bool is_compat(struct sim_host *h, uint32_t domid)
  */
 #define SIM_PTE_GUEST_KERNEL (1ULL << 52)
 
-static uint64_t adjust_l1e(struct sim_host *h, uint64_t e, bool compat)
+uint64_t adjust_l1e(struct sim_host *h, uint64_t e, bool compat)
 {
     if (!xg_pte_present(e) || compat)
         return e;
@@ -474,15 +493,19 @@ static uint64_t adjust_l1e(struct sim_host *h, uint64_t e, bool compat)
     return e;
 }
 
-static uint64_t adjust_upper(uint64_t e, unsigned level, bool compat)
+uint64_t adjust_upper(uint64_t e, unsigned level, bool compat)
 {
     if (!xg_pte_present(e))
         return e;
     switch (level) {
-    case 2: return compat ? e : e | XG_PTE_US;
-    case 3: return e | (compat ? XG_PTE_US | XG_PTE_RW : XG_PTE_US);
-    case 4: return e | XG_PTE_A | (compat ? 0 : XG_PTE_US);
-    default: return e;
+    case 2:
+        return compat ? e : e | XG_PTE_US;
+    case 3:
+        return e | (compat ? XG_PTE_US | XG_PTE_RW : XG_PTE_US);
+    case 4:
+        return e | XG_PTE_A | (compat ? 0 : XG_PTE_US);
+    default:
+        return e;
     }
 }
 
@@ -535,12 +558,13 @@ static void init_xen_l4_slots(struct sim_host *h, uint64_t mfn)
 {
     for (unsigned s = XG_L4_FIRST_XEN_SLOT; s <= XG_L4_LAST_XEN_SLOT; s++) {
         uint64_t v;
-        if (s == 258)
-            v = xg_pte_make(mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D); /* linear map of itself */
+        if (s == 258) /* linear map of itself */
+            v = xg_pte_make(mfn, XG_PTE_P | XG_PTE_RW | XG_PTE_A | XG_PTE_D);
         else if (s == 259)
             v = 0;
         else
-            v = xg_pte_make(h->hdr->xen_l4_mfn0 + (s - XG_L4_FIRST_XEN_SLOT), XG_PTE_P | XG_PTE_A | XG_PTE_US);
+            v = xg_pte_make(h->hdr->xen_l4_mfn0 + (s - XG_L4_FIRST_XEN_SLOT),
+                            XG_PTE_P | XG_PTE_A | XG_PTE_US);
         sim_write_u64(h, mfn, s, v);
     }
 }
@@ -575,8 +599,10 @@ static int promote_upper(struct sim_host *h, uint64_t mfn, uint64_t type, uint32
             if (!xg_pte_present(e[i]) || (e[i] & XG_COMPAT_L3_DISALLOW)) {
                 rc = -EINVAL;
             } else {
-                rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false, PGT_pae_xen_l2);
-                if (rc == 0 && (sim_frame(h, xg_pte_frame(e[i]))->type_info & PGT_count_mask) != 1) {
+                rc = get_upper(h, e[i], mfn, owner, 3, XG_COMPAT_L3_DISALLOW, false,
+                               PGT_pae_xen_l2);
+                if (rc == 0 &&
+                    (sim_frame(h, xg_pte_frame(e[i]))->type_info & PGT_count_mask) != 1) {
                     MMLOG(h, "PAE L3 3rd slot is shared");
                     put_upper(h, e[i], mfn, 3);
                     rc = -EINVAL;
@@ -632,7 +658,7 @@ static bool check_descriptor(bool compat, uint64_t *desc)
 {
     uint32_t a = (uint32_t)*desc, b = (uint32_t)(*desc >> 32);
     if (!(b & SEG_P))
-        return true; /* a not-present descriptor always faults */
+        return true;               /* a not-present descriptor always faults */
     unsigned rpl = compat ? 1 : 3; /* GUEST_KERNEL_RPL */
     unsigned dpl = (b >> 13) & 3;
     if (dpl < rpl)
@@ -657,7 +683,8 @@ static bool check_descriptor(bool compat, uint64_t *desc)
         if ((b & SEG_TYPE) != 0xc00)
             return false; /* only call gates */
         uint32_t cs = a >> 16;
-        bool ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == (compat ? 0xe019U : 0xe033U) || (cs & 4);
+        bool ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == (compat ? 0xe019U : 0xe033U) ||
+                  (cs & 4);
         if (!ok)
             return false;
         b &= ~SEG_DPL;
@@ -720,241 +747,8 @@ static void devalidate_page(struct sim_host *h, uint64_t mfn, uint64_t type_info
         if (level == 2 && !guest_l2_slot(type_info, i))
             continue;
         put_upper(h, e[i], mfn, level);
-        if (level == 3 && xg_pte_frame(e[i]) != mfn) /* demote_l3_table unadjusts what it released */
+        /* demote_l3_table unadjusts what it released */
+        if (level == 3 && xg_pte_frame(e[i]) != mfn)
             store_entry(h, mfn, i, unadjust_l3e(e[i], compat));
     }
-}
-int sim_pin(struct sim_host *h, uint32_t pg_owner, unsigned level, uint64_t mfn)
-{
-    struct sim_domain *dom = sim_domain(h, pg_owner);
-    if (!dom)
-        return -ESRCH;
-    if (level == 4 && dom->guest_width == 4)
-        return 0; /* PIN_L4 is a no-op for 32-bit guests */
-    if (level < 1 || level > 4)
-        return -ENOSYS;
-    if (sim_get_page(h, mfn, pg_owner) < 0)
-        return -EINVAL;
-    int rc = sim_get_page_type(h, mfn, level_type[level]);
-    if (rc < 0) {
-        MMLOG(h, "Error %d while pinning mfn %05llx", rc, (unsigned long long)mfn);
-        sim_put_page(h, mfn);
-        return rc;
-    }
-    struct sim_frame *f = sim_frame_w(h, mfn);
-    if (f->type_info & PGT_pinned) {
-        MMLOG(h, "mfn %05llx already pinned", (unsigned long long)mfn);
-        sim_put_page_and_type(h, mfn);
-        return -EINVAL;
-    }
-    f->type_info |= PGT_pinned;
-    sim_mark_dirty(h, mfn);
-    return 0;
-}
-
-int sim_unpin(struct sim_host *h, uint32_t pg_owner, uint64_t mfn)
-{
-    if (sim_get_page(h, mfn, pg_owner) < 0) {
-        MMLOG(h, "mfn %05llx bad, or bad owner d%u", (unsigned long long)mfn, pg_owner);
-        return -EINVAL;
-    }
-    struct sim_frame *f = sim_frame_w(h, mfn);
-    if (!(f->type_info & PGT_pinned)) {
-        MMLOG(h, "mfn %05llx not pinned", (unsigned long long)mfn);
-        sim_put_page(h, mfn);
-        return -EINVAL;
-    }
-    f->type_info &= ~PGT_pinned;
-    sim_mark_dirty(h, mfn);
-    sim_put_page_and_type(h, mfn);
-    sim_put_page(h, mfn);
-    return 0;
-}
-
-/* ------------------------------------------------------------ mmu_update */
-
-#define FASTPATH_FLAGS (XG_PTE_NX | XG_PTE_HIGH_AVAIL | XG_PTE_AVAIL | XG_PTE_G | XG_PTE_D | XG_PTE_A | XG_PTE_US)
-
-static bool fast_path(uint64_t old, uint64_t new)
-{
-    return xg_pte_present(old) && xg_pte_frame(old) == xg_pte_frame(new) &&
-           !((old ^ new) & ~(FASTPATH_FLAGS | XG_PTE_FRAME_MASK));
-}
-
-static int mod_l1(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t new, uint32_t pt_owner,
-                  uint32_t pg_owner)
-{
-    uint64_t old = table_entries(h, mfn)[slot];
-    if (xg_pte_present(new)) {
-        uint64_t bad = new & l1_disallow();
-        if (bad) {
-            MMLOG(h, "Bad L1 flags %x", xg_pte_xen_flags(bad));
-            return -EINVAL;
-        }
-        new = adjust_l1e(h, new, is_compat(h, pt_owner)); /* before the fast-path comparison, as Xen does */
-        if (fast_path(old, new)) {
-            sim_write_u64(h, mfn, slot, new);
-            return 0;
-        }
-        int rc = sim_get_l1e(h, new, pt_owner, pg_owner);
-        if (rc < 0)
-            return rc;
-    }
-    sim_write_u64(h, mfn, slot, new);
-    sim_put_l1e(h, old, pt_owner);
-    return 0;
-}
-
-static int mod_upper(struct sim_host *h, uint64_t mfn, unsigned level, unsigned slot, uint64_t new, uint32_t owner)
-{
-    struct sim_frame *f = sim_frame(h, mfn);
-    struct sim_domain *dom = sim_domain(h, owner);
-    bool compat = dom && dom->guest_width == 4;
-    uint64_t old = table_entries(h, mfn)[slot];
-
-    if (level == 2 && !guest_l2_slot(f->type_info, slot)) {
-        MMLOG(h, "L2 update in Xen-private area, slot %#x", slot);
-        return -EPERM;
-    }
-    if (level == 3 && compat && slot >= XG_PAE_XEN_L2_SLOT)
-        return -EINVAL;
-    if (level == 4 && !guest_l4_slot(dom, slot)) {
-        MMLOG(h, "L4 update in Xen-private area, slot %#x", slot);
-        return -EINVAL;
-    }
-    if (xg_pte_present(new)) {
-        uint64_t disallow = (level == 3 && compat) ? XG_COMPAT_L3_DISALLOW : XG_L2_DISALLOW;
-        uint64_t bad = new & disallow;
-        if (bad) {
-            MMLOG(h, "Bad L%u flags %x", level, xg_pte_xen_flags(bad));
-            return -EINVAL;
-        }
-        new = adjust_upper(new, level, compat);
-        /* RW is not a fast-path flag while linear page tables are allowed. */
-        if (fast_path(old, new) && !((old ^ new) & XG_PTE_RW)) {
-            sim_write_u64(h, mfn, slot, new);
-            return 0;
-        }
-        int rc = get_upper(h, new, mfn, owner, level, disallow, !(level == 3 && compat), 0);
-        if (rc < 0)
-            return rc;
-    }
-    sim_write_u64(h, mfn, slot, new);
-    put_upper(h, old, mfn, level);
-    return 0;
-}
-
-int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr, uint64_t val)
-{
-    uint64_t mfn = ptr >> 12;
-    unsigned slot = (unsigned)((ptr & 0xfff) >> 3);
-    if (sim_get_page(h, mfn, pt_owner) < 0) {
-        MMLOG(h, "Could not get page for normal update");
-        return -EINVAL;
-    }
-    struct sim_frame *f = sim_frame(h, mfn);
-    uint64_t t = f->type_info;
-    int rc = -EINVAL;
-    if ((t & PGT_count_mask) && (t & PGT_validated)) {
-        /*
-         * page_lock(): while the entry is changed the frame carries
-         * PGT_locked and one more type reference, which shows in the
-         * "saw" of any Bad type message about the frame itself (an L1
-         * mapping itself writable reports 34000000000000xx).  Fix: the
-         * simulator did not take the lock.
-         */
-        sim_frame_w(h, mfn)->type_info += PGT_locked + 1;
-        unsigned level = type_level(t);
-        if (level == 1)
-            rc = mod_l1(h, mfn, slot, val, pt_owner, pg_owner);
-        else if (level > 1)
-            rc = pg_owner == pt_owner ? mod_upper(h, mfn, level, slot, val, pt_owner) : -EINVAL;
-        else if ((t & PGT_type_mask) == PGT_writable_page) {
-            sim_write_u64(h, mfn, slot, val);
-            rc = 0;
-        }
-        sim_frame_w(h, mfn)->type_info -= PGT_locked + 1; /* page_unlock */
-    } else if (sim_get_page_type(h, mfn, PGT_writable_page) == 0) {
-        /* Not a live table: any frame with no type references becomes writable. */
-        sim_write_u64(h, mfn, slot, val);
-        sim_put_page_type(h, mfn);
-        rc = 0;
-    }
-    if (rc == 0)
-        sim_mark_dirty(h, mfn);
-    sim_put_page(h, mfn);
-    return rc;
-}
-
-int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn)
-{
-    /* get_page_from_mfn(mfn, pg_owner): its messages ("Error mfn", "Could not get page ref"), then the caller's. */
-    if (!sim_mfn_valid(h, mfn) || get_page_from_mfn(h, mfn, pg_owner) < 0) {
-        if (!sim_mfn_valid(h, mfn))
-            MMLOG(h, "Could not get page ref for mfn %05llx", (unsigned long long)mfn);
-        MMLOG(h, "Could not get page for mach->phys update");
-        return -EINVAL;
-    }
-    sim_m2p_set(h, mfn, pfn);
-    sim_mark_dirty(h, mfn);
-    sim_put_page(h, mfn);
-    return 0;
-}
-
-int sim_new_baseptr(struct sim_host *h, uint32_t domid, unsigned vcpu, uint64_t mfn, bool user)
-{
-    struct sim_domain *dom = sim_domain(h, domid);
-    if (!dom || vcpu >= dom->nr_vcpus)
-        return -EINVAL;
-    struct sim_vcpu *v = &dom->vcpu[vcpu];
-    uint64_t *slot = user ? &v->guest_table_user : &v->guest_table;
-    if (*slot == mfn)
-        return 0;
-    if (user && mfn == 0) {
-        if (*slot != XG_INVALID_MFN)
-            sim_put_page_and_type(h, *slot);
-        SIM_SET(h, *slot, XG_INVALID_MFN);
-        return 0;
-    }
-    int rc = sim_get_page_and_type(h, mfn, domid, sim_root_type(dom));
-    if (rc < 0) {
-        if (user)
-            MMLOG(h, "Error %d installing new mfn %05llx", rc, (unsigned long long)mfn);
-        else if (dom->guest_width == 4)
-            MMLOG(h, "Error while installing new compat baseptr %05llx", (unsigned long long)mfn);
-        else
-            MMLOG(h, "Error while installing new baseptr %05llx", (unsigned long long)mfn);
-        return rc;
-    }
-    uint64_t old = *slot;
-    SIM_SET(h, *slot, mfn);
-    if (old != XG_INVALID_MFN)
-        sim_put_page_and_type(h, old);
-    return 0;
-}
-
-/* ------------------------------------------------------------ getpageframeinfo3 */
-
-uint32_t sim_pfinfo(struct sim_host *h, uint32_t domid, uint64_t mfn)
-{
-    if (!sim_mfn_valid(h, mfn))
-        return XG_PFINFO_XTAB;
-    const struct sim_frame *f = sim_frame(h, mfn);
-    if (f->owner != domid || f->count == 0) {
-        log_get_page_refusal(h, mfn, domid); /* getpageframeinfo3 goes through get_page_from_gfn */
-        return XG_PFINFO_XTAB;
-    }
-    if (f->flags & SIM_PGC_XEN_HEAP)
-        return XG_PFINFO_XTAB;
-    uint32_t t = XG_PFINFO_NOTAB;
-    unsigned level = type_level(f->type_info);
-    if (level)
-        t = (uint32_t)level << XG_PFINFO_SHIFT;
-    if (f->type_info & PGT_pinned)
-        t |= XG_PFINFO_LPINTAB;
-    else if (!(f->type_info & PGT_validated))
-        t = XG_PFINFO_NOTAB;
-    if (f->flags & SIM_PGC_BROKEN)
-        t = XG_PFINFO_BROKEN;
-    return t;
 }

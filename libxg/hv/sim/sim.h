@@ -72,10 +72,10 @@
 
 struct sim_frame {
     uint64_t type_info;
-    uint32_t count;      /* general references, including the allocation */
-    uint32_t owner;      /* domid, XG_DOMID_XEN, or SIM_OWNER_FREE */
-    int32_t linear;      /* linear_pt_count: >0 holds linear entries, <0 is a linear target */
-    uint32_t flags;      /* SIM_PGC_* */
+    uint32_t count; /* general references, including the allocation */
+    uint32_t owner; /* domid, XG_DOMID_XEN, or SIM_OWNER_FREE */
+    int32_t linear; /* linear_pt_count: >0 holds linear entries, <0 is a linear target */
+    uint32_t flags; /* SIM_PGC_* */
     uint64_t reserved;
 };
 _Static_assert(sizeof(struct sim_frame) == 32, "frame metadata is 32 bytes");
@@ -84,36 +84,41 @@ _Static_assert(sizeof(struct sim_frame) == 32, "frame metadata is 32 bytes");
 struct sim_vcpu {
     uint8_t ctx[XG_VCPU_CTX64_SIZE];
     uint32_t initialised;
-    uint32_t nr_gdt;             /* GDT frames holding seg_desc refs */
-    uint64_t guest_table;        /* mfn with a root type ref (cr3), or ~0 */
-    uint64_t guest_table_user;   /* 64-bit: user cr3 (ctrlreg[1]), or ~0 */
+    uint32_t nr_gdt;           /* GDT frames holding seg_desc refs */
+    uint64_t guest_table;      /* mfn with a root type ref (cr3), or ~0 */
+    uint64_t guest_table_user; /* 64-bit: user cr3 (ctrlreg[1]), or ~0 */
     uint64_t gdt_mfn[XG_GDT_FRAMES];
-    uint32_t ext_len;            /* XEN_DOMCTL_get_ext_vcpucontext blob */
+    uint32_t ext_len; /* XEN_DOMCTL_get_ext_vcpucontext blob */
     uint32_t reserved;
     uint8_t ext[128];
 };
 
 /* Domain flags. */
-#define SIM_DOM_RESTORED 0x1U    /* vcpus set by a toolstack: "returning from suspend" on a new host */
-#define SIM_DOM_GENERIC 0x2U     /* a guest the simulator did not build (a real image): minimal kernel */
+/* vcpus set by a toolstack: "returning from suspend" on a new host */
+#define SIM_DOM_RESTORED 0x1U
+/* a guest the simulator did not build (a real image): minimal kernel */
+#define SIM_DOM_GENERIC 0x2U
 
 /* Faults a domain can be built with (xg-sim create --fault). */
-#define SIM_FAULT_DOM0_WRITABLE_MAP 0x1U /* dom0 maps this guest's frames writable whatever was asked */
-#define SIM_FAULT_FOREIGN_PTE 0x2U       /* a grant mapping of another domain's frame left in an L1 */
-#define SIM_FAULT_STALE_TABLE 0x4U       /* a freed L1 with stale entries, its targets released */
+/* dom0 maps this guest's frames writable whatever was asked */
+#define SIM_FAULT_DOM0_WRITABLE_MAP 0x1U
+/* a grant mapping of another domain's frame left in an L1 */
+#define SIM_FAULT_FOREIGN_PTE 0x2U
+/* a freed L1 with stale entries, its targets released */
+#define SIM_FAULT_STALE_TABLE 0x4U
 
 struct sim_domain {
     uint32_t in_use;
     uint32_t domid;
-    uint32_t guest_width;        /* 4 or 8 */
-    uint32_t pt_levels;          /* 3 or 4 */
+    uint32_t guest_width; /* 4 or 8 */
+    uint32_t pt_levels;   /* 3 or 4 */
     uint32_t pause_count;
     uint32_t shutdown;
     uint32_t shutdown_reason;
     uint32_t dying;
     uint32_t nr_vcpus;
-    uint32_t flags;              /* SIM_DOM_* */
-    uint32_t faults;             /* SIM_FAULT_* */
+    uint32_t flags;  /* SIM_DOM_* */
+    uint32_t faults; /* SIM_FAULT_* */
     uint32_t logdirty;
     uint64_t tot_pages;
     uint64_t max_pages;
@@ -126,20 +131,20 @@ struct sim_domain {
     uint32_t tsc_khz;
     uint32_t tsc_incarnation;
     uint64_t tsc_nsec;
-    char layout[16];             /* builder that made it ("" for an empty domain) */
+    char layout[16]; /* builder that made it ("" for an empty domain) */
     struct sim_vcpu vcpu[SIM_MAX_VCPUS];
 };
 
 /* A process using the host, so its mappings can be reaped when it dies. */
 struct sim_proc {
-    int32_t pid;                 /* 0 = free slot */
+    int32_t pid; /* 0 = free slot */
     uint32_t reserved;
-    uint64_t start_time;         /* /proc/PID/stat starttime, against pid reuse */
+    uint64_t start_time; /* /proc/PID/stat starttime, against pid reuse */
 };
 
 /* One foreign mapping reference: (process, frame, writable) -> count. */
 struct sim_map_ref {
-    uint32_t proc;               /* slot + 1; 0 = empty */
+    uint32_t proc; /* slot + 1; 0 = empty */
     uint32_t rw;
     uint64_t mfn;
     uint64_t count;
@@ -152,18 +157,19 @@ struct sim_hdr {
     uint64_t file_size;
     uint64_t nr_frames;
     /* Offsets of the regions in the file. */
-    uint64_t off_frames, off_m2p, off_domains, off_bitmaps, off_maps, off_log, off_journal, off_data;
-    uint64_t bitmap_bytes;       /* per domain */
+    uint64_t off_frames, off_m2p, off_domains, off_bitmaps;
+    uint64_t off_maps, off_log, off_journal, off_data;
+    uint64_t bitmap_bytes; /* per domain */
     uint64_t journal_size;
     pthread_mutex_t lock;
-    uint64_t journal_used;       /* bytes of undo records of the op in progress */
+    uint64_t journal_used; /* bytes of undo records of the op in progress */
     uint64_t nr_free;
     uint64_t alloc_hint;
-    uint64_t log_head;           /* bytes ever written to the log ring */
-    uint64_t op_seq;             /* ops done, for the trace */
+    uint64_t log_head; /* bytes ever written to the log ring */
+    uint64_t op_seq;   /* ops done, for the trace */
     uint64_t map_used;
-    uint64_t compat_m2p_mfn0;    /* first of the compat M2P frames Xen maps into PAE L2s */
-    uint64_t xen_l4_mfn0;        /* frames whose mfns Xen puts in L4 slots 256..271 */
+    uint64_t compat_m2p_mfn0; /* first of the compat M2P frames Xen maps into PAE L2s */
+    uint64_t xen_l4_mfn0;     /* frames whose mfns Xen puts in L4 slots 256..271 */
     uint32_t next_domid;
     uint32_t reserved;
     struct sim_proc procs[SIM_MAX_PROCS];
@@ -173,8 +179,8 @@ struct sim_hdr {
 struct sim_host {
     int fd;
     size_t size;
-    uint8_t *base;               /* whole file, read-write */
-    const uint8_t *ro_data;      /* frame data again, read-only: what PROT_READ maps return */
+    uint8_t *base;          /* whole file, read-write */
+    const uint8_t *ro_data; /* frame data again, read-only: what PROT_READ maps return */
     struct sim_hdr *hdr;
     struct sim_frame *frames;
     uint64_t *m2p;
@@ -184,26 +190,32 @@ struct sim_host {
     char *log;
     uint8_t *journal;
     uint8_t *data;
-    uint32_t proc_slot;          /* our slot in hdr->procs */
-    uint32_t caller;             /* domain making the current hypercall (log prefix) */
+    uint32_t proc_slot; /* our slot in hdr->procs */
+    uint32_t caller;    /* domain making the current hypercall (log prefix) */
     bool locked;
+    bool journal_full; /* the op in progress outgrew the undo journal */
     char *path;
     /* Frames [lo, hi) whose disk blocks this process knows are allocated (domain.c). */
     uint64_t backed_lo, backed_hi;
 };
 
-/* ---- host.c: file, lock, journal, log ---- */
+/* ---- host.c: the file, the process table, the lock ---- */
 
 /* Create a host with nr_frames machine frames; fails if path exists. */
 int sim_host_create(const char *path, uint64_t nr_frames, xg_diag *d);
-/* Open an existing host; reaps dead processes' mappings. */
+/*
+ * Open an existing host; reaps dead processes' mappings.  A file whose
+ * header or tables do not hold together is refused (XG_E_CORRUPT).
+ */
 int sim_host_open(const char *path, xg_diag *d, struct sim_host **out);
 void sim_host_close(struct sim_host *h);
 
 /*
  * Take the host lock for one operation.  If the previous holder died in
- * the middle of an op, its changes are rolled back first.  `caller` is the
- * domain on whose behalf the op runs (0: the toolstack in dom0).
+ * the middle of an op, its changes are rolled back first; a journal too
+ * damaged to roll back is XG_E_CORRUPT (and stays so for every process).
+ * `caller` is the domain on whose behalf the op runs (0: the toolstack in
+ * dom0).
  */
 int sim_lock(struct sim_host *h, uint32_t caller, xg_diag *d);
 /* Commit the op (drop its undo records) and release the lock. */
@@ -211,8 +223,16 @@ void sim_unlock(struct sim_host *h);
 /* Abandon the op: roll back every change it made, then release. */
 void sim_abort(struct sim_host *h);
 
+/* ---- store.c: the bottom layer: journal, journaled stores, lookups, log ---- */
+
 /* Save the bytes at p (inside the mapped file) before changing them. */
 void sim_journal(struct sim_host *h, const void *p, size_t len);
+/*
+ * Restore what the op in progress changed (its undo records, newest
+ * first) and empty the journal.  -1, restoring nothing, when the records
+ * do not lie inside the journal and the file (a damaged host).
+ */
+int sim_journal_rollback(struct sim_host *h);
 
 /* Append a line to the host log as Xen's console would show it. */
 void sim_log(struct sim_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -221,19 +241,20 @@ void sim_trace(struct sim_host *h, const char *fmt, ...) __attribute__((format(p
 /* Copy the log ring out (oldest first); returns a malloc'ed string. */
 char *sim_log_read(struct sim_host *h, bool with_trace);
 
-static inline struct sim_frame *sim_frame(struct sim_host *h, uint64_t mfn) { return &h->frames[mfn]; }
-/* The frame's metadata, journaled (once per op) for writing. */
-static inline struct sim_frame *sim_frame_w(struct sim_host *h, uint64_t mfn)
+static inline struct sim_frame *sim_frame(struct sim_host *h, uint64_t mfn)
 {
-    struct sim_frame *f = &h->frames[mfn];
-    if (f->reserved != h->hdr->op_seq) {
-        sim_journal(h, f, sizeof(*f));
-        f->reserved = h->hdr->op_seq;
-    }
-    return f;
+    return &h->frames[mfn];
 }
-static inline uint8_t *sim_frame_data(struct sim_host *h, uint64_t mfn) { return h->data + mfn * SIM_PAGE; }
-static inline bool sim_mfn_valid(struct sim_host *h, uint64_t mfn) { return mfn < h->hdr->nr_frames; }
+static inline uint8_t *sim_frame_data(struct sim_host *h, uint64_t mfn)
+{
+    return h->data + mfn * SIM_PAGE;
+}
+static inline bool sim_mfn_valid(struct sim_host *h, uint64_t mfn)
+{
+    return mfn < h->hdr->nr_frames;
+}
+/* The frame's metadata, journaled (once per op) for writing. */
+struct sim_frame *sim_frame_w(struct sim_host *h, uint64_t mfn);
 void sim_m2p_set(struct sim_host *h, uint64_t mfn, uint64_t pfn);
 /* Journaled 64-bit store into frame data (PTE writes). */
 void sim_write_u64(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t val);
@@ -242,10 +263,10 @@ void sim_write_u64(struct sim_host *h, uint64_t mfn, unsigned slot, uint64_t val
 struct sim_domain *sim_domain(struct sim_host *h, uint32_t domid);
 
 /* Store v into lvalue lv (inside the mapped file), journaling the old value. */
-#define SIM_SET(h, lv, v)                          \
-    do {                                           \
-        sim_journal((h), &(lv), sizeof(lv));       \
-        (lv) = (v);                                \
+#define SIM_SET(h, lv, v)                    \
+    do {                                     \
+        sim_journal((h), &(lv), sizeof(lv)); \
+        (lv) = (v);                          \
     } while (0)
 
 /* ---- maps.c: foreign mappings held by processes ---- */
@@ -269,7 +290,8 @@ int sim_get_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner, uint32_t p
 void sim_put_l1e(struct sim_host *h, uint64_t l1e, uint32_t l1e_owner);
 int sim_pin(struct sim_host *h, uint32_t pg_owner, unsigned level, uint64_t mfn);
 int sim_unpin(struct sim_host *h, uint32_t pg_owner, uint64_t mfn);
-int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr, uint64_t val);
+int sim_mmu_normal(struct sim_host *h, uint32_t pt_owner, uint32_t pg_owner, uint64_t ptr,
+                   uint64_t val);
 int sim_mmu_machphys(struct sim_host *h, uint32_t pg_owner, uint64_t mfn, uint64_t pfn);
 int sim_new_baseptr(struct sim_host *h, uint32_t domid, unsigned vcpu, uint64_t mfn, bool user);
 /* Root table type for a domain's cr3: L4, or L3 for a 32-bit guest. */
@@ -283,8 +305,8 @@ void sim_mark_dirty(struct sim_host *h, uint64_t mfn);
 
 /* ---- domain.c ---- */
 
-int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus, uint64_t max_pages,
-                      uint32_t *domid);
+int sim_domain_create(struct sim_host *h, unsigned guest_width, unsigned nr_vcpus,
+                      uint64_t max_pages, uint32_t *domid);
 int sim_domain_destroy(struct sim_host *h, uint32_t domid);
 /* Allocate one frame for pfn (populate_physmap, order 0). */
 int sim_populate_one(struct sim_host *h, uint32_t domid, uint64_t pfn, uint64_t *mfn);
