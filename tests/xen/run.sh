@@ -270,6 +270,10 @@ PY
         if [ -f "$builddir/tests/xen/guest/$k" ]; then cp "$builddir/tests/xen/guest/$k" "$d/xg/guest/$k"; fi
     done
 
+    # xg-divert (divert.sh): xg's packages, dpkg and its database (pkg.sh).
+    cp "$here/divert.sh" "$d/xg/divert.sh"
+    divert_payload "$d"
+
     # xg: the tools and what they link that the VM does not have already.
     found=
     for t in tools/xc_save/xc_save tools/xc_restore/xc_restore tools/xg-inspect/xg-inspect \
@@ -291,6 +295,8 @@ PY
     mkcpio "$d" >"$work/dom0-initrd"
     rm -rf "$d" "$g"
 }
+
+. "$here/pkg.sh"
 
 # ---------------------------------------------------------------- run
 run_vm() {
