@@ -15,25 +15,31 @@ ALL_TESTS="$ALL_TESTS xg-divert"
 XEN_HELPER=/usr/lib/xen-4.17/bin/libxl-save-helper
 DEBS=/xg/debs
 
-# dpkg as root in dom0; ldconfig and start-stop-daemon, which dpkg wants
-# in PATH, live in /sbin.
+# Debian's dpkg, not busybox's applets of the same names (dpkg, dpkg-deb
+# in /bin): its folders first in PATH, for dpkg and for what it runs
+# (dpkg-deb, the maintainer scripts' dpkg-divert, ldconfig and
+# start-stop-daemon, which dpkg wants in PATH).
+DV_PATH=/usr/sbin:/usr/bin:/sbin:$PATH
 dv_dpkg() { # LOG ARGS...
     dv_log=$1
     shift
     echo "# dpkg $*" >>"$dv_log"
-    PATH=$PATH:/usr/sbin:/sbin timeout $OP_TIMEOUT dpkg "$@" >>"$dv_log" 2>&1
+    PATH=$DV_PATH timeout $OP_TIMEOUT /usr/bin/dpkg "$@" >>"$dv_log" 2>&1
 }
 dv_sum() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
-dv_diversions() { PATH=$PATH:/usr/sbin:/sbin dpkg-divert --list "$XEN_HELPER" 2>&1; }
+dv_diversions() { PATH=$DV_PATH /usr/bin/dpkg-divert --list "$XEN_HELPER" 2>&1; }
+dv_query() { PATH=$DV_PATH /usr/bin/dpkg-query "$@" 2>&1; }
 
 # xl with no LIBXL_SAVE_HELPER at all: libxl runs $XEN_HELPER.
 dv_xl() { (unset LIBXL_SAVE_HELPER; timeout $OP_TIMEOUT xl "$@"); }
 
-# dv_round WHO SAVE-MARKER RESTORE-MARKER [NOT]: xl -v save + xl -v restore
-# with no LIBXL_SAVE_HELPER; the logs must show the markers (grep -E) of
-# WHO's helper and no line matching NOT, and the guest must count on.
+# dv_round xg|xen SAVE-MARKER RESTORE-MARKER [NOT]: xl -v save + xl -v
+# restore with no LIBXL_SAVE_HELPER; the logs must show the markers (grep
+# -E) of that helper and no line matching NOT, and the guest must count on.
 # Sets why.
 dv_round() {
+    dv_tag=$1
+    set -- "$(helper_name "$1")" "$2" "$3" "${4:-}"
     SAVED_BY="$1 (xl's default helper path)"
     ensure_guest || return 1
     t=$(now)
@@ -43,7 +49,7 @@ dv_round() {
         why="xl save with no LIBXL_SAVE_HELPER failed ($1)"
         return 1
     fi
-    echo "XGTIME save dv-$1 $(since "$t")"
+    echo "XGTIME save-dpkg $dv_tag $(since "$t")"
     SAVED_AT=$(count)
     if ! grep -qE "$2" "$W/dv-save.log"; then
         show "$W/dv-save.log"
@@ -57,7 +63,7 @@ dv_round() {
         why="xl restore with no LIBXL_SAVE_HELPER failed ($1)"
         return 1
     fi
-    echo "XGTIME restore dv-$1 $(since "$t")"
+    echo "XGTIME restore-dpkg $dv_tag $(since "$t")"
     rm -f "$W/dv.xl"
     if ! grep -qE "$3" "$W/dv-restore.log"; then
         show "$W/dv-restore.log"
@@ -82,7 +88,7 @@ t_xg_divert() {
     log=$W/dpkg.log
     : >"$log"
     [ -f "$DEBS/WHY" ] && { why="no packages in the image: $(cat "$DEBS/WHY")"; return 1; }
-    command -v dpkg >/dev/null || { why="no dpkg in the dom0 image"; return 1; }
+    [ -x /usr/bin/dpkg ] || { why="no dpkg in the dom0 image"; return 1; }
     helper_deb=$(ls "$DEBS"/xg-xl-helper_*.deb 2>/dev/null)
     lib_deb=$(ls "$DEBS"/libxg0_*.deb 2>/dev/null)
     [ -n "$helper_deb" ] && [ -n "$lib_deb" ] || { why="no xg-xl-helper or libxg0 package in $DEBS"; return 1; }
@@ -90,7 +96,7 @@ t_xg_divert() {
     sum0=$(dv_sum "$XEN_HELPER")
     [ "$sum0" = "$xen_sum" ] || { why="$XEN_HELPER is not Debian's before the install ($sum0, package: $xen_sum)"; return 1; }
     [ -z "$(dv_diversions)" ] || { why="a diversion exists before the install: $(dv_diversions)"; return 1; }
-    echo "XGINFO xg-divert: Xen's helper sha256 $sum0; $(dpkg-query -W xen-utils-4.17 2>&1) registered; $(dpkg-query -S "$XEN_HELPER" 2>&1)"
+    echo "XGINFO xg-divert: Xen's helper sha256 $sum0; $(dv_query -W xen-utils-4.17) registered; $(dv_query -S "$XEN_HELPER")"
 
     # The install.  libxg0's shlibs want the libxen* of the build host
     # (4.17.7 on Debian 12); dom0 runs the tier's 4.17.5: a version
@@ -101,7 +107,7 @@ t_xg_divert() {
         why="dpkg -i of libxg0 and xg-xl-helper failed"
         return 1
     fi
-    sed 's/^/  | /' "$log" | grep -iE 'warning|divert|Setting up|Unpacking' | head -n 12
+    sed 's/^/  | /' "$log" | grep -iE 'warning|diversion|Setting up|Unpacking|depends on|Version of' | head -n 20
     fails=
     dv=$(dv_diversions)
     case $dv in
@@ -113,13 +119,13 @@ t_xg_divert() {
     "$XEN_HELPER" --help 2>&1 | grep -q "xg's stand-in for Xen's libxl-save-helper" ||
         fails="$fails; $XEN_HELPER --help is not xg's"
     [ "$(dv_sum "$XEN_HELPER.xen")" = "$sum0" ] || fails="$fails; $XEN_HELPER.xen is not Xen's helper byte for byte"
-    [ "$(dpkg-query -W -f '${Status}' xg-xl-helper 2>&1)" = "install ok installed" ] ||
-        fails="$fails; dpkg-query: xg-xl-helper is '$(dpkg-query -W -f '${Status}' xg-xl-helper 2>&1)'"
+    st=$(dv_query -W -f '${Status}' xg-xl-helper)
+    [ "$st" = "install ok installed" ] || fails="$fails; dpkg-query: xg-xl-helper is '$st'"
     echo "XGINFO xg-divert after dpkg -i: $dv; $XEN_HELPER -> $(readlink "$XEN_HELPER")"
 
     # xl's own path to the helper, no LIBXL_SAVE_HELPER: xg's.
     if [ -z "$fails" ]; then
-        dv_round "xg's helper" "$XG_SAVE_LINE" "$XG_RESTORE_LINE" || fails="$fails; $why"
+        dv_round xg "$XG_SAVE_LINE" "$XG_RESTORE_LINE" || fails="$fails; $why"
         grep -E "$XG_SAVE_LINE|$XG_RESTORE_LINE" "$W/dv-save.log" "$W/dv-restore.log" 2>/dev/null |
             head -n 2 | sed 's/^/  | /'
         diverted=$why
@@ -147,6 +153,7 @@ t_xg_divert() {
     fi
 
     # and xl runs Xen's helper again.
-    dv_round "Xen's helper" "$XEN_LINE" "$XEN_LINE" "$XG_SAVE_LINE|$XG_RESTORE_LINE" || { why="after removal: $why"; return 1; }
+    dv_round xen "$XEN_LINE" "$XEN_LINE" "$XG_SAVE_LINE|$XG_RESTORE_LINE" || { why="after removal: $why"; return 1; }
+    grep -hE "$XEN_LINE" "$W/dv-save.log" | head -n 1 | sed 's/^/  | /'
     why="dpkg -i: Xen's helper diverted to $XEN_HELPER.xen, xg's in its place; $diverted; dpkg -r: Xen's helper back (sha256 ${sum0%"${sum0#????????????}"}...), no diversion; then $why"
 }

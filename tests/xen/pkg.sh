@@ -7,13 +7,18 @@
 #     packages), built with `dpkg-buildpackage -us -uc -b` from a copy of
 #     the source tree (the files git tracks, and the untracked ones it does
 #     not ignore), cached under $cache_root/xg-debs/KEY, KEY being the
-#     sha256 of those files: a tree built once is not built again.
+#     sha256 of those files but the tier's own (tests/xen/): a tree built
+#     once is not built again.
 #     XG_XEN_DEBS=DIR takes them from DIR instead (dpkg-buildpackage's
 #     output, for instance that of tests/pkg/packages.sh);
 #   - dpkg itself and what it and libxg0 need that the image does not have
-#     (dpkg, libc-bin's ldconfig, libbz2-1.0, libmd0, libselinux1,
+#     (dpkg; GNU tar, as dpkg-deb passes busybox tar options it lacks;
+#     libc-bin's ldconfig; libacl1, libbz2-1.0, libmd0, libselinux1,
 #     libpcre2-8-0, libxml2, libicu72), from Debian packages as the rest of
-#     the image (apt-get download, dpkg -x; cache: $cache_root/xen-tier-dpkg);
+#     the image (apt-get download, dpkg -x; cache: $cache_root/xen-tier-dpkg).
+#     busybox's applets of the same names (dpkg, dpkg-deb, tar) stay in
+#     /bin; divert.sh runs Debian's first, and /bin/tar is GNU tar (busybox
+#     --install does not replace a file);
 #   - dpkg's database in the image: every package the image was unpacked
 #     from, registered as installed with its control fields and file list
 #     (what debootstrap's first stage amounts to).  So dpkg knows that
@@ -22,7 +27,7 @@
 #
 # Nothing here installs anything on the host.
 
-DIVERT_PKGS="dpkg libc-bin libbz2-1.0 libmd0 libselinux1 libpcre2-8-0 libxml2 libicu72"
+DIVERT_PKGS="dpkg tar libacl1 libc-bin libbz2-1.0 libmd0 libselinux1 libpcre2-8-0 libxml2 libicu72"
 
 # Whether the run includes xg-divert (all tests, or it is named).
 divert_selected() {
@@ -52,7 +57,10 @@ xg_debs() { # SRC
     else
         command -v dpkg-buildpackage >/dev/null 2>&1 && command -v dh >/dev/null 2>&1 ||
             { DEBS_WHY="dpkg-buildpackage or dh not found on the host (dpkg-dev, debhelper)"; return 1; }
-        key=$(src_files "$1" | (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-16)
+        # The key leaves out the tier's own scripts (tests/xen/), which no
+        # package contains, so that editing them does not cost a build.
+        key=$(src_files "$1" | tr '\0\n' '\n\0' | grep -v '^tests/xen/' | tr '\0\n' '\n\0' |
+            (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-16)
         DEBS_DIR=$cache_root/xg-debs/$key
         if [ ! -f "$DEBS_DIR/.done" ]; then
             version=$(sed -n '1s/^xg (\([^)]*\)).*/\1/p' "$1/debian/changelog")
@@ -136,8 +144,8 @@ divert_payload() { # DIR
     cp "$DEBS_DIR"/xg-xl-helper_*_amd64.deb "$DEBS_DIR"/libxg0_*_amd64.deb "$d0/xg/debs/"
     # Xen's helper as Debian ships it, for the byte-for-byte check in dom0.
     sha256sum "$R/usr/lib/xen-4.17/bin/libxl-save-helper" | cut -d' ' -f1 >"$d0/xg/debs/xen-helper.sha256"
-    # dpkg's programs and configuration, ldconfig (dpkg wants it in PATH).
-    for p in etc sbin usr/bin usr/sbin usr/lib/dpkg usr/share/dpkg; do
+    # dpkg's programs and configuration, tar, ldconfig (dpkg wants it in PATH).
+    for p in etc bin sbin usr/bin usr/sbin usr/lib/dpkg usr/share/dpkg; do
         [ -d "$dr/$p" ] || continue
         mkdir -p "$d0/$p"
         cp -a "$dr/$p/." "$d0/$p/"
