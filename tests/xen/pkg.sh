@@ -7,8 +7,8 @@
 #     packages), built with `dpkg-buildpackage -us -uc -b` from a copy of
 #     the source tree (the files git tracks, and the untracked ones it does
 #     not ignore), cached under $cache_root/xg-debs/KEY, KEY being the
-#     sha256 of those files but the tier's own (tests/xen/): a tree built
-#     once is not built again.
+#     sha256 of those files but the tier's own (tests/xen/) and *.md: a
+#     tree built once is not built again.
 #     XG_XEN_DEBS=DIR takes them from DIR instead (dpkg-buildpackage's
 #     output, for instance that of tests/pkg/packages.sh);
 #   - dpkg itself and what it and libxg0 need that the image does not have
@@ -57,10 +57,11 @@ xg_debs() { # SRC
     else
         command -v dpkg-buildpackage >/dev/null 2>&1 && command -v dh >/dev/null 2>&1 ||
             { DEBS_WHY="dpkg-buildpackage or dh not found on the host (dpkg-dev, debhelper)"; return 1; }
-        # The key leaves out the tier's own scripts (tests/xen/), which no
-        # package contains, so that editing them does not cost a build.
-        key=$(src_files "$1" | tr '\0\n' '\n\0' | grep -v '^tests/xen/' | tr '\0\n' '\n\0' |
-            (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-16)
+        # The key leaves out what no package contains, the tier's own
+        # scripts (tests/xen/) and the Markdown documents, so that editing
+        # them does not cost a build.
+        key=$(src_files "$1" | tr '\0\n' '\n\0' | grep -v -e '^tests/xen/' -e '\.md$' |
+            tr '\0\n' '\n\0' | (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-16)
         DEBS_DIR=$cache_root/xg-debs/$key
         if [ ! -f "$DEBS_DIR/.done" ]; then
             version=$(sed -n '1s/^xg (\([^)]*\)).*/\1/p' "$1/debian/changelog")
