@@ -91,12 +91,17 @@ t_xg_divert() {
     [ -x /usr/bin/dpkg ] || { why="no dpkg in the dom0 image"; return 1; }
     helper_deb=$(ls "$DEBS"/xg-xl-helper_*.deb 2>/dev/null)
     lib_deb=$(ls "$DEBS"/libxg0_*.deb 2>/dev/null)
-    [ -n "$helper_deb" ] && [ -n "$lib_deb" ] || { why="no xg-xl-helper or libxg0 package in $DEBS"; return 1; }
+    [ -n "$helper_deb" ] && [ -n "$lib_deb" ] ||
+        { why="no xg-xl-helper or libxg0 package in $DEBS"; return 1; }
     xen_sum=$(cat "$DEBS/xen-helper.sha256")
     sum0=$(dv_sum "$XEN_HELPER")
-    [ "$sum0" = "$xen_sum" ] || { why="$XEN_HELPER is not Debian's before the install ($sum0, package: $xen_sum)"; return 1; }
-    [ -z "$(dv_diversions)" ] || { why="a diversion exists before the install: $(dv_diversions)"; return 1; }
-    echo "XGINFO xg-divert: Xen's helper sha256 $sum0; $(dv_query -W xen-utils-4.17) registered; $(dv_query -S "$XEN_HELPER")"
+    [ "$sum0" = "$xen_sum" ] ||
+        { why="$XEN_HELPER is not Debian's before the install ($sum0, not $xen_sum)"; return 1; }
+    [ -z "$(dv_diversions)" ] ||
+        { why="a diversion exists before the install: $(dv_diversions)"; return 1; }
+    echo "XGINFO xg-divert: Xen's helper sha256 $sum0;" \
+        "$(dv_query -W xen-utils-4.17) registered;" \
+        "$(dv_query -S "$XEN_HELPER")"
 
     # The install.  libxg0's shlibs want the libxen* of the build host
     # (4.17.7 on Debian 12); dom0 runs the tier's 4.17.5: a version
@@ -107,7 +112,8 @@ t_xg_divert() {
         why="dpkg -i of libxg0 and xg-xl-helper failed"
         return 1
     fi
-    sed 's/^/  | /' "$log" | grep -iE 'warning|diversion|Setting up|Unpacking|depends on|Version of' | head -n 20
+    sed 's/^/  | /' "$log" |
+        grep -iE 'warning|diversion|Setting up|Unpacking|depends on|Version of' | head -n 20
     fails=
     dv=$(dv_diversions)
     case $dv in
@@ -115,10 +121,11 @@ t_xg_divert() {
         *) fails="$fails; no diversion by xg-xl-helper ($dv)" ;;
     esac
     [ "$(readlink -f "$XEN_HELPER")" = /usr/bin/xg-libxl-save-helper ] ||
-        fails="$fails; $XEN_HELPER -> '$(readlink -f "$XEN_HELPER")', not /usr/bin/xg-libxl-save-helper"
+        fails="$fails; $XEN_HELPER -> '$(readlink -f "$XEN_HELPER")', not xg-libxl-save-helper"
     "$XEN_HELPER" --help 2>&1 | grep -q "xg's stand-in for Xen's libxl-save-helper" ||
         fails="$fails; $XEN_HELPER --help is not xg's"
-    [ "$(dv_sum "$XEN_HELPER.xen")" = "$sum0" ] || fails="$fails; $XEN_HELPER.xen is not Xen's helper byte for byte"
+    [ "$(dv_sum "$XEN_HELPER.xen")" = "$sum0" ] ||
+        fails="$fails; $XEN_HELPER.xen is not Xen's helper byte for byte"
     st=$(dv_query -W -f '${Status}' xg-xl-helper)
     [ "$st" = "install ok installed" ] || fails="$fails; dpkg-query: xg-xl-helper is '$st'"
     echo "XGINFO xg-divert after dpkg -i: $dv; $XEN_HELPER -> $(readlink "$XEN_HELPER")"
@@ -139,21 +146,27 @@ t_xg_divert() {
     fi
     sum1=$(dv_sum "$XEN_HELPER")
     [ ! -L "$XEN_HELPER" ] && [ "$sum1" = "$sum0" ] ||
-        fails="$fails; after dpkg -r, $XEN_HELPER is not Xen's (sha256 $sum1, link '$(readlink "$XEN_HELPER")')"
+        fails="$fails; after dpkg -r, $XEN_HELPER is not Xen's" \
+            "(sha256 $sum1, link '$(readlink "$XEN_HELPER")')"
     [ ! -e "$XEN_HELPER.xen" ] || fails="$fails; after dpkg -r, $XEN_HELPER.xen is left"
     dv=$(dv_diversions)
     [ -z "$dv" ] || fails="$fails; after dpkg -r, a diversion is left: $dv"
     dv_dpkg "$log" -P xg-xl-helper libxg0 || fails="$fails; dpkg -P xg-xl-helper libxg0 failed"
-    [ ! -e /usr/bin/xg-libxl-save-helper ] || fails="$fails; /usr/bin/xg-libxl-save-helper is left after purge"
+    [ ! -e /usr/bin/xg-libxl-save-helper ] ||
+        fails="$fails; /usr/bin/xg-libxl-save-helper is left after purge"
     echo "XGINFO xg-divert after dpkg -r: $XEN_HELPER sha256 $sum1; dpkg-divert --list: '${dv}'"
-    # Fail first, before an xl round that would not show anything new.
+    # A failure so far ends the test: xl with Xen's helper would show nothing new.
     if [ -n "$fails" ]; then
         why=${fails#; }
         return 1
     fi
 
     # and xl runs Xen's helper again.
-    dv_round xen "$XEN_LINE" "$XEN_LINE" "$XG_SAVE_LINE|$XG_RESTORE_LINE" || { why="after removal: $why"; return 1; }
+    dv_round xen "$XEN_LINE" "$XEN_LINE" "$XG_SAVE_LINE|$XG_RESTORE_LINE" ||
+        { why="after removal: $why"; return 1; }
     grep -hE "$XEN_LINE" "$W/dv-save.log" | head -n 1 | sed 's/^/  | /'
-    why="dpkg -i: Xen's helper diverted to $XEN_HELPER.xen, xg's in its place; $diverted; dpkg -r: Xen's helper back (sha256 ${sum0%"${sum0#????????????}"}...), no diversion; then $why"
+    short=${sum0%"${sum0#????????????}"}
+    back=$why
+    why="dpkg -i: Xen's helper diverted to $XEN_HELPER.xen, xg's in its place; $diverted;"
+    why="$why dpkg -r: Xen's helper back (sha256 $short...), no diversion; then $back"
 }

@@ -52,11 +52,13 @@ src_files() { # SRC
 xg_debs() { # SRC
     DEBS_DIR='' DEBS_WHY=''
     if [ -n "${XG_XEN_DEBS:-}" ]; then
-        DEBS_DIR=$(cd "$XG_XEN_DEBS" 2>/dev/null && pwd) || { DEBS_WHY="XG_XEN_DEBS=$XG_XEN_DEBS: no such folder"; return 1; }
+        DEBS_DIR=$(cd "$XG_XEN_DEBS" 2>/dev/null && pwd) ||
+            { DEBS_WHY="XG_XEN_DEBS=$XG_XEN_DEBS: no such folder"; return 1; }
         say "xg's packages from XG_XEN_DEBS=$DEBS_DIR"
     else
         command -v dpkg-buildpackage >/dev/null 2>&1 && command -v dh >/dev/null 2>&1 ||
-            { DEBS_WHY="dpkg-buildpackage or dh not found on the host (dpkg-dev, debhelper)"; return 1; }
+            { DEBS_WHY="dpkg-buildpackage or dh not found on the host (dpkg-dev, debhelper)"
+              return 1; }
         # The key leaves out what no package contains, the tier's own
         # scripts (tests/xen/) and the Markdown documents, so that editing
         # them does not cost a build.
@@ -69,7 +71,8 @@ xg_debs() { # SRC
             rm -rf "$b" "$DEBS_DIR"
             mkdir -p "$b/xg-$version" "$DEBS_DIR"
             src_files "$1" | (cd "$1" && tar --null -T - -cf -) | (cd "$b/xg-$version" && tar -xf -)
-            say "building xg's packages for xg-divert (dpkg-buildpackage -us -uc -b, nocheck; log: $work/pkg-build.log)"
+            say "building xg's packages for xg-divert (dpkg-buildpackage -us -uc -b, nocheck;" \
+                "log: $work/pkg-build.log)"
             t0=$(date +%s)
             if ! (cd "$b/xg-$version" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
                     dpkg-buildpackage -us -uc -b) >"$work/pkg-build.log" 2>&1; then
@@ -83,7 +86,8 @@ xg_debs() { # SRC
             : >"$DEBS_DIR/.done"
             say "built xg's packages in $(( $(date +%s) - t0 )) s, cached in $DEBS_DIR"
             # Keep the newest few trees' packages only.
-            ls -dt "$cache_root"/xg-debs/*/ 2>/dev/null | tail -n +5 | while read -r old; do rm -rf "$old"; done
+            ls -dt "$cache_root"/xg-debs/*/ 2>/dev/null | tail -n +5 |
+                while read -r old; do rm -rf "$old"; done
         else
             say "xg's packages of this tree from the cache: $DEBS_DIR"
         fi
@@ -119,7 +123,8 @@ fetch_dpkg() {
 register_deb() { # DIR DEB
     name=$(dpkg-deb -f "$2" Package)
     [ "$(dpkg-deb -f "$2" Multi-Arch)" = same ] && name="$name:$(dpkg-deb -f "$2" Architecture)"
-    dpkg-deb -f "$2" | awk 'NR == 1 { print; print "Status: install ok installed"; next } { print }' \
+    dpkg-deb -f "$2" |
+        awk 'NR == 1 { print; print "Status: install ok installed"; next } { print }' \
         >>"$1/var/lib/dpkg/status"
     echo >>"$1/var/lib/dpkg/status"
     dpkg-deb --fsys-tarfile "$2" | tar -tf - | sed -e 's|^\./|/|' -e 's|/$||' -e 's|^$|/.|' \
@@ -144,7 +149,8 @@ divert_payload() { # DIR
     dr=$cache_root/xen-tier-dpkg/root
     cp "$DEBS_DIR"/xg-xl-helper_*_amd64.deb "$DEBS_DIR"/libxg0_*_amd64.deb "$d0/xg/debs/"
     # Xen's helper as Debian ships it, for the byte-for-byte check in dom0.
-    sha256sum "$R/usr/lib/xen-4.17/bin/libxl-save-helper" | cut -d' ' -f1 >"$d0/xg/debs/xen-helper.sha256"
+    sha256sum "$R/usr/lib/xen-4.17/bin/libxl-save-helper" | cut -d' ' -f1 \
+        >"$d0/xg/debs/xen-helper.sha256"
     # dpkg's programs and configuration, tar, ldconfig (dpkg wants it in PATH).
     for p in etc bin sbin usr/bin usr/sbin usr/lib/dpkg usr/share/dpkg; do
         [ -d "$dr/$p" ] || continue
@@ -167,5 +173,8 @@ divert_payload() { # DIR
     for deb in "$cache"/debs/*.deb "$cache_root"/xen-tier-dpkg/debs/*.deb; do
         register_deb "$d0" "$deb"
     done
-    say "xg-divert: dpkg $(dpkg-deb -f "$(ls "$cache_root"/xen-tier-dpkg/debs/dpkg_*.deb)" Version) in dom0, $(grep -c '^Package:' "$d0/var/lib/dpkg/status") packages registered; $(cd "$d0/xg/debs" && ls *.deb | tr '\n' ' ')"
+    dpkg_version=$(dpkg-deb -f "$(ls "$cache_root"/xen-tier-dpkg/debs/dpkg_*.deb)" Version)
+    registered=$(grep -c '^Package:' "$d0/var/lib/dpkg/status")
+    say "xg-divert: dpkg $dpkg_version in dom0, $registered packages registered;" \
+        "$(cd "$d0/xg/debs" && ls ./*.deb | tr '\n' ' ')"
 }
