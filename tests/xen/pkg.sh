@@ -175,6 +175,7 @@ divert_payload() { # DIR
     done
     dpkg_version=$(dpkg-deb -f "$(ls "$cache_root"/xen-tier-dpkg/debs/dpkg_*.deb)" Version)
     registered=$(grep -c '^Package:' "$d0/var/lib/dpkg/status")
-    say "xg-divert: dpkg $dpkg_version in dom0, $registered packages registered;" \
-        "$(cd "$d0/xg/debs" && ls ./*.deb | tr '\n' ' ')"
+    debs=
+    for f in "$d0"/xg/debs/*.deb; do debs="$debs ${f##*/}"; done
+    say "xg-divert: dpkg $dpkg_version in dom0, $registered packages registered;$debs"
 }
