@@ -21,6 +21,8 @@
 #   XG_XEN_MIG_ROUNDS rounds of live migrations (default 3; fewer only to debug)
 #   XG_XEN_VERBOSE=1 dom0 kernel messages on the console, set -x in tests.sh
 #   XG_XEN_KEEP=1    keep the initrd and the output disk in the work folder
+#   XG_XEN_DEBS      folder with libxg0_*.deb and xg-xl-helper_*.deb for
+#                    xg-divert (default: built from the tree and cached, pkg.sh)
 # The serial log of the last run is kept in BUILDDIR/tests/xen/serial.log.
 set -eu
 
