@@ -21,6 +21,8 @@
 #   XG_XEN_MIG_ROUNDS rounds of live migrations (default 3; fewer only to debug)
 #   XG_XEN_VERBOSE=1 dom0 kernel messages on the console, set -x in tests.sh
 #   XG_XEN_KEEP=1    keep the initrd and the output disk in the work folder
+#   XG_XEN_DEBS      folder with libxg0_*.deb and xg-xl-helper_*.deb for
+#                    xg-divert (default: built from the tree and cached, pkg.sh)
 # The serial log of the last run is kept in BUILDDIR/tests/xen/serial.log.
 set -eu
 
@@ -270,6 +272,10 @@ PY
         if [ -f "$builddir/tests/xen/guest/$k" ]; then cp "$builddir/tests/xen/guest/$k" "$d/xg/guest/$k"; fi
     done
 
+    # xg-divert (divert.sh): xg's packages, dpkg and its database (pkg.sh).
+    cp "$here/divert.sh" "$d/xg/divert.sh"
+    divert_payload "$d"
+
     # xg: the tools and what they link that the VM does not have already.
     found=
     for t in tools/xc_save/xc_save tools/xc_restore/xc_restore tools/xg-inspect/xg-inspect \
@@ -291,6 +297,8 @@ PY
     mkcpio "$d" >"$work/dom0-initrd"
     rm -rf "$d" "$g"
 }
+
+. "$here/pkg.sh"
 
 # ---------------------------------------------------------------- run
 run_vm() {
