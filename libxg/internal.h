@@ -4,6 +4,7 @@
 #ifndef XG_INTERNAL_H
 #define XG_INTERNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,14 @@ int xg__write_full(int fd, const void *buf, size_t len);
 
 /* Monotonic time in seconds. */
 double xg__now(void);
+
+/*
+ * One line to an engine's log callback (xg_save_callbacks.log, xg_restore_callbacks.log):
+ * fmt formatted into at most 511 characters (a longer line is cut), then log(arg, line).
+ * Nothing when log is NULL.
+ */
+void xg__log_linev(void (*log)(void *arg, const char *line), void *arg, const char *fmt,
+                   va_list ap);
 
 /* Bitmaps of nbits bits, as arrays of unsigned long. */
 #define XG_BITS_PER_LONG (8 * sizeof(unsigned long))

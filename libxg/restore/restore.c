@@ -16,29 +16,6 @@
 
 #include "restore_private.h"
 
-void xg__restore_log(struct restore_ctx *c, const char *fmt, ...)
-{
-    if (!c->cb || !c->cb->log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->cb->log(c->cb->arg, line);
-}
-
-void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total)
-{
-    if (!c->cb || !c->cb->progress)
-        return;
-    struct xg_progress p = {
-        .phase = phase, .iteration = 1, .done = done, .total = total,
-        .bytes = c->r ? xg_stream_reader_offset(c->r) : 0, .seconds = xg__now() - c->t0,
-    };
-    c->cb->progress(c->cb->arg, &p);
-}
-
 /* ------------------------------------------------------------ per-pfn state */
 
 static int grow(struct restore_ctx *c, uint64_t pfn, const struct xg_loc *loc)

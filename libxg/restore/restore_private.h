@@ -81,6 +81,7 @@ struct restore_ctx {
     uint64_t pages_done;
 };
 
+/* common.c, at the bottom of the engine: informational lines and progress through the callbacks. */
 void xg__restore_log(struct restore_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total);
 

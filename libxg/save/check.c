@@ -107,13 +107,6 @@ static void hook(const char *phase)
         xg__save_check_hook(phase, xg__save_check_hook_arg);
 }
 
-static uint64_t nominal_type_info(uint32_t t)
-{
-    /* What Xen's type_info of such a live table looks like: type, validated, pinned, count 1. */
-    return ((uint64_t)xg_pfinfo_level(t) << 61) | (1ULL << 58) |
-           (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
-}
-
 /* ------------------------------------------------------------ verdicts */
 
 /* The finding about a table entry, from one read of the holder, the entry and its target. */
@@ -212,7 +205,7 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
             slot, tpfn, xg_pfinfo_level(r->ref_type));
         xg_diag_xen_says(c->d,
                          "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
-                         (unsigned long long)nominal_type_info(r->ref_type),
+                         (unsigned long long)xg__save_nominal_type_info(r->ref_type),
                          (unsigned long long)r->ref_mfn, tpfn);
         return;
     case V_RW_LINEAR:
@@ -409,19 +402,12 @@ out:
     return rc;
 }
 
-/* A vcpu frame's pfn, ~0 when it is not one of the guest's frames. */
-static uint64_t frame_pfn(struct check *k, uint64_t mfn)
-{
-    uint64_t pfn = ~0ULL;
-    return xg_pv_mfn_in_physmap(&k->c->pm, mfn, &pfn) ? pfn : ~0ULL;
-}
-
 static void scan_vcpu_frame(struct check *k, struct suspect *s, uint64_t mfn)
 {
     struct seen r = { .vcpu_ok = 1,
                       .has_ref = 1,
                       .ref_mfn = mfn,
-                      .ref_pfn = frame_pfn(k, mfn),
+                      .ref_pfn = xg__save_guest_pfn(k->c, mfn),
                       .ref_type = XG_PFINFO_XTAB,
                       .mfn = ~0ULL };
     if (r.ref_pfn != ~0ULL)
@@ -441,16 +427,15 @@ static int scan_vcpus(struct check *k)
 {
     struct save_ctx *c = k->c;
     uint8_t ctx[XG_VCPU_CTX_MAX];
-    size_t size = xg_vcpu_layout(c->width)->size;
     for (unsigned v = 0; v < c->info.nr_vcpus && v < 64; v++) {
         if (!(c->info.vcpu_online & (1ULL << v)))
             continue;
-        int rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d);
-        if (rc < 0)
-            return rc;
         struct xg_pv_vcpu_frames f;
         const char *why = NULL;
-        if (xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) < 0) {
+        int rc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
             struct suspect s = { .kind = S_VCPU, .vcpu = (uint8_t)v };
             struct seen r = { .why = why };
             found(k, &s, &r);
@@ -458,7 +443,7 @@ static int scan_vcpus(struct check *k)
         }
         struct suspect s = { .kind = S_CR3, .vcpu = (uint8_t)v, .pfn = ~0ULL };
         scan_vcpu_frame(k, &s, f.cr3);
-        uint64_t pfn = frame_pfn(k, f.cr3);
+        uint64_t pfn = xg__save_guest_pfn(k->c, f.cr3);
         if (pfn != ~0ULL && xg_pfinfo_level(k->types[pfn]) == c->levels &&
             !xg_pfinfo_pinned(k->types[pfn])) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn),
@@ -652,18 +637,20 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
     memset(r, 0, n * sizeof(*r));
     /* vcpus first, each read once. */
     uint8_t ctx[XG_VCPU_CTX_MAX];
-    size_t size = xg_vcpu_layout(c->width)->size;
     for (unsigned v = 0; v < 64; v++) {
         bool needed = false;
         for (size_t i = 0; i < n && !needed; i++)
             needed = s[i].kind >= S_VCPU && s[i].vcpu == v;
         if (!needed)
             continue;
-        if ((rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d)) < 0)
-            goto out;
         struct xg_pv_vcpu_frames f;
         const char *why = NULL;
-        bool ok = xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) == 0;
+        int vrc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+        if (vrc < 0) {
+            rc = vrc;
+            goto out;
+        }
+        bool ok = vrc == 0;
         for (size_t i = 0; i < n; i++) {
             if (s[i].kind < S_VCPU || s[i].vcpu != v)
                 continue;
@@ -701,7 +688,7 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
         if (s[i].kind == S_ENTRY && !r[i].map_err)
             r[i].ref_mfn = xg_pte_frame(r[i].pte);
         bool named = s[i].kind == S_ENTRY || r[i].has_ref;
-        r[i].ref_pfn = named ? frame_pfn(k, r[i].ref_mfn) : ~0ULL;
+        r[i].ref_pfn = named ? xg__save_guest_pfn(k->c, r[i].ref_mfn) : ~0ULL;
         mfns[i] = r[i].ref_pfn != ~0ULL ? guest_mfn(c, r[i].ref_pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)

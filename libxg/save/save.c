@@ -17,33 +17,6 @@
 
 #include "save_private.h"
 
-void xg__save_log(struct save_ctx *c, const char *fmt, ...)
-{
-    if (!c->cb || !c->cb->log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->cb->log(c->cb->arg, line);
-}
-
-void xg__save_progress(struct save_ctx *c, const char *phase)
-{
-    if (!c->cb || !c->cb->progress)
-        return;
-    struct xg_progress p = {
-        .phase = phase,
-        .iteration = c->iteration + 1,
-        .done = c->pass_done,
-        .total = c->pass_total,
-        .bytes = c->w ? xg_stream_writer_bytes(c->w) : 0,
-        .seconds = xg__now() - c->t0,
-    };
-    c->cb->progress(c->cb->arg, &p);
-}
-
 static int setup(struct save_ctx *c)
 {
     struct xg_loc l = { XGF_DOMID(c->domid) };
@@ -113,8 +86,8 @@ static int write_static(struct save_ctx *c)
 /* mfn -> pfn for a frame a vcpu names, or a finding. */
 static int vcpu_frame(struct save_ctx *c, unsigned vcpu, const char *what, uint64_t mfn, uint64_t *pfn)
 {
-    uint64_t p = ~0ULL;
-    if (xg_pv_mfn_in_physmap(&c->pm, mfn, &p)) {
+    uint64_t p = xg__save_guest_pfn(c, mfn);
+    if (p != ~0ULL) {
         *pfn = p;
         return 0;
     }
@@ -127,13 +100,13 @@ static int write_vcpu(struct save_ctx *c, unsigned v)
 {
     uint8_t ctx[XG_VCPU_CTX_MAX];
     size_t size = xg_vcpu_layout(c->width)->size;
-    int rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d);
-    if (rc < 0)
-        return rc;
     struct xg_pv_vcpu_frames f;
     const char *why;
+    int rc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+    if (rc < 0)
+        return rc;
     struct xg_loc vl = { XGF_DOMID(c->domid), XGF_VCPU(v) };
-    if (xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) < 0)
+    if (rc > 0)
         return xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", v, why);
     if (v == 0 && (rc = vcpu_frame(c, v, "suspend record (start info, in rdx)", f.start_info, &f.start_info)) < 0)
         return rc;

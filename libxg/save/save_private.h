@@ -1,7 +1,10 @@
 /*
- * save_private.h - the state of one save, shared by save.c (orchestration),
- * save_p2m.c (finding the guest's memory), save_memory.c (the passes over
- * memory) and save_check.c (the pre-flight check).
+ * save_private.h - the state of one save, shared by the files of the save engine.
+ * Calls go one way: save.c (xg_save(), the orchestration) calls the phases,
+ * check.c (the pre-flight check) and memory.c (the passes over memory); they and
+ * save.c call p2m.c (finding the guest's memory, checking its p2m); everything
+ * calls common.c (log, progress, vcpu frames, explaining findings), which calls
+ * nothing of the engine.
  */
 #ifndef XG_SAVE_PRIVATE_H
 #define XG_SAVE_PRIVATE_H
@@ -61,11 +64,32 @@ struct save_ctx {
     unsigned iteration;
 };
 
+/*
+ * common.c: the helpers at the bottom of the engine.  Every other file of the save calls
+ * them; they call nothing above them.
+ */
 /* Informational line through the log callback. */
 void xg__save_log(struct save_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xg__save_progress(struct save_ctx *c, const char *phase);
+/*
+ * Read vcpu v's context into ctx (XG_VCPU_CTX_MAX bytes) and decode the frames it names
+ * (machine frames, as the guest runs).  Returns the hypervisor's error (< 0), 0 with *f
+ * filled, or 1 when the context does not decode, *why saying why.
+ */
+int xg__save_vcpu_read(struct save_ctx *c, unsigned v, uint8_t *ctx,
+                       struct xg_pv_vcpu_frames *f, const char **why);
+/* The guest's pfn of machine frame mfn, ~0 when the frame is not one of the guest's. */
+uint64_t xg__save_guest_pfn(const struct save_ctx *c, uint64_t mfn);
+/* What Xen's type_info of a live table of this type looks like (for "Xen would log"). */
+uint64_t xg__save_nominal_type_info(uint32_t type);
+/* Explain a frame the save could not map read-only. */
+void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type,
+                                int err, const char *what, enum xg_severity sev);
+/* Explain a bad page-table entry found while normalising. */
+void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level,
+                                const struct xg_pv_bad *bad, enum xg_severity sev);
 
-/* save_p2m.c: map shared info and the guest's p2m (linear list or frame-list tree). */
+/* p2m.c: map shared info and the guest's p2m (linear list or frame-list tree). */
 int xg__save_map_p2m(struct save_ctx *c);
 void xg__save_unmap_p2m(struct save_ctx *c);
 /* Re-read shared info: the guest must not have rebuilt its p2m meanwhile. */
@@ -76,20 +100,13 @@ uint64_t xg__save_check_p2m(struct save_ctx *c, enum xg_severity sev);
 bool xg__save_p2m_bad(const struct save_ctx *c, uint64_t pfn, uint64_t *mfn);
 void xg__save_explain_p2m(struct save_ctx *c, uint64_t pfn, uint64_t mfn, enum xg_severity sev);
 
-/* save_memory.c */
+/* memory.c: the passes over memory, live or not. */
 int xg__save_memory(struct save_ctx *c);
 
-/* save_check.c: everything that would make the image fail to restore. */
+/* check.c: everything that would make the image fail to restore. */
 int xg__save_preflight(struct save_ctx *c);
 /* Tests only: called between the check's phases ("types", "tables", "recheck", "confirm"). */
 extern void (*xg__save_check_hook)(const char *phase, void *arg);
 extern void *xg__save_check_hook_arg;
-
-/* Explain a frame the save could not map read-only. */
-void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,
-                                const char *what, enum xg_severity sev);
-/* Explain a bad page-table entry found while normalising. */
-void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level, const struct xg_pv_bad *bad,
-                                enum xg_severity sev);
 
 #endif
