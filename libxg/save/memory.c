@@ -27,17 +27,9 @@ static void progress_batch(struct save_ctx *c, unsigned n, const char *phase)
     xg__save_progress(c, phase);
 }
 
-/*
- * Send pfns [0..n) of c->b_pfns.  In a live pass a page that cannot be
- * sent now is deferred; in the final pass it fails the save.
- */
-static int send_batch(struct save_ctx *c, unsigned n, bool final)
+/* The batch's frames from the guest's p2m, and their types from Xen (XTAB: no frame). */
+static int batch_types(struct save_ctx *c, unsigned n)
 {
-    unsigned nmap = 0, nout = 0, npages = 0, nscratch = 0;
-    int rc = 0;
-    xg_hv_mapping *map = NULL;
-
-    /* mfns and types */
     unsigned nvalid = 0;
     for (unsigned i = 0; i < n; i++) {
         uint64_t mfn = xg_pv_p2m_get(&c->pm, c->b_pfns[i]);
@@ -45,111 +37,161 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
         if (mfn != ~0ULL && mfn < c->nr_mfns)
             c->b_map_mfns[nvalid++] = mfn;
     }
-    if (nvalid && (rc = xg_hv_page_types(c->hv, c->domid, nvalid, c->b_map_mfns, c->b_types, c->d)) < 0)
+    int rc = nvalid ? xg_hv_page_types(c->hv, c->domid, nvalid, c->b_map_mfns, c->b_types, c->d)
+                    : 0;
+    if (rc < 0)
         return rc;
     /* Spread the types back over the batch, XTAB for pfns without a frame. */
     for (unsigned i = n, k = nvalid; i-- > 0;) {
         uint64_t mfn = c->b_mfns[i];
         c->b_types[i] = (mfn != ~0ULL && mfn < c->nr_mfns) ? c->b_types[--k] : XG_PFINFO_XTAB;
     }
+    return 0;
+}
 
+/* The final pass's finding on pfn i, whose frame is not the guest's (or Xen calls it invalid). */
+static int not_the_guests(struct save_ctx *c, unsigned i)
+{
+    uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
+    uint32_t owner;
+    if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
+        l.has_owner = 1;
+        l.owner = owner;
+    }
+    if (c->b_types[i] == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
+        return xg_diag_err(c->d, XG_E_GUEST, &l, "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB): the frame is not the guest's to save",
+                           (unsigned long long)pfn, (unsigned long long)mfn);
+    return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
+                       (unsigned long long)pfn, (unsigned long long)mfn);
+}
+
+/*
+ * The frames to map (into c->b_map_mfns, *nmap of them): the data-bearing ones.  A pfn
+ * whose frame is not the guest's is deferred in a live pass (its type marked "skip":
+ * XTAB | 1) and fails the final one.
+ */
+static int batch_frames(struct save_ctx *c, unsigned n, bool final, unsigned *nmap)
+{
     for (unsigned i = 0; i < n; i++) {
         uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
         uint32_t t = c->b_types[i];
-        if (mfn == ~0ULL) {
+        if (mfn == ~0ULL)
             continue; /* ballooned out: XTAB, no data */
-        }
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
         if (mfn >= c->nr_mfns || c->m2p[mfn] != pfn || t == XG_PFINFO_XTAB) {
-            if (!final) {
-                xg__set_bit(c->deferred, pfn);
-                c->b_types[i] = XG_PFINFO_XTAB | 1; /* marker: skip, not sent now */
-                continue;
-            }
-            uint32_t owner;
-            if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
-                l.has_owner = 1;
-                l.owner = owner;
-            }
-            if (t == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
-                return xg_diag_err(c->d, XG_E_GUEST, &l,
-                                   "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB): the frame is not the guest's to save",
-                                   (unsigned long long)pfn, (unsigned long long)mfn);
-            return xg_diag_err(c->d, XG_E_GUEST, &l,
-                               "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
-                               (unsigned long long)pfn, (unsigned long long)mfn);
+            if (final)
+                return not_the_guests(c, i);
+            xg__set_bit(c->deferred, pfn);
+            c->b_types[i] = XG_PFINFO_XTAB | 1; /* marker: skip, not sent now */
+            continue;
         }
         if (xg_pfinfo_has_data(t))
-            c->b_map_mfns[nmap++] = mfn;
+            c->b_map_mfns[(*nmap)++] = mfn;
     }
+    return 0;
+}
 
-    if (nmap) {
-        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs, &map, c->d);
-        if (rc < 0)
-            return rc;
+/* A pfn that cannot be sent in this live pass: the final one sends it. */
+static int defer(struct save_ctx *c, uint64_t pfn)
+{
+    xg__set_bit(c->deferred, pfn);
+    return 1;
+}
+
+/*
+ * What to send for data-bearing pfn i, mapped at `page` (NULL: not mapped, errno err): a
+ * page table is normalised into the batch's next scratch page (*nscratch).  Returns 0 with
+ * *out set, 1 when the pfn is deferred to a later pass, or XG_E_GUEST in the final pass,
+ * with a finding.
+ */
+static int data_page(struct save_ctx *c, unsigned i, const void *page, int err, bool final,
+                     unsigned *nscratch, const void **out)
+{
+    uint64_t pfn = c->b_pfns[i];
+    uint32_t t = c->b_types[i];
+    unsigned level = xg_pfinfo_level(t);
+    if (!page) {
+        if (!final)
+            return defer(c, pfn);
+        xg__save_explain_map_error(c, pfn, c->b_mfns[i], t, err, NULL, XG_SEV_ERROR);
+        return XG_E_GUEST;
     }
+    if (level) {
+        uint64_t *dst = (uint64_t *)(c->scratch + (size_t)*nscratch * XG_PAGE_SIZE);
+        struct xg_pv_bad bad;
+        if (xg_pv_normalise_table(&c->pm, level, page, dst, &bad) < 0) {
+            if (!final)
+                return defer(c, pfn);
+            xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
+            return XG_E_GUEST;
+        }
+        (*nscratch)++;
+        page = dst;
+    }
+    *out = page;
+    return 0;
+}
 
-    unsigned k = 0;
+/* What pfn was last sent as: its type, and the frame it was sent from. */
+static void mark_sent(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type)
+{
+    c->last_type[pfn] = (uint8_t)(type >> XG_PFINFO_SHIFT);
+    c->sent_mfn[pfn] = mfn;
+}
+
+static void count_sent(struct save_ctx *c, unsigned npages, bool final)
+{
+    c->st->pages_sent += npages;
+    if (final)
+        c->st->pages_final += npages;
+    c->st->iter[c->iteration < XG_SAVE_MAX_ITERS ? c->iteration : XG_SAVE_MAX_ITERS - 1].sent +=
+        npages;
+}
+
+/*
+ * Send pfns [0..n) of c->b_pfns.  In a live pass a page that cannot be
+ * sent now is deferred; in the final pass it fails the save.
+ */
+static int send_batch(struct save_ctx *c, unsigned n, bool final)
+{
+    unsigned nmap = 0, nout = 0, npages = 0, nscratch = 0, k = 0;
+    xg_hv_mapping *map = NULL;
+    int rc = batch_types(c, n);
+    if (rc == 0)
+        rc = batch_frames(c, n, final, &nmap);
+    if (rc == 0 && nmap)
+        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs,
+                       &map, c->d);
+    if (rc < 0)
+        return rc;
     for (unsigned i = 0; i < n; i++) {
         uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
         uint32_t t = c->b_types[i];
         if (t == (XG_PFINFO_XTAB | 1))
-            continue;
-        if (mfn == ~0ULL) {
-            c->b_entries[nout++] = xg_pd_entry(pfn, XG_PFINFO_XTAB);
-            c->last_type[pfn] = XG_PFINFO_XTAB >> XG_PFINFO_SHIFT;
-            c->sent_mfn[pfn] = mfn;
-            continue;
-        }
+            continue; /* deferred by batch_frames */
         if (!xg_pfinfo_has_data(t)) {
+            /* No data: a pfn without a frame (XTAB), or a type that carries none. */
             c->b_entries[nout++] = xg_pd_entry(pfn, t);
-            c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
-            c->sent_mfn[pfn] = mfn;
+            mark_sent(c, pfn, mfn, t);
             continue;
         }
-        const void *page = c->b_maps[k];
-        int err = c->b_errs[k];
+        const void *page = NULL;
+        rc = data_page(c, i, c->b_maps[k], c->b_errs[k], final, &nscratch, &page);
         k++;
-        if (!page) {
-            if (!final) {
-                xg__set_bit(c->deferred, pfn);
-                continue;
-            }
-            xg__save_explain_map_error(c, pfn, mfn, t, err, NULL, XG_SEV_ERROR);
-            rc = XG_E_GUEST;
+        if (rc < 0)
             goto out;
-        }
-        unsigned level = xg_pfinfo_level(t);
-        if (level) {
-            uint64_t *dst = (uint64_t *)(c->scratch + (size_t)nscratch * XG_PAGE_SIZE);
-            struct xg_pv_bad bad;
-            if (xg_pv_normalise_table(&c->pm, level, page, dst, &bad) < 0) {
-                if (!final) {
-                    xg__set_bit(c->deferred, pfn);
-                    continue;
-                }
-                xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
-                rc = XG_E_GUEST;
-                goto out;
-            }
-            page = dst;
-            nscratch++;
+        if (rc > 0) {
+            rc = 0;
+            continue;
         }
         c->b_entries[nout++] = xg_pd_entry(pfn, t);
         c->b_pages[npages++] = page;
-        c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
-        c->sent_mfn[pfn] = mfn;
+        mark_sent(c, pfn, mfn, t);
         xg__clear_bit(c->deferred, pfn);
     }
-    if (nout) {
-        rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages);
-        if (rc < 0)
-            goto out;
-    }
-    c->st->pages_sent += npages;
-    if (final)
-        c->st->pages_final += npages;
-    c->st->iter[c->iteration < XG_SAVE_MAX_ITERS ? c->iteration : XG_SAVE_MAX_ITERS - 1].sent += npages;
+    if (nout && (rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages)) < 0)
+        goto out;
+    count_sent(c, npages, final);
 out:
     xg_hv_unmap(c->hv, map);
     return rc;
