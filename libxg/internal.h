@@ -4,7 +4,6 @@
 #ifndef XG_INTERNAL_H
 #define XG_INTERNAL_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,8 +59,8 @@ double xg__now(void);
  * fmt formatted into at most 511 characters (a longer line is cut), then log(arg, line).
  * Nothing when log is NULL.
  */
-void xg__log_linev(void (*log)(void *arg, const char *line), void *arg, const char *fmt,
-                   va_list ap);
+void xg__log_line(void (*log)(void *arg, const char *line), void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Bitmaps of nbits bits, as arrays of unsigned long. */
 #define XG_BITS_PER_LONG (8 * sizeof(unsigned long))

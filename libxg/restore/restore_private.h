@@ -81,8 +81,10 @@ struct restore_ctx {
     uint64_t pages_done;
 };
 
-/* common.c, at the bottom of the engine: informational lines and progress through the callbacks. */
-void xg__restore_log(struct restore_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Informational line through the log callback (util/log.c: one for both engines). */
+#define xg__restore_log(c, ...) \
+    xg__log_line((c)->cb ? (c)->cb->log : NULL, (c)->cb ? (c)->cb->arg : NULL, __VA_ARGS__)
+/* common.c, at the bottom of the engine: progress through the callback. */
 void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total);
 
 static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)

@@ -1,8 +1,9 @@
 /*
- * common.c - the save engine's shared helpers, at the bottom of the engine:
- * its log and progress lines, reading a vcpu's frames, and the findings that
- * both the save (memory.c, p2m.c) and the pre-flight check (check.c) explain.
- * Everything here calls down (hv, pv, diag), never back into the engine.
+ * common.c - the save engine's shared helpers, at the bottom of the engine: its
+ * progress line (its log line is util/log.c's, through save_private.h), reading a
+ * vcpu's frames, and the findings that both the save (memory.c, p2m.c) and the
+ * pre-flight check (check.c) explain.  Everything here calls down (hv, pv, diag),
+ * never back into the engine.
  */
 #include "config.h"
 
@@ -10,16 +11,6 @@
 #include <stdio.h>
 
 #include "save_private.h"
-
-void xg__save_log(struct save_ctx *c, const char *fmt, ...)
-{
-    if (!c->cb)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    xg__log_linev(c->cb->log, c->cb->arg, fmt, ap);
-    va_end(ap);
-}
 
 void xg__save_progress(struct save_ctx *c, const char *phase)
 {

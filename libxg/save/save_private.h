@@ -68,8 +68,9 @@ struct save_ctx {
  * common.c: the helpers at the bottom of the engine.  Every other file of the save calls
  * them; they call nothing above them.
  */
-/* Informational line through the log callback. */
-void xg__save_log(struct save_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Informational line through the log callback (util/log.c: one for both engines). */
+#define xg__save_log(c, ...) \
+    xg__log_line((c)->cb ? (c)->cb->log : NULL, (c)->cb ? (c)->cb->arg : NULL, __VA_ARGS__)
 void xg__save_progress(struct save_ctx *c, const char *phase);
 /*
  * Read vcpu v's context into ctx (XG_VCPU_CTX_MAX bytes) and decode the frames it names

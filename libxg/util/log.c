@@ -8,12 +8,14 @@
 
 #include "internal.h"
 
-void xg__log_linev(void (*log)(void *arg, const char *line), void *arg, const char *fmt,
-                   va_list ap)
+void xg__log_line(void (*log)(void *arg, const char *line), void *arg, const char *fmt, ...)
 {
     if (!log)
         return;
     char line[512];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
     log(arg, line);
 }
