@@ -7,8 +7,7 @@
 
 #include "restore_private.h"
 
-void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done,
-                          uint64_t total)
+void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total)
 {
     if (!c->cb || !c->cb->progress)
         return;

@@ -139,12 +139,16 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
 {
     const struct save_ctx *c = k->c;
     switch ((enum suspect_kind)s->kind) {
-    case S_ENTRY: return entry_verdict(k, s, r);
+    case S_ENTRY:
+        return entry_verdict(k, s, r);
     case S_UNMAPPABLE:
         return r->mfn != ~0ULL && xg_pfinfo_level(r->type) && r->map_err ? V_UNMAPPABLE : V_NONE;
-    case S_XTAB: return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
-    case S_P2M: return r->p2m_bad ? V_P2M : V_NONE;
-    case S_VCPU: return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
+    case S_XTAB:
+        return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
+    case S_P2M:
+        return r->p2m_bad ? V_P2M : V_NONE;
+    case S_VCPU:
+        return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
     case S_CR3:
         if (!r->vcpu_ok || !r->has_ref)
             return V_NONE;
@@ -192,7 +196,8 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
     }
     static const char *const what[] = { "cr3", "user cr3" };
     switch (v) {
-    case V_NONE: return;
+    case V_NONE:
+        return;
     case V_SUPERPAGE: {
         struct xg_pv_bad bad = { XG_PV_BAD_SUPERPAGE, slot, r->pte, xg_pte_frame(r->pte), ~0ULL };
         xg__save_explain_bad_entry(c, s->pfn, level, &bad, XG_SEV_ERROR);
@@ -245,7 +250,9 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
                     pfn, (unsigned long long)r->mfn);
         return;
     }
-    case V_P2M: xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR); return;
+    case V_P2M:
+        xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR);
+        return;
     case V_VCPU_BAD:
         xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", vc,
                     r->why ? r->why : "its context does not decode");
@@ -276,8 +283,8 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
         return;
     case V_GDT_RW:
         xg_diag_err(c->d, XG_E_GUEST, &vl,
-                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable by the guest (L1 table "
-                    "at pfn %#llx, slot %u)",
+                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable "
+                    "by the guest (L1 table at pfn %#llx, slot %u)",
                     vc, s->g, tpfn, pfn, slot);
         return;
     }
@@ -330,8 +337,8 @@ static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn),   XGF_LEVEL(level),
                             XGF_SLOT(slot),      XGF_ENTRY(pte), XGF_MFN(mfn) };
         xg_diag_note(c->d, &l,
-                     "L%u table at pfn %#llx maps the shared info page (slot %u); the guest must "
-                     "unmap it before it suspends, or the save will fail",
+                     "L%u table at pfn %#llx maps the shared info page (slot %u); the "
+                     "guest must unmap it before it suspends, or the save will fail",
                      level, (unsigned long long)pfn, slot);
         return;
     }
@@ -449,9 +456,9 @@ static int scan_vcpus(struct check *k)
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn),
                                 XGF_REF_TYPE(k->types[pfn]) };
             xg_diag_warn(c->d, &l,
-                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore validates it through "
-                         "the vcpu context, but guests normally pin every top-level table before "
-                         "they suspend",
+                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore "
+                         "validates it through the vcpu context, but guests "
+                         "normally pin every top-level table before they suspend",
                          v, (unsigned long long)pfn);
         }
         if (f.has_user) {
@@ -671,8 +678,8 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
     for (size_t i = 0; i < n; i++) {
         if (s[i].kind == S_P2M)
             r[i].p2m_bad = xg__save_p2m_bad(c, s[i].pfn, &r[i].ref_mfn);
-        bool frame =
-            s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 && s[i].kind != S_P2M;
+        bool frame = s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 &&
+                     s[i].kind != S_P2M;
         mfns[i] = frame ? guest_mfn(c, s[i].pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)
@@ -704,8 +711,8 @@ out:
 /* ------------------------------------------------------------ the re-check */
 
 #define RECHECK_ROUNDS 3
-#define CONFIRM_BATCH 256    /* suspects re-read in one pause, to begin with */
-#define PAUSE_BUDGET_MS 2.0  /* a pause longer than this halves the next batch */
+#define CONFIRM_BATCH 256   /* suspects re-read in one pause, to begin with */
+#define PAUSE_BUDGET_MS 2.0 /* a pause longer than this halves the next batch */
 
 /*
  * Re-read the suspects of a running guest; report what holds with the
@@ -780,8 +787,9 @@ static int recheck(struct check *k)
                 batch /= 2;
         }
         c->st->check_pause_ms = pause_ms;
-        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings "
-                        "(the longest of %u pauses)",
+        xg__save_log(c,
+                     "pre-flight check: domain %u paused for %.3f ms to "
+                     "confirm %zu findings (the longest of %u pauses)",
                      c->domid, pause_ms, confirm, pauses);
         for (size_t i = 0; i < confirm; i++) {
             enum verdict v = verdict_of(k, &k->sus[i], &r1[i]);
@@ -848,8 +856,8 @@ int xg__save_preflight(struct save_ctx *c)
         goto out;
     size_t errors = xg_diag_total(c->d, XG_SEV_ERROR) - errors_before;
     xg__save_log(c,
-                 "pre-flight check of domain %u: %llu pfns, %llu page tables, %llu bad p2m "
-                 "entries, %zu problems",
+                 "pre-flight check of domain %u: %llu pfns, %llu page "
+                 "tables, %llu bad p2m entries, %zu problems",
                  c->domid, (unsigned long long)c->nr_pfns, (unsigned long long)k.tables,
                  (unsigned long long)bad_p2m, errors);
     rc = errors ? XG_E_GUEST : 0;

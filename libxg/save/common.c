@@ -29,8 +29,8 @@ void xg__save_progress(struct save_ctx *c, const char *phase)
 
 /* ------------------------------------------------------------ vcpus */
 
-int xg__save_vcpu_read(struct save_ctx *c, unsigned v, uint8_t *ctx,
-                       struct xg_pv_vcpu_frames *f, const char **why)
+int xg__save_vcpu_read(struct save_ctx *c, unsigned v, uint8_t *ctx, struct xg_pv_vcpu_frames *f,
+                       const char **why)
 {
     size_t size = xg_vcpu_layout(c->width)->size;
     int rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d);
@@ -78,8 +78,8 @@ void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, 
                          (unsigned long long)xg__save_nominal_type_info(type),
                          (unsigned long long)mfn, (unsigned long long)pfn);
         xg_diag_hint(c->d, "Xen refused a writable mapping of a page table: this dom0 maps "
-                           "foreign pages writable even when read-only is asked (the 2008 NetBSD "
-                           "privcmd bug); fix dom0's privcmd, the guest is fine");
+                           "foreign pages writable even when read-only is asked (the 2008 "
+                           "NetBSD privcmd bug); fix dom0's privcmd, the guest is fine");
     } else if (err == EBUSY) {
         xg_diag_hint(c->d, "the frame is in use with a type that forbids this mapping (Xen's "
                            "Bad type)");
@@ -107,19 +107,19 @@ static void explain_foreign_entry(struct save_ctx *c, uint64_t pfn, unsigned lev
     else
         snprintf(m2p, sizeof(m2p), "the M2P says pfn %#llx", (unsigned long long)bad->pfn);
     xg_diag_add(c->d, sev, XG_E_GUEST, 0, l, __FILE__, __LINE__,
-                "L%u table at pfn %#llx, slot %u, maps mfn %#llx, which is not one of the "
-                "guest's frames (%s)",
+                "L%u table at pfn %#llx, slot %u, maps mfn %#llx, "
+                "which is not one of the guest's frames (%s)",
                 level, (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn, m2p);
     xg_diag_hint(c->d, "the entry names a frame outside the guest's p2m (shared info, a foreign "
-                       "or I/O frame, or one it gave back); the guest must drop such mappings "
-                       "before it suspends");
+                       "or I/O frame, or one it gave back); the guest "
+                       "must drop such mappings before it suspends");
 }
 
 void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level,
                                 const struct xg_pv_bad *bad, enum xg_severity sev)
 {
-    struct xg_loc l = { XGF_DOMID(c->domid),   XGF_PFN(pfn),          XGF_LEVEL(level),
-                        XGF_SLOT(bad->slot),   XGF_ENTRY(bad->entry), XGF_MFN(bad->mfn) };
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn),          XGF_LEVEL(level),
+                        XGF_SLOT(bad->slot), XGF_ENTRY(bad->entry), XGF_MFN(bad->mfn) };
     if (bad->kind == XG_PV_BAD_SUPERPAGE) {
         xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
                     "L%u table at pfn %#llx maps a superpage in slot %u", level,
@@ -138,8 +138,8 @@ void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level
                     "L%u table at pfn %#llx, slot %u, still maps the shared info page (mfn %#llx)",
                     level, (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn);
         xg_diag_hint(c->d, "a PV guest must unmap shared info before it suspends (Linux: "
-                           "xen_pv_pre_suspend); its page is Xen's and gets a new frame on the "
-                           "other side");
+                           "xen_pv_pre_suspend); its page is Xen's and "
+                           "gets a new frame on the other side");
         return;
     }
     explain_foreign_entry(c, pfn, level, bad, sev, &l);

@@ -60,10 +60,14 @@ static int not_the_guests(struct save_ctx *c, unsigned i)
         l.owner = owner;
     }
     if (c->b_types[i] == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB): the frame is not the guest's to save",
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "Xen reports pfn %#llx (mfn %#llx) as invalid "
+                           "(XTAB): the frame is not the guest's to save",
                            (unsigned long long)pfn, (unsigned long long)mfn);
-    return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
-                       (unsigned long long)pfn, (unsigned long long)mfn);
+    return xg_diag_err(
+        c->d, XG_E_GUEST, &l,
+        "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
+        (unsigned long long)pfn, (unsigned long long)mfn);
 }
 
 /*
@@ -160,8 +164,8 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
     if (rc == 0)
         rc = batch_frames(c, n, final, &nmap);
     if (rc == 0 && nmap)
-        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs,
-                       &map, c->d);
+        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs, &map,
+                       c->d);
     if (rc < 0)
         return rc;
     for (unsigned i = 0; i < n; i++) {
@@ -242,7 +246,8 @@ static int suspend_guest(struct save_ctx *c)
     if (c->cb && c->cb->suspend)
         rc = c->cb->suspend(c->cb->arg, c->d);
     else
-        rc = xg_hv_suspend(c->hv, c->domid, c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
+        rc = xg_hv_suspend(c->hv, c->domid,
+                           c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
     if (rc < 0)
         return rc;
     c->suspended = true; /* asked and accepted: a failure from here on resumes it */
@@ -253,7 +258,8 @@ static int suspend_guest(struct save_ctx *c)
         c->suspended = false;
         struct xg_loc l = { XGF_DOMID(c->domid) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "domain %u has not suspended (shutdown %d, reason %u): it did not answer the suspend request",
+                           "domain %u has not suspended (shutdown %d, reason "
+                           "%u): it did not answer the suspend request",
                            c->domid, info.shutdown, info.shutdown_reason);
     }
     c->suspended = true;
@@ -314,14 +320,16 @@ static int live_passes(struct save_ctx *c)
         if ((rc = xg__save_check_p2m_generation(c)) < 0)
             return rc;
         uint64_t dirty = 0;
-        if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, &dirty, c->d)) < 0)
+        if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, &dirty,
+                                 c->d)) < 0)
             return rc;
         struct xg_save_iteration *it = &c->st->iter[c->iteration];
         it->dirty = dirty;
         it->seconds = xg__now() - t;
         c->st->iterations = c->iteration + 1;
-        xg__save_log(c, "pass %u: sent %llu pages in %.3f s, %llu dirtied meanwhile", c->iteration + 1,
-                     (unsigned long long)it->sent, it->seconds, (unsigned long long)dirty);
+        xg__save_log(c, "pass %u: sent %llu pages in %.3f s, %llu dirtied meanwhile",
+                     c->iteration + 1, (unsigned long long)it->sent, it->seconds,
+                     (unsigned long long)dirty);
         set = c->dirty;
         bool enough = (double)c->st->pages_sent >= max_factor * (double)c->nr_pfns;
         /*
@@ -384,8 +392,9 @@ static int live_passes(struct save_ctx *c)
     struct xg_save_iteration *it = &c->st->iter[c->iteration];
     it->seconds = xg__now() - t;
     c->st->iterations = c->iteration + 1;
-    xg__save_log(c, "final pass with the guest suspended: %llu pages (%llu dirty or deferred) in %.3f s",
-                 (unsigned long long)it->sent, (unsigned long long)last, it->seconds);
+    xg__save_log(
+        c, "final pass with the guest suspended: %llu pages (%llu dirty or deferred) in %.3f s",
+        (unsigned long long)it->sent, (unsigned long long)last, it->seconds);
     return 0;
 }
 
@@ -404,8 +413,9 @@ int xg__save_memory(struct save_ctx *c)
     c->deferred = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->last_type = malloc(c->nr_pfns);
     c->sent_mfn = malloc(c->nr_pfns * sizeof(uint64_t));
-    if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages || !c->b_maps ||
-        !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type || !c->sent_mfn)
+    if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages ||
+        !c->b_maps || !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type ||
+        !c->sent_mfn)
         return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for the save buffers");
     memset(c->last_type, 0xff, c->nr_pfns);
 
@@ -441,7 +451,8 @@ int xg__save_memory(struct save_ctx *c)
             c->st->invalid++;
     }
     if (c->st->invalid)
-        xg__save_log(c, "%llu pfns have no memory behind them (ballooned out); they are recorded as XTAB",
-                     (unsigned long long)c->st->invalid);
+        xg__save_log(
+            c, "%llu pfns have no memory behind them (ballooned out); they are recorded as XTAB",
+            (unsigned long long)c->st->invalid);
     return 0;
 }

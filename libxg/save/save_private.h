@@ -34,7 +34,7 @@ struct save_ctx {
 
     /* The guest's p2m, mapped read-only for the whole save. */
     uint64_t max_pfn, nr_pfns;
-    unsigned p2m_nr;            /* frames holding the p2m */
+    unsigned p2m_nr; /* frames holding the p2m */
     uint64_t *p2m_mfns, *p2m_pfns;
     xg_hv_mapping *p2m_map;
     const uint8_t **p2m_pages;
@@ -44,11 +44,11 @@ struct save_ctx {
 
     xg_stream_writer *w;
     bool logdirty_on;
-    bool suspended;             /* by this save (directly or through the callback) */
-    unsigned long *dirty;       /* pfns to send in the next pass */
-    unsigned long *deferred;    /* pfns that could not be sent yet (live passes) */
-    uint8_t *last_type;         /* XG_PFINFO nibble last sent per pfn, 0xff = never */
-    uint64_t *sent_mfn;         /* frame each pfn was last sent from (~0: sent as XTAB) */
+    bool suspended;          /* by this save (directly or through the callback) */
+    unsigned long *dirty;    /* pfns to send in the next pass */
+    unsigned long *deferred; /* pfns that could not be sent yet (live passes) */
+    uint8_t *last_type;      /* XG_PFINFO nibble last sent per pfn, 0xff = never */
+    uint64_t *sent_mfn;      /* frame each pfn was last sent from (~0: sent as XTAB) */
 
     /* Batch buffers, XG_MAX_BATCH entries each. */
     uint64_t *b_pfns, *b_mfns, *b_entries;
@@ -57,7 +57,7 @@ struct save_ctx {
     void **b_maps;
     int *b_errs;
     uint64_t *b_map_mfns;
-    uint8_t *scratch;           /* normalised tables of one batch */
+    uint8_t *scratch; /* normalised tables of one batch */
 
     double t0;
     uint64_t pass_done, pass_total;
@@ -77,8 +77,8 @@ void xg__save_progress(struct save_ctx *c, const char *phase);
  * (machine frames, as the guest runs).  Returns the hypervisor's error (< 0), 0 with *f
  * filled, or 1 when the context does not decode, *why saying why.
  */
-int xg__save_vcpu_read(struct save_ctx *c, unsigned v, uint8_t *ctx,
-                       struct xg_pv_vcpu_frames *f, const char **why);
+int xg__save_vcpu_read(struct save_ctx *c, unsigned v, uint8_t *ctx, struct xg_pv_vcpu_frames *f,
+                       const char **why);
 /* The guest's pfn of machine frame mfn, ~0 when the frame is not one of the guest's. */
 uint64_t xg__save_guest_pfn(const struct save_ctx *c, uint64_t mfn);
 /* What Xen's type_info of a live table of this type looks like (for "Xen would log"). */
