@@ -450,7 +450,7 @@ static int scan_vcpus(struct check *k)
         }
         struct suspect s = { .kind = S_CR3, .vcpu = (uint8_t)v, .pfn = ~0ULL };
         scan_vcpu_frame(k, &s, f.cr3);
-        uint64_t pfn = xg__save_guest_pfn(k->c, f.cr3);
+        uint64_t pfn = xg__save_guest_pfn(c, f.cr3);
         if (pfn != ~0ULL && xg_pfinfo_level(k->types[pfn]) == c->levels &&
             !xg_pfinfo_pinned(k->types[pfn])) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn),
@@ -695,7 +695,7 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
         if (s[i].kind == S_ENTRY && !r[i].map_err)
             r[i].ref_mfn = xg_pte_frame(r[i].pte);
         bool named = s[i].kind == S_ENTRY || r[i].has_ref;
-        r[i].ref_pfn = named ? xg__save_guest_pfn(k->c, r[i].ref_mfn) : ~0ULL;
+        r[i].ref_pfn = named ? xg__save_guest_pfn(c, r[i].ref_mfn) : ~0ULL;
         mfns[i] = r[i].ref_pfn != ~0ULL ? guest_mfn(c, r[i].ref_pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)
