@@ -57,6 +57,14 @@ int xg__write_full(int fd, const void *buf, size_t len);
 /* Monotonic time in seconds. */
 double xg__now(void);
 
+/*
+ * One line to an engine's log callback (xg_save_callbacks.log, xg_restore_callbacks.log):
+ * fmt formatted into at most 511 characters (a longer line is cut), then log(arg, line).
+ * Nothing when log is NULL.
+ */
+void xg__log_line(void (*log)(void *arg, const char *line), void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Bitmaps (xg__test_bit ...) and unaligned byte order (xg__le32 ...): util/. */
 #include "util/bitmap.h"
 #include "util/bytes.h"

@@ -21,7 +21,7 @@
 
 #include "hv/sim/guest.h"
 #include "internal.h"
-#include "save_private.h"
+#include "save/save_private.h"
 #include "testutil.h"
 #include "xg/save.h"
 #include "xg/xg.h"

@@ -32,6 +32,7 @@ bool cli_parse_double(const char *s, double min, double max, double *out);
 #include <stdio.h>
 
 #include "xg/xg.h"
+#include "xg/report.h"
 #include "xg/save.h"
 
 /*
@@ -58,5 +59,14 @@ void cli_ui_done(struct cli_ui *ui);
  * there is no Xen, how to use the simulated host.
  */
 xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d);
+
+/*
+ * A tool's XML report: cli_report_begin makes it with the run's outcome (rc, the domain
+ * or ~0U); the tool adds its params and figures; cli_report_finish adds the findings of d,
+ * writes it to path ("-": stdout) and frees it.  Returns 0, or -1 when it could not be
+ * written (the reason printed on stderr).
+ */
+xg_report *cli_report_begin(const char *prog, int rc, uint32_t domid);
+int cli_report_finish(xg_report *xr, const char *path, const xg_diag *d);
 
 #endif

@@ -297,21 +297,13 @@ int main(int argc, char **argv)
     if (status != EXIT_OK || verbose || xg_diag_total(d, XG_SEV_WARNING))
         xg_diag_print(stderr, d, verbose);
     if (report) {
-        xg_report *xr = xg_report_new(prog);
-        xg_report_set_result(xr, rc, p.create ? res.domid : p.domid);
+        xg_report *xr = cli_report_begin(prog, rc, p.create ? res.domid : p.domid);
         xg_report_set_param(xr, "backend", backend ? backend : getenv("XG_BACKEND"));
         xg_report_set_param(xr, "image", in ? in : "-");
         xg_report_set_param(xr, "mode", p.check_only ? "check" : p.create ? "create" : "existing domain");
         xg_report_add_restore(xr, &res);
-        xg_report_add_diag(xr, d);
-        xg_diag *rd = xg_diag_new();
-        if (xg_report_write(xr, report, rd) < 0) {
-            xg_diag_print(stderr, rd, false);
-            if (status == EXIT_OK)
-                status = EXIT_FAIL;
-        }
-        xg_diag_free(rd);
-        xg_report_free(xr);
+        if (cli_report_finish(xr, report, d) < 0 && status == EXIT_OK)
+            status = EXIT_FAIL;
     }
     xg_diag_free(d);
     return status;

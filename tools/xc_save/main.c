@@ -300,21 +300,13 @@ int main(int argc, char **argv)
         xg_diag_print(stderr, d, verbose);
     }
     if (report) {
-        xg_report *xr = xg_report_new(prog);
-        xg_report_set_result(xr, rc, (uint32_t)domid);
+        xg_report *xr = cli_report_begin(prog, rc, (uint32_t)domid);
         xg_report_set_param(xr, "backend", backend ? backend : getenv("XG_BACKEND"));
         xg_report_set_param(xr, "mode", p.check_only ? "check" : p.live ? "live" : "non-live");
         if (!p.check_only && rc == 0) /* a failed save's image is gone: its figures would describe nothing */
             xg_report_add_save(xr, &st);
-        xg_report_add_diag(xr, d);
-        xg_diag *rd = xg_diag_new();
-        if (xg_report_write(xr, report, rd) < 0) {
-            xg_diag_print(stderr, rd, false);
-            if (status == EXIT_OK)
-                status = EXIT_FAIL;
-        }
-        xg_diag_free(rd);
-        xg_report_free(xr);
+        if (cli_report_finish(xr, report, d) < 0 && status == EXIT_OK)
+            status = EXIT_FAIL;
     }
     xg_diag_free(d);
     return status;

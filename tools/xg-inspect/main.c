@@ -20,13 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/cli.h"
 #include "xg/report.h"
 #include "xg/restore.h"
 #include "xg/xg.h"
-
-#define EXIT_OK 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 
 static const char *prog = "xg-inspect";
 
@@ -342,18 +339,11 @@ int main(int argc, char **argv)
     if (rc < 0 || verbose || xg_diag_total(d, XG_SEV_WARNING))
         xg_diag_print(stderr, d, verbose);
     if (xml) {
-        xg_report *xr = xg_report_new(prog);
-        xg_report_set_result(xr, rc, ~0U);
+        xg_report *xr = cli_report_begin(prog, rc, ~0U);
         xg_report_set_param(xr, "image", path);
         xg_report_add_restore(xr, &res);
-        xg_report_add_diag(xr, d);
-        xg_diag *rd = xg_diag_new();
-        if (xg_report_write(xr, xml, rd) < 0) {
-            xg_diag_print(stderr, rd, false);
+        if (cli_report_finish(xr, xml, d) < 0)
             rc = XG_E_IO;
-        }
-        xg_diag_free(rd);
-        xg_report_free(xr);
     }
     xg_diag_free(d);
     if (!is_stdin)

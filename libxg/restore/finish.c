@@ -21,7 +21,7 @@
 
 /* Table frames mapped for validation (read-only) or localisation (read-write). */
 struct table_map {
-    uint64_t *pfns;          /* sorted */
+    uint64_t *pfns; /* sorted */
     uint64_t *mfns;
     void **pages;
     int *errs;
@@ -76,7 +76,8 @@ static const uint8_t *view_page(void *arg, uint64_t pfn)
     if (rc < 0 || !p) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
         va->map_rc = xg_diag_err(c->d, rc < 0 ? rc : XG_E_HV, &l,
-                                 "cannot map pfn %#llx to validate what it names", (unsigned long long)pfn);
+                                 "cannot map pfn %#llx to validate what it names",
+                                 (unsigned long long)pfn);
         return NULL;
     }
     va->page = p;
@@ -84,7 +85,10 @@ static const uint8_t *view_page(void *arg, uint64_t pfn)
     return va->page;
 }
 
-/* Offline, the ordinary pages restore.c kept (start info, table-like pages); with a domain, mapped. */
+/*
+ * Offline, the ordinary pages restore.c kept (start info, table-like pages); with a
+ * domain, mapped.
+ */
 static const uint8_t *view_kept(void *arg, uint64_t pfn)
 {
     struct view_arg *va = arg;
@@ -126,11 +130,13 @@ static int table_map(struct restore_ctx *c, struct table_map *tm, int prot)
     }
     if (!n)
         return 0;
-    int rc = xg_hv_map(c->hv, c->domid, prot, (unsigned)n, tm->mfns, tm->pages, tm->errs, &tm->m, c->d);
+    int rc = xg_hv_map(c->hv, c->domid, prot, (unsigned)n, tm->mfns, tm->pages, tm->errs, &tm->m,
+                       c->d);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!tm->pages[i]) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(tm->pfns[i]), XGF_MFN(tm->mfns[i]) };
-            rc = xg_diag_syserr(c->d, XG_E_HV, tm->errs[i], &l, "cannot map the page table at pfn %#llx",
+            rc = xg_diag_syserr(c->d, XG_E_HV, tm->errs[i], &l,
+                                "cannot map the page table at pfn %#llx",
                                 (unsigned long long)tm->pfns[i]);
         }
     }
@@ -155,8 +161,8 @@ static int decode_vcpus(struct restore_ctx *c, struct xg_pv_vcpu_frames *frames,
 }
 
 /* What each vcpu starts on, for the result (xg-inspect's summary). */
-static void summarise_vcpus(struct restore_ctx *c, const struct xg_pv_vcpu_frames *frames, const bool *present,
-                            const uint32_t *types, uint64_t nr)
+static void summarise_vcpus(struct restore_ctx *c, const struct xg_pv_vcpu_frames *frames,
+                            const bool *present, const uint32_t *types, uint64_t nr)
 {
     for (unsigned v = 0; v < c->nr_vcpus; v++) {
         if (!present[v])
@@ -170,7 +176,8 @@ static void summarise_vcpus(struct restore_ctx *c, const struct xg_pv_vcpu_frame
         s->cr3_type = frames[v].cr3 < nr ? types[frames[v].cr3] : XG_PFINFO_XTAB;
         s->has_user = frames[v].has_user;
         s->user_pfn = frames[v].user;
-        s->user_type = frames[v].has_user && frames[v].user < nr ? types[frames[v].user] : XG_PFINFO_XTAB;
+        s->user_type = frames[v].has_user && frames[v].user < nr ? types[frames[v].user]
+                                                                 : XG_PFINFO_XTAB;
     }
 }
 
@@ -218,11 +225,21 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
         goto out;
     struct view_arg va = { .c = c, .tm = tm };
     struct xg_pv_image_view v = {
-        .width = c->width, .levels = c->levels, .nr_pfns = nr, .types = types,
-        .table = view_table, .page = view_page, .arg = &va,
-        .nr_vcpus = c->nr_vcpus, .vcpu_present = present, .vcpu = frames,
-        .p2m_pfns = c->p2m_pfns, .nr_p2m = c->nr_p2m, .have_shared_info = c->have_shinfo,
-        .kept = view_kept, .legacy_bits = c->res->image.legacy_toolstack_bits,
+        .width = c->width,
+        .levels = c->levels,
+        .nr_pfns = nr,
+        .types = types,
+        .table = view_table,
+        .page = view_page,
+        .arg = &va,
+        .nr_vcpus = c->nr_vcpus,
+        .vcpu_present = present,
+        .vcpu = frames,
+        .p2m_pfns = c->p2m_pfns,
+        .nr_p2m = c->nr_p2m,
+        .have_shared_info = c->have_shinfo,
+        .kept = view_kept,
+        .legacy_bits = c->res->image.legacy_toolstack_bits,
         .unmappable = xg_stream_reader_info(c->r)->legacy_unmappable,
         .unmappable_mfns = xg_stream_reader_info(c->r)->legacy_unmappable_mfns,
         .nr_unmappable_mfns = xg_stream_reader_info(c->r)->legacy_nr_unmappable_mfns,
@@ -245,7 +262,8 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
     c->res->tables_stale = plan->nr_stale;
     xg__restore_log(c, "validated %llu page tables (%llu live, %llu stale), %zu pins planned: %s",
                     (unsigned long long)plan->nr_tables, (unsigned long long)plan->nr_live,
-                    (unsigned long long)plan->nr_stale, plan->nr_pins, rc == 0 ? "Xen will accept them" : "refused");
+                    (unsigned long long)plan->nr_stale, plan->nr_pins,
+                    rc == 0 ? "Xen will accept them" : "refused");
 out:
     /* The read-only mappings go before anything is written or pinned. */
     table_map_free(c, tm);
@@ -302,11 +320,13 @@ static int localise(struct restore_ctx *c, const struct xg_pv_plan *plan)
         unsigned level = xg_pfinfo_level(rc_type(c, pfn));
         unsigned before = cleared;
         struct xg_pv_bad bad;
-        if (xg_pv_localise_table(tm.pages[i], c->width, level, c->mfn1, c->cap, live, &bad, &cleared) < 0) {
+        if (xg_pv_localise_table(tm.pages[i], c->width, level, c->mfn1, c->cap, live, &bad,
+                                 &cleared) < 0) {
             /* Validation rules this out for live tables; the invariant is checked all the same. */
-            struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(bad.slot), XGF_ENTRY(bad.entry),
-                                XGF_REF_PFN(bad.pfn) };
-            rc = xg_diag_err(c->d, XG_E_IMAGE, &l, "L%u table at pfn %#llx, slot %u, names pfn %#llx, which has no frame",
+            struct xg_loc l = { XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(bad.slot),
+                                XGF_ENTRY(bad.entry), XGF_REF_PFN(bad.pfn) };
+            rc = xg_diag_err(c->d, XG_E_IMAGE, &l,
+                             "L%u table at pfn %#llx, slot %u, names pfn %#llx, which has no frame",
                              level, (unsigned long long)pfn, bad.slot, (unsigned long long)bad.pfn);
             break;
         }
@@ -316,12 +336,14 @@ static int localise(struct restore_ctx *c, const struct xg_pv_plan *plan)
     table_map_free(c, &tm);
     if (rc == 0 && cleared)
         xg_diag_warn(c->d, NULL,
-                     "%u entries of %llu stale page tables named pfns that are not in the image; they were cleared "
-                     "(Xen never validates those tables)", cleared, (unsigned long long)cleared_tables);
+                     "%u entries of %llu stale page tables named pfns that are not in the "
+                     "image; they were cleared (Xen never validates those tables)",
+                     cleared, (unsigned long long)cleared_tables);
     return rc;
 }
 
-static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m, const char *what)
+static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m,
+                  const char *what)
 {
     void *p = NULL;
     int err = 0;
@@ -356,15 +378,17 @@ static int fix_start_info(struct restore_ctx *c, const struct xg_pv_plan *plan)
         store_ev = c->dinfo.store_evtchn;
     if (console_ev < 0)
         console_ev = c->dinfo.console_evtchn;
-    if (store_ev < 0 && (rc = xg_hv_evtchn_alloc_unbound(c->hv, c->domid, c->p->store_domid, &store_ev, c->d)) < 0)
+    if (store_ev < 0 &&
+        (rc = xg_hv_evtchn_alloc_unbound(c->hv, c->domid, c->p->store_domid, &store_ev, c->d)) < 0)
         goto out;
-    if (console_ev < 0 &&
-        (rc = xg_hv_evtchn_alloc_unbound(c->hv, c->domid, c->p->console_domid, &console_ev, c->d)) < 0)
+    if (console_ev < 0 && (rc = xg_hv_evtchn_alloc_unbound(c->hv, c->domid, c->p->console_domid,
+                                                           &console_ev, c->d)) < 0)
         goto out;
     uint64_t store_mfn = rc_mfn(c, store_pfn), console_mfn = rc_mfn(c, console_pfn);
     if (store_mfn == ~0ULL || console_mfn == ~0ULL) {
         struct xg_loc l = { XGF_PFN(store_mfn == ~0ULL ? store_pfn : console_pfn) };
-        rc = xg_diag_err(c->d, XG_E_IMAGE, &l, "start info names a %s page (pfn %#llx) that is not in the image",
+        rc = xg_diag_err(c->d, XG_E_IMAGE, &l,
+                         "start info names a %s page (pfn %#llx) that is not in the image",
                          store_mfn == ~0ULL ? "xenstore" : "console",
                          (unsigned long long)(store_mfn == ~0ULL ? store_pfn : console_pfn));
         goto out;
@@ -399,7 +423,8 @@ static int fix_p2m(struct restore_ctx *c)
     }
     for (unsigned i = 0; i < c->nr_p2m; i++)
         mfns[i] = rc_mfn(c, c->p2m_pfns[i]);
-    if (!c->nr_p2m || (rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, c->nr_p2m, mfns, pages, errs, &m, c->d)) < 0)
+    if (!c->nr_p2m || (rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, c->nr_p2m, mfns,
+                                      pages, errs, &m, c->d)) < 0)
         goto out;
     for (unsigned i = 0; i < c->nr_p2m; i++) {
         if (!pages[i]) {
@@ -431,14 +456,18 @@ static int fix_shared_info(struct restore_ctx *c)
     int rc = map_rw(c, c->dinfo.shared_info_mfn, &si, &m, "the shared info page");
     if (rc < 0)
         return rc;
-    /* Only vcpu_info[] and arch come across; events start cleared and masked, as Xen's restore does. */
+    /*
+     * Only vcpu_info[] and arch come across; events start cleared and masked, as Xen's
+     * restore does.
+     */
     memcpy(si + sl->vcpu_info, c->shinfo + sl->vcpu_info, XG_LEGACY_MAX_VCPUS * XG_VCPU_INFO_SIZE);
     unsigned arch_len = (sl->p2m_generation + sl->word) - sl->max_pfn;
     memcpy(si + sl->max_pfn, c->shinfo + sl->max_pfn, arch_len);
     xg_guest_set_word(si, sl->pfn_to_mfn_frame_list_list, sl->word, 0);
     memset(si + sl->evtchn_pending, 0, (size_t)sl->evtchn_words * sl->word);
     for (unsigned v = 0; v < XG_LEGACY_MAX_VCPUS; v++)
-        xg_guest_set_word(si, sl->vcpu_info + v * XG_VCPU_INFO_SIZE + XG_VCPU_INFO_PENDING_SEL, sl->word, 0);
+        xg_guest_set_word(si, sl->vcpu_info + v * XG_VCPU_INFO_SIZE + XG_VCPU_INFO_PENDING_SEL,
+                          sl->word, 0);
     memset(si + sl->evtchn_mask, 0xff, (size_t)sl->evtchn_words * sl->word);
     xg_hv_unmap(c->hv, m);
     return 0;
@@ -464,9 +493,12 @@ int xg__restore_unpin_all(struct restore_ctx *c)
     }
     if (failed) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(first_failed) };
-        xg_diag_warn(c->d, &l, "%zu of the %zu tables this restore pinned stay pinned in domain %u "
-                               "(unpinning them failed)", failed, n, c->domid);
-        xg_diag_hint(c->d, "`xl destroy %u` releases them; the domain cannot run as it is", c->domid);
+        xg_diag_warn(c->d, &l,
+                     "%zu of the %zu tables this restore pinned stay "
+                     "pinned in domain %u (unpinning them failed)",
+                     failed, n, c->domid);
+        xg_diag_hint(c->d, "`xl destroy %u` releases them; the domain cannot run as it is",
+                     c->domid);
         return XG_E_HV;
     }
     xg__restore_log(c, "unpinned the %zu tables this restore had pinned", n);
@@ -507,17 +539,19 @@ static int pin_all(struct restore_ctx *c, struct xg_pv_plan *plan)
                                 XGF_LEVEL(plan->pin_level[at + done]) };
             if (c->p->pin_in_pfn_order) {
                 xg_diag_err(c->d, XG_E_HV, &l,
-                            "pinning in pfn order, as Xen's own restore does, failed at the L%u table at pfn %#llx; "
-                            "everything pinned so far will be unpinned", plan->pin_level[at + done],
-                            (unsigned long long)pfn);
-                xg_diag_hint(c->d, "a table with linear entries was pinned before their target was validated, so Xen "
-                                   "typed the target by the entry's level; the default dependency order avoids this");
+                            "pinning in pfn order, as Xen's own restore does, failed at the L%u "
+                            "table at pfn %#llx; everything pinned so far will be unpinned",
+                            plan->pin_level[at + done], (unsigned long long)pfn);
+                xg_diag_hint(c->d, "a table with linear entries was pinned before their target "
+                                   "was validated, so Xen typed the target by the entry's "
+                                   "level; the default dependency order avoids this");
             } else {
                 xg_diag_err(c->d, XG_E_HV, &l,
-                            "the hypervisor refused to pin the L%u table at pfn %#llx, which passed validation; "
-                            "everything pinned so far will be unpinned", plan->pin_level[at + done],
-                            (unsigned long long)pfn);
-                xg_diag_hint(c->d, "validation should make this impossible; the hypervisor's log says why it refused");
+                            "the hypervisor refused to pin the L%u table at pfn %#llx, which "
+                            "passed validation; everything pinned so far will be unpinned",
+                            plan->pin_level[at + done], (unsigned long long)pfn);
+                xg_diag_hint(c->d, "validation should make this impossible; the "
+                                   "hypervisor's log says why it refused");
             }
             return rc;
         }
@@ -550,12 +584,14 @@ static int set_vcpus(struct restore_ctx *c)
         int rc = xg_hv_vcpu_set(c->hv, c->domid, v, s->basic, size, c->d);
         if (rc < 0) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_MFN(f.cr3) };
-            xg_diag_err(c->d, XG_E_HV, &l, "setting vcpu%u's context failed after validation passed", v);
+            xg_diag_err(c->d, XG_E_HV, &l,
+                        "setting vcpu%u's context failed after validation passed", v);
             return rc;
         }
         c->vcpus_set++; /* its context now holds type references on its tables */
         for (int k = 0; k < 3; k++)
-            if (s->blob[k] && (rc = xg_hv_vcpu_blob_set(c->hv, c->domid, v, kinds[k], s->blob[k], s->blob_len[k], c->d)) < 0)
+            if (s->blob[k] && (rc = xg_hv_vcpu_blob_set(c->hv, c->domid, v, kinds[k], s->blob[k],
+                                                        s->blob_len[k], c->d)) < 0)
                 return rc;
         c->res->nr_vcpus++;
     }
@@ -574,8 +610,8 @@ int xg__restore_finish(struct restore_ctx *c)
         xg_pv_plan_free(&plan);
         return rc;
     }
-    if ((rc = populate_unsent(c, &plan)) == 0 &&
-        (rc = localise(c, &plan)) == 0 && (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
+    if ((rc = populate_unsent(c, &plan)) == 0 && (rc = localise(c, &plan)) == 0 &&
+        (rc = fix_start_info(c, &plan)) == 0 && (rc = fix_p2m(c)) == 0 &&
         (rc = fix_shared_info(c)) == 0) {
         if (c->have_tsc)
             rc = xg_hv_tsc_info_set(c->hv, c->domid, &c->tsc, c->d);
@@ -588,11 +624,12 @@ int xg__restore_finish(struct restore_ctx *c)
         rc = set_vcpus(c);
     /* Last, as Xen's restore: the back ends' way into the console and xenstore rings. */
     if (rc == 0)
-        rc = xg_hv_gnttab_seed(c->hv, c->domid, c->res->console_mfn, c->res->store_mfn, c->p->console_domid,
-                               c->p->store_domid, c->d);
+        rc = xg_hv_gnttab_seed(c->hv, c->domid, c->res->console_mfn, c->res->store_mfn,
+                               c->p->console_domid, c->p->store_domid, c->d);
     if (rc == 0)
-        xg__restore_log(c, "restored domain %u: %llu pages, %zu tables pinned, %u vcpus; it is left paused", c->domid,
-                        (unsigned long long)c->res->pages, plan.nr_pins, c->res->nr_vcpus);
+        xg__restore_log(
+            c, "restored domain %u: %llu pages, %zu tables pinned, %u vcpus; it is left paused",
+            c->domid, (unsigned long long)c->res->pages, plan.nr_pins, c->res->nr_vcpus);
     xg_pv_plan_free(&plan);
     return rc;
 }

@@ -107,13 +107,6 @@ static void hook(const char *phase)
         xg__save_check_hook(phase, xg__save_check_hook_arg);
 }
 
-static uint64_t nominal_type_info(uint32_t t)
-{
-    /* What Xen's type_info of such a live table looks like: type, validated, pinned, count 1. */
-    return ((uint64_t)xg_pfinfo_level(t) << 61) | (1ULL << 58) |
-           (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
-}
-
 /* ------------------------------------------------------------ verdicts */
 
 /* The finding about a table entry, from one read of the holder, the entry and its target. */
@@ -146,12 +139,16 @@ static enum verdict verdict_of(const struct check *k, const struct suspect *s, c
 {
     const struct save_ctx *c = k->c;
     switch ((enum suspect_kind)s->kind) {
-    case S_ENTRY: return entry_verdict(k, s, r);
+    case S_ENTRY:
+        return entry_verdict(k, s, r);
     case S_UNMAPPABLE:
         return r->mfn != ~0ULL && xg_pfinfo_level(r->type) && r->map_err ? V_UNMAPPABLE : V_NONE;
-    case S_XTAB: return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
-    case S_P2M: return r->p2m_bad ? V_P2M : V_NONE;
-    case S_VCPU: return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
+    case S_XTAB:
+        return r->mfn != ~0ULL && r->type == XG_PFINFO_XTAB ? V_XTAB : V_NONE;
+    case S_P2M:
+        return r->p2m_bad ? V_P2M : V_NONE;
+    case S_VCPU:
+        return r->vcpu_ok ? V_NONE : V_VCPU_BAD;
     case S_CR3:
         if (!r->vcpu_ok || !r->has_ref)
             return V_NONE;
@@ -199,7 +196,8 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
     }
     static const char *const what[] = { "cr3", "user cr3" };
     switch (v) {
-    case V_NONE: return;
+    case V_NONE:
+        return;
     case V_SUPERPAGE: {
         struct xg_pv_bad bad = { XG_PV_BAD_SUPERPAGE, slot, r->pte, xg_pte_frame(r->pte), ~0ULL };
         xg__save_explain_bad_entry(c, s->pfn, level, &bad, XG_SEV_ERROR);
@@ -212,7 +210,7 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
             slot, tpfn, xg_pfinfo_level(r->ref_type));
         xg_diag_xen_says(c->d,
                          "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
-                         (unsigned long long)nominal_type_info(r->ref_type),
+                         (unsigned long long)xg__save_nominal_type_info(r->ref_type),
                          (unsigned long long)r->ref_mfn, tpfn);
         return;
     case V_RW_LINEAR:
@@ -252,7 +250,9 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
                     pfn, (unsigned long long)r->mfn);
         return;
     }
-    case V_P2M: xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR); return;
+    case V_P2M:
+        xg__save_explain_p2m(c, s->pfn, r->mfn, XG_SEV_ERROR);
+        return;
     case V_VCPU_BAD:
         xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", vc,
                     r->why ? r->why : "its context does not decode");
@@ -283,8 +283,8 @@ static void report(struct check *k, const struct suspect *s, const struct seen *
         return;
     case V_GDT_RW:
         xg_diag_err(c->d, XG_E_GUEST, &vl,
-                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable by the guest (L1 table "
-                    "at pfn %#llx, slot %u)",
+                    "vcpu%u's GDT frame %u (pfn %#llx) is mapped writable "
+                    "by the guest (L1 table at pfn %#llx, slot %u)",
                     vc, s->g, tpfn, pfn, slot);
         return;
     }
@@ -337,8 +337,8 @@ static void scan_entry(struct check *k, uint64_t pfn, unsigned level, bool xen_l
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn),   XGF_LEVEL(level),
                             XGF_SLOT(slot),      XGF_ENTRY(pte), XGF_MFN(mfn) };
         xg_diag_note(c->d, &l,
-                     "L%u table at pfn %#llx maps the shared info page (slot %u); the guest must "
-                     "unmap it before it suspends, or the save will fail",
+                     "L%u table at pfn %#llx maps the shared info page (slot %u); the "
+                     "guest must unmap it before it suspends, or the save will fail",
                      level, (unsigned long long)pfn, slot);
         return;
     }
@@ -409,19 +409,12 @@ out:
     return rc;
 }
 
-/* A vcpu frame's pfn, ~0 when it is not one of the guest's frames. */
-static uint64_t frame_pfn(struct check *k, uint64_t mfn)
-{
-    uint64_t pfn = ~0ULL;
-    return xg_pv_mfn_in_physmap(&k->c->pm, mfn, &pfn) ? pfn : ~0ULL;
-}
-
 static void scan_vcpu_frame(struct check *k, struct suspect *s, uint64_t mfn)
 {
     struct seen r = { .vcpu_ok = 1,
                       .has_ref = 1,
                       .ref_mfn = mfn,
-                      .ref_pfn = frame_pfn(k, mfn),
+                      .ref_pfn = xg__save_guest_pfn(k->c, mfn),
                       .ref_type = XG_PFINFO_XTAB,
                       .mfn = ~0ULL };
     if (r.ref_pfn != ~0ULL)
@@ -441,16 +434,15 @@ static int scan_vcpus(struct check *k)
 {
     struct save_ctx *c = k->c;
     uint8_t ctx[XG_VCPU_CTX_MAX];
-    size_t size = xg_vcpu_layout(c->width)->size;
     for (unsigned v = 0; v < c->info.nr_vcpus && v < 64; v++) {
         if (!(c->info.vcpu_online & (1ULL << v)))
             continue;
-        int rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d);
-        if (rc < 0)
-            return rc;
         struct xg_pv_vcpu_frames f;
         const char *why = NULL;
-        if (xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) < 0) {
+        int rc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
             struct suspect s = { .kind = S_VCPU, .vcpu = (uint8_t)v };
             struct seen r = { .why = why };
             found(k, &s, &r);
@@ -458,15 +450,15 @@ static int scan_vcpus(struct check *k)
         }
         struct suspect s = { .kind = S_CR3, .vcpu = (uint8_t)v, .pfn = ~0ULL };
         scan_vcpu_frame(k, &s, f.cr3);
-        uint64_t pfn = frame_pfn(k, f.cr3);
+        uint64_t pfn = xg__save_guest_pfn(c, f.cr3);
         if (pfn != ~0ULL && xg_pfinfo_level(k->types[pfn]) == c->levels &&
             !xg_pfinfo_pinned(k->types[pfn])) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(pfn),
                                 XGF_REF_TYPE(k->types[pfn]) };
             xg_diag_warn(c->d, &l,
-                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore validates it through "
-                         "the vcpu context, but guests normally pin every top-level table before "
-                         "they suspend",
+                         "vcpu%u's cr3 (pfn %#llx) is not pinned; the restore "
+                         "validates it through the vcpu context, but guests "
+                         "normally pin every top-level table before they suspend",
                          v, (unsigned long long)pfn);
         }
         if (f.has_user) {
@@ -652,18 +644,20 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
     memset(r, 0, n * sizeof(*r));
     /* vcpus first, each read once. */
     uint8_t ctx[XG_VCPU_CTX_MAX];
-    size_t size = xg_vcpu_layout(c->width)->size;
     for (unsigned v = 0; v < 64; v++) {
         bool needed = false;
         for (size_t i = 0; i < n && !needed; i++)
             needed = s[i].kind >= S_VCPU && s[i].vcpu == v;
         if (!needed)
             continue;
-        if ((rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d)) < 0)
-            goto out;
         struct xg_pv_vcpu_frames f;
         const char *why = NULL;
-        bool ok = xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) == 0;
+        int vrc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+        if (vrc < 0) {
+            rc = vrc;
+            goto out;
+        }
+        bool ok = vrc == 0;
         for (size_t i = 0; i < n; i++) {
             if (s[i].kind < S_VCPU || s[i].vcpu != v)
                 continue;
@@ -684,8 +678,8 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
     for (size_t i = 0; i < n; i++) {
         if (s[i].kind == S_P2M)
             r[i].p2m_bad = xg__save_p2m_bad(c, s[i].pfn, &r[i].ref_mfn);
-        bool frame =
-            s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 && s[i].kind != S_P2M;
+        bool frame = s[i].pfn != ~0ULL && s[i].kind != S_VCPU && s[i].kind != S_CR3 &&
+                     s[i].kind != S_P2M;
         mfns[i] = frame ? guest_mfn(c, s[i].pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)
@@ -701,7 +695,7 @@ static int read_seen(struct check *k, const struct suspect *s, size_t n, struct 
         if (s[i].kind == S_ENTRY && !r[i].map_err)
             r[i].ref_mfn = xg_pte_frame(r[i].pte);
         bool named = s[i].kind == S_ENTRY || r[i].has_ref;
-        r[i].ref_pfn = named ? frame_pfn(k, r[i].ref_mfn) : ~0ULL;
+        r[i].ref_pfn = named ? xg__save_guest_pfn(c, r[i].ref_mfn) : ~0ULL;
         mfns[i] = r[i].ref_pfn != ~0ULL ? guest_mfn(c, r[i].ref_pfn) : ~0ULL;
     }
     if ((rc = read_types(k, n, mfns, types)) < 0)
@@ -717,8 +711,8 @@ out:
 /* ------------------------------------------------------------ the re-check */
 
 #define RECHECK_ROUNDS 3
-#define CONFIRM_BATCH 256    /* suspects re-read in one pause, to begin with */
-#define PAUSE_BUDGET_MS 2.0  /* a pause longer than this halves the next batch */
+#define CONFIRM_BATCH 256   /* suspects re-read in one pause, to begin with */
+#define PAUSE_BUDGET_MS 2.0 /* a pause longer than this halves the next batch */
 
 /*
  * Re-read the suspects of a running guest; report what holds with the
@@ -793,8 +787,9 @@ static int recheck(struct check *k)
                 batch /= 2;
         }
         c->st->check_pause_ms = pause_ms;
-        xg__save_log(c, "pre-flight check: domain %u paused for %.3f ms to confirm %zu findings "
-                        "(the longest of %u pauses)",
+        xg__save_log(c,
+                     "pre-flight check: domain %u paused for %.3f ms to "
+                     "confirm %zu findings (the longest of %u pauses)",
                      c->domid, pause_ms, confirm, pauses);
         for (size_t i = 0; i < confirm; i++) {
             enum verdict v = verdict_of(k, &k->sus[i], &r1[i]);
@@ -861,8 +856,8 @@ int xg__save_preflight(struct save_ctx *c)
         goto out;
     size_t errors = xg_diag_total(c->d, XG_SEV_ERROR) - errors_before;
     xg__save_log(c,
-                 "pre-flight check of domain %u: %llu pfns, %llu page tables, %llu bad p2m "
-                 "entries, %zu problems",
+                 "pre-flight check of domain %u: %llu pfns, %llu page "
+                 "tables, %llu bad p2m entries, %zu problems",
                  c->domid, (unsigned long long)c->nr_pfns, (unsigned long long)k.tables,
                  (unsigned long long)bad_p2m, errors);
     rc = errors ? XG_E_GUEST : 0;

@@ -20,12 +20,12 @@
 struct vcpu_stash {
     bool present;
     uint8_t basic[XG_VCPU_CTX_MAX];
-    void *blob[3];                /* EXTENDED, XSAVE, MSRS */
+    void *blob[3]; /* EXTENDED, XSAVE, MSRS */
     uint32_t blob_len[3];
 };
 
 struct restore_ctx {
-    xg_hv *hv;                    /* NULL: offline check */
+    xg_hv *hv; /* NULL: offline check */
     xg_diag *d;
     const struct xg_restore_params *p;
     const struct xg_restore_callbacks *cb;
@@ -33,38 +33,38 @@ struct restore_ctx {
     xg_stream_reader *r;
 
     uint32_t domid;
-    bool have_domain;             /* created or checked: pages may be populated */
+    bool have_domain; /* created or checked: pages may be populated */
     bool created;
     struct xg_domain_info dinfo;
 
     bool have_pv_info;
     unsigned width, levels;
     bool have_p2m_frames;
-    uint64_t declared_max_pfn;    /* from X86_PV_P2M_FRAMES */
+    uint64_t declared_max_pfn; /* from X86_PV_P2M_FRAMES */
     uint64_t *p2m_pfns;
     unsigned long *p2m_frame_bits; /* offline: which pfns are p2m frames (kept in memory) */
     unsigned nr_p2m;
 
     /* Per pfn, grown as pfns arrive (calloc'ed: untouched parts cost nothing). */
-    uint64_t cap;                 /* entries allocated */
-    uint64_t max_pfn;             /* highest pfn seen */
+    uint64_t cap;     /* entries allocated */
+    uint64_t max_pfn; /* highest pfn seen */
     bool any_pfn;
-    uint64_t *mfn1;               /* mfn + 1; 0 = no frame */
-    uint8_t *type1;               /* XG_PFINFO nibble + 1; 0 = never sent */
-    bool tables_in_memory;        /* no domain to hold them (offline, --check): keep tables here */
-    uint64_t **tables;            /* normalised tables kept in memory, when tables_in_memory */
+    uint64_t *mfn1;        /* mfn + 1; 0 = no frame */
+    uint8_t *type1;        /* XG_PFINFO nibble + 1; 0 = never sent */
+    bool tables_in_memory; /* no domain to hold them (offline, --check): keep tables here */
+    uint64_t **tables;     /* normalised tables kept in memory, when tables_in_memory */
 
     struct vcpu_stash *vcpu;
-    unsigned nr_vcpus;            /* stash entries (max vcpu id seen + 1) */
+    unsigned nr_vcpus; /* stash entries (max vcpu id seen + 1) */
     uint8_t shinfo[XG_SHINFO_SIZE];
     bool have_shinfo;
     struct xg_rec_tsc_info tsc;
     bool have_tsc;
-    bool verify;                  /* after a VERIFY record: compare, do not write */
-    bool static_done;             /* static data ended (callback made, policies applied) */
-    struct xg_cpuid_leaf *cpuid;  /* X86_CPUID_POLICY, until static data ends */
+    bool verify;                 /* after a VERIFY record: compare, do not write */
+    bool static_done;            /* static data ended (callback made, policies applied) */
+    struct xg_cpuid_leaf *cpuid; /* X86_CPUID_POLICY, until static data ends */
     uint32_t nr_cpuid;
-    struct xg_msr_entry *msr;     /* X86_MSR_POLICY */
+    struct xg_msr_entry *msr; /* X86_MSR_POLICY */
     uint32_t nr_msr;
     uint64_t verify_mismatches;
 
@@ -73,15 +73,18 @@ struct restore_ctx {
     void **b_pages;
     int *b_errs;
 
-    uint64_t *pinned;             /* mfns pinned so far, for the rollback */
+    uint64_t *pinned; /* mfns pinned so far, for the rollback */
     size_t nr_pinned;
-    unsigned vcpus_set;           /* vcpu contexts set: they hold type references on their tables */
+    unsigned vcpus_set; /* vcpu contexts set: they hold type references on their tables */
 
     double t0;
     uint64_t pages_done;
 };
 
-void xg__restore_log(struct restore_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Informational line through the log callback (util/log.c: one for both engines). */
+#define xg__restore_log(c, ...) \
+    xg__log_line((c)->cb ? (c)->cb->log : NULL, (c)->cb ? (c)->cb->arg : NULL, __VA_ARGS__)
+/* common.c, at the bottom of the engine: progress through the callback. */
 void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total);
 
 static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
@@ -91,7 +94,8 @@ static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
 
 static inline uint32_t rc_type(const struct restore_ctx *c, uint64_t pfn)
 {
-    return pfn < c->cap && c->type1[pfn] ? (uint32_t)(c->type1[pfn] - 1) << XG_PFINFO_SHIFT : XG_PFINFO_XTAB;
+    return pfn < c->cap && c->type1[pfn] ? (uint32_t)(c->type1[pfn] - 1) << XG_PFINFO_SHIFT
+                                         : XG_PFINFO_XTAB;
 }
 
 /* restore_finish.c: everything after END. */

@@ -17,33 +17,6 @@
 
 #include "save_private.h"
 
-void xg__save_log(struct save_ctx *c, const char *fmt, ...)
-{
-    if (!c->cb || !c->cb->log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->cb->log(c->cb->arg, line);
-}
-
-void xg__save_progress(struct save_ctx *c, const char *phase)
-{
-    if (!c->cb || !c->cb->progress)
-        return;
-    struct xg_progress p = {
-        .phase = phase,
-        .iteration = c->iteration + 1,
-        .done = c->pass_done,
-        .total = c->pass_total,
-        .bytes = c->w ? xg_stream_writer_bytes(c->w) : 0,
-        .seconds = xg__now() - c->t0,
-    };
-    c->cb->progress(c->cb->arg, &p);
-}
-
 static int setup(struct save_ctx *c)
 {
     struct xg_loc l = { XGF_DOMID(c->domid) };
@@ -51,15 +24,16 @@ static int setup(struct save_ctx *c)
     if (rc < 0)
         return rc;
     if (c->info.hvm)
-        return xg_diag_err(c->d, XG_E_UNSUPPORTED, &l, "domain %u is an HVM guest; xg saves x86 PV guests only",
-                           c->domid);
+        return xg_diag_err(c->d, XG_E_UNSUPPORTED, &l,
+                           "domain %u is an HVM guest; xg saves x86 PV guests only", c->domid);
     if (c->info.dying)
         return xg_diag_err(c->d, XG_E_GUEST, &l, "domain %u is being destroyed", c->domid);
     if (c->info.guest_width != 4 && c->info.guest_width != 8)
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "domain %u has an invalid guest width of %u bytes", c->domid,
-                           c->info.guest_width);
+        return xg_diag_err(c->d, XG_E_GUEST, &l, "domain %u has an invalid guest width of %u bytes",
+                           c->domid, c->info.guest_width);
     if (c->info.shutdown && c->info.shutdown_reason != XG_SHUTDOWN_SUSPEND)
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "domain %u has shut down (reason %u): there is nothing to save",
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "domain %u has shut down (reason %u): there is nothing to save",
                            c->domid, c->info.shutdown_reason);
     c->width = c->info.guest_width;
     c->levels = c->width == 8 ? 4 : 3;
@@ -84,9 +58,11 @@ static int write_cpu_policy(struct save_ctx *c)
         rc = 0; /* none to send: the receiver applies its default policy */
     } else if (rc == 0) {
         if (nl)
-            rc = xg_stream_write_record(c->w, XG_REC_X86_CPUID_POLICY, leaves, nl * (uint32_t)sizeof(*leaves));
+            rc = xg_stream_write_record(c->w, XG_REC_X86_CPUID_POLICY, leaves,
+                                        nl * (uint32_t)sizeof(*leaves));
         if (rc == 0 && nm)
-            rc = xg_stream_write_record(c->w, XG_REC_X86_MSR_POLICY, msrs, nm * (uint32_t)sizeof(*msrs));
+            rc = xg_stream_write_record(c->w, XG_REC_X86_MSR_POLICY, msrs,
+                                        nm * (uint32_t)sizeof(*msrs));
     }
     free(leaves);
     free(msrs);
@@ -111,31 +87,34 @@ static int write_static(struct save_ctx *c)
 }
 
 /* mfn -> pfn for a frame a vcpu names, or a finding. */
-static int vcpu_frame(struct save_ctx *c, unsigned vcpu, const char *what, uint64_t mfn, uint64_t *pfn)
+static int vcpu_frame(struct save_ctx *c, unsigned vcpu, const char *what, uint64_t mfn,
+                      uint64_t *pfn)
 {
-    uint64_t p = ~0ULL;
-    if (xg_pv_mfn_in_physmap(&c->pm, mfn, &p)) {
+    uint64_t p = xg__save_guest_pfn(c, mfn);
+    if (p != ~0ULL) {
         *pfn = p;
         return 0;
     }
     struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(vcpu), XGF_MFN(mfn) };
-    return xg_diag_err(c->d, XG_E_GUEST, &l, "vcpu%u's %s names mfn %#llx, which is not one of the guest's frames",
-                       vcpu, what, (unsigned long long)mfn);
+    return xg_diag_err(c->d, XG_E_GUEST, &l,
+                       "vcpu%u's %s names mfn %#llx, which is not one of the guest's frames", vcpu,
+                       what, (unsigned long long)mfn);
 }
 
 static int write_vcpu(struct save_ctx *c, unsigned v)
 {
     uint8_t ctx[XG_VCPU_CTX_MAX];
     size_t size = xg_vcpu_layout(c->width)->size;
-    int rc = xg_hv_vcpu_get(c->hv, c->domid, v, ctx, size, c->d);
-    if (rc < 0)
-        return rc;
     struct xg_pv_vcpu_frames f;
     const char *why;
+    int rc = xg__save_vcpu_read(c, v, ctx, &f, &why);
+    if (rc < 0)
+        return rc;
     struct xg_loc vl = { XGF_DOMID(c->domid), XGF_VCPU(v) };
-    if (xg_pv_vcpu_frames(ctx, c->width, v, false, &f, &why) < 0)
+    if (rc > 0)
         return xg_diag_err(c->d, XG_E_GUEST, &vl, "vcpu%u: %s", v, why);
-    if (v == 0 && (rc = vcpu_frame(c, v, "suspend record (start info, in rdx)", f.start_info, &f.start_info)) < 0)
+    if (v == 0 && (rc = vcpu_frame(c, v, "suspend record (start info, in rdx)", f.start_info,
+                                   &f.start_info)) < 0)
         return rc;
     for (unsigned g = 0; g < f.nr_gdt; g++)
         if ((rc = vcpu_frame(c, v, "GDT frame", f.gdt[g], &f.gdt[g])) < 0)
@@ -148,11 +127,13 @@ static int write_vcpu(struct save_ctx *c, unsigned v)
     if ((rc = xg_hv_page_types(c->hv, c->domid, 1, &cr3_mfn, &t, c->d)) < 0)
         return rc;
     if (xg_pfinfo_level(t) != c->levels) {
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(f.cr3), XGF_MFN(cr3_mfn), XGF_REF_TYPE(t) };
-        xg_diag_err(c->d, XG_E_GUEST, &l, "vcpu%u's cr3 is pfn %#llx, which Xen reports as %s, not an L%u table", v,
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(f.cr3), XGF_MFN(cr3_mfn),
+                            XGF_REF_TYPE(t) };
+        xg_diag_err(c->d, XG_E_GUEST, &l,
+                    "vcpu%u's cr3 is pfn %#llx, which Xen reports as %s, not an L%u table", v,
                     (unsigned long long)f.cr3, xg_pfinfo_name(t), c->levels);
-        xg_diag_hint(c->d, "the image would fail to restore (\"PT base is bad\"); the guest's page tables are not "
-                           "what its vcpu uses");
+        xg_diag_hint(c->d, "the image would fail to restore (\"PT base is bad\"); the "
+                           "guest's page tables are not what its vcpu uses");
         return XG_E_GUEST;
     }
     if (f.has_user && (rc = vcpu_frame(c, v, "user cr3 (ctrlreg[1])", f.user, &f.user)) < 0)
@@ -184,8 +165,8 @@ static int write_tail(struct save_ctx *c)
         return rc;
     if (!info.shutdown || info.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
         struct xg_loc l = { XGF_DOMID(c->domid) };
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "domain %u is no longer suspended: its vcpus cannot be saved",
-                           c->domid);
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "domain %u is no longer suspended: its vcpus cannot be saved", c->domid);
     }
     struct xg_rec_tsc_info tsc;
     if ((rc = xg_hv_tsc_info_get(c->hv, c->domid, &tsc, c->d)) < 0 ||
@@ -206,7 +187,8 @@ static int write_tail(struct save_ctx *c)
     }
     if (!(info.vcpu_online & 1)) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(0) };
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "vcpu0 is not online: an image without it cannot restore");
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "vcpu0 is not online: an image without it cannot restore");
     }
     return xg_stream_write_end(c->w);
 }
@@ -221,25 +203,34 @@ static int XG_MUST_CHECK cleanup(struct save_ctx *c, bool failed)
     struct xg_loc l = { XGF_DOMID(c->domid) };
     if (c->logdirty_on) {
         if (xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_DISABLE, NULL, 0, NULL, c->d) < 0) {
-            xg_diag_warn(c->d, &l, "domain %u is left in log-dirty mode: switching it off failed", c->domid);
-            xg_diag_hint(c->d, "the guest runs, more slowly; the next save of domain %u switches log-dirty off "
-                               "before it starts, or `xl destroy %u` if it is not to run on", c->domid, c->domid);
+            xg_diag_warn(c->d, &l, "domain %u is left in log-dirty mode: switching it off failed",
+                         c->domid);
+            xg_diag_hint(
+                c->d,
+                "the guest runs, more slowly; the next save of domain %u switches log-dirty "
+                "off before it starts, or `xl destroy %u` if it is not to run on",
+                c->domid, c->domid);
             rc = XG_E_HV;
-            failed = true; /* the tool reports a failure: leave the guest running, as a failed save does */
+            /* The tool reports a failure: leave the guest running, as a failed save does. */
+            failed = true;
         }
         c->logdirty_on = false;
     }
     if (failed && c->suspended && c->p->toolstack_resumes) {
-        xg__save_log(c, "the save failed: domain %u stays suspended for the toolstack to resume", c->domid);
+        xg__save_log(c, "the save failed: domain %u stays suspended for the toolstack to resume",
+                     c->domid);
     } else if (failed && c->suspended) {
         /* A failed save leaves the guest running, as it found it. */
         if (xg_hv_resume(c->hv, c->domid, c->d) == 0) {
             xg__save_log(c, "the save failed: domain %u was resumed", c->domid);
         } else {
-            xg_diag_err(c->d, XG_E_HV, &l, "the save failed and domain %u could not be resumed: it stays suspended",
+            xg_diag_err(c->d, XG_E_HV, &l,
+                        "the save failed and domain %u could not be resumed: it stays suspended",
                         c->domid);
-            xg_diag_hint(c->d, "the toolstack resumes it (libxl_domain_resume; on a simulated host "
-                               "`xg-sim resume HOST %u`), or `xl destroy %u` ends it", c->domid, c->domid);
+            xg_diag_hint(c->d,
+                         "the toolstack resumes it (libxl_domain_resume; on a simulated "
+                         "host `xg-sim resume HOST %u`), or `xl destroy %u` ends it",
+                         c->domid, c->domid);
             rc = XG_E_HV;
         }
     }
@@ -266,8 +257,13 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
     struct xg_save_params defaults = { 0 };
     struct xg_save_stats scratch_stats;
     struct save_ctx c = {
-        .hv = hv, .domid = domid, .d = d, .p = params ? params : &defaults, .cb = cb,
-        .st = stats ? stats : &scratch_stats, .t0 = xg__now(),
+        .hv = hv,
+        .domid = domid,
+        .d = d,
+        .p = params ? params : &defaults,
+        .cb = cb,
+        .st = stats ? stats : &scratch_stats,
+        .t0 = xg__now(),
     };
     memset(c.st, 0, sizeof(*c.st));
     int rc = setup(&c);
@@ -305,7 +301,7 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
     c.st->seconds = xg__now() - c.t0;
     if (rc == 0)
         xg__save_log(&c, "saved domain %u: %llu pages in %u pass%s, %.2f s", domid,
-                     (unsigned long long)c.st->pages_sent, c.st->iterations, c.st->iterations == 1 ? "" : "es",
-                     c.st->seconds);
+                     (unsigned long long)c.st->pages_sent, c.st->iterations,
+                     c.st->iterations == 1 ? "" : "es", c.st->seconds);
     return rc;
 }

@@ -16,29 +16,6 @@
 
 #include "restore_private.h"
 
-void xg__restore_log(struct restore_ctx *c, const char *fmt, ...)
-{
-    if (!c->cb || !c->cb->log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->cb->log(c->cb->arg, line);
-}
-
-void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total)
-{
-    if (!c->cb || !c->cb->progress)
-        return;
-    struct xg_progress p = {
-        .phase = phase, .iteration = 1, .done = done, .total = total,
-        .bytes = c->r ? xg_stream_reader_offset(c->r) : 0, .seconds = xg__now() - c->t0,
-    };
-    c->cb->progress(c->cb->arg, &p);
-}
-
 /* ------------------------------------------------------------ per-pfn state */
 
 static int grow(struct restore_ctx *c, uint64_t pfn, const struct xg_loc *loc)
@@ -46,7 +23,8 @@ static int grow(struct restore_ctx *c, uint64_t pfn, const struct xg_loc *loc)
     if (pfn < c->cap)
         return 0;
     if (pfn >= XG_RESTORE_MAX_PFNS)
-        return xg_diag_err(c->d, XG_E_CORRUPT, loc, "pfn %#llx is beyond what xg restores (%llu pfns, 256 GiB)",
+        return xg_diag_err(c->d, XG_E_CORRUPT, loc,
+                           "pfn %#llx is beyond what xg restores (%llu pfns, 256 GiB)",
                            (unsigned long long)pfn, (unsigned long long)XG_RESTORE_MAX_PFNS);
     uint64_t cap = XG_MAX(pfn + 1, c->cap * 2);
     if (c->have_p2m_frames)
@@ -60,7 +38,8 @@ static int grow(struct restore_ctx *c, uint64_t pfn, const struct xg_loc *loc)
         free(m);
         free(t);
         free(tb);
-        return xg_diag_err(c->d, XG_E_NOMEM, loc, "out of memory tracking %llu pfns", (unsigned long long)cap);
+        return xg_diag_err(c->d, XG_E_NOMEM, loc, "out of memory tracking %llu pfns",
+                           (unsigned long long)cap);
     }
     if (c->cap) {
         memcpy(m, c->mfn1, c->cap * sizeof(uint64_t));
@@ -96,7 +75,8 @@ static int setup_domain(struct restore_ctx *c, const struct xg_loc *loc)
         if ((rc = xg_hv_domain_create(c->hv, &cfg, &c->domid, c->d)) < 0)
             return rc;
         c->created = true;
-        xg__restore_log(c, "created domain %u (%u-bit, %u vcpus)", c->domid, c->width * 8, cfg.nr_vcpus);
+        xg__restore_log(c, "created domain %u (%u-bit, %u vcpus)", c->domid, c->width * 8,
+                        cfg.nr_vcpus);
     } else {
         c->domid = c->p->domid;
     }
@@ -104,13 +84,14 @@ static int setup_domain(struct restore_ctx *c, const struct xg_loc *loc)
         return rc;
     struct xg_loc l = { XGF_DOMID(c->domid) };
     if (c->dinfo.hvm)
-        return xg_diag_err(c->d, XG_E_INVAL, &l, "domain %u is an HVM domain; this image is of a PV guest", c->domid);
+        return xg_diag_err(c->d, XG_E_INVAL, &l,
+                           "domain %u is an HVM domain; this image is of a PV guest", c->domid);
     if (c->dinfo.dying)
         return xg_diag_err(c->d, XG_E_INVAL, &l, "domain %u is being destroyed", c->domid);
     if (c->dinfo.nr_pages) {
         return xg_diag_err(c->d, XG_E_INVAL, &l,
-                           "domain %u already has %llu pages: a restore goes into an empty domain", c->domid,
-                           (unsigned long long)c->dinfo.nr_pages);
+                           "domain %u already has %llu pages: a restore goes into an empty domain",
+                           c->domid, (unsigned long long)c->dinfo.nr_pages);
     }
     if (c->p->check_only) {
         c->have_domain = false;
@@ -145,10 +126,12 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
     struct xg_loc l = { XGF_REC(rec->index, rec->type), XGF_OFFSET(rec->offset) };
     if (pf->start_pfn != 0 || c->have_p2m_frames)
         return xg_diag_err(c->d, XG_E_UNSUPPORTED, &l,
-                           "X86_PV_P2M_FRAMES for pfns %#x-%#x: xg takes one record covering the whole p2m from pfn 0",
+                           "X86_PV_P2M_FRAMES for pfns %#x-%#x: xg takes one "
+                           "record covering the whole p2m from pfn 0",
                            pf->start_pfn, pf->end_pfn);
     if (pf->end_pfn >= XG_RESTORE_MAX_PFNS)
-        return xg_diag_err(c->d, XG_E_CORRUPT, &l, "X86_PV_P2M_FRAMES declares %llu pfns, beyond what xg restores",
+        return xg_diag_err(c->d, XG_E_CORRUPT, &l,
+                           "X86_PV_P2M_FRAMES declares %llu pfns, beyond what xg restores",
                            (unsigned long long)pf->end_pfn + 1);
     c->p2m_pfns = malloc(pf->nr * sizeof(uint64_t));
     if (!c->p2m_pfns)
@@ -156,8 +139,8 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
     memcpy(c->p2m_pfns, pf->pfn, pf->nr * sizeof(uint64_t));
     if (c->tables_in_memory) {
         /* Offline, the p2m's frames are kept (restore.c keep_ordinary): mark them. */
-        c->p2m_frame_bits =
-            calloc(XG_BITMAP_LONGS((uint64_t)pf->end_pfn + 1), sizeof(unsigned long));
+        c->p2m_frame_bits = calloc(XG_BITMAP_LONGS((uint64_t)pf->end_pfn + 1),
+                                   sizeof(unsigned long));
         if (!c->p2m_frame_bits)
             return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
         for (uint32_t i = 0; i < pf->nr; i++)
@@ -176,13 +159,15 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
 static int copy_batch(struct restore_ctx *c, unsigned n, const uint8_t *const *src)
 {
     xg_hv_mapping *m = NULL;
-    int rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, n, c->b_mfns, c->b_pages, c->b_errs, &m, c->d);
+    int rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, n, c->b_mfns, c->b_pages, c->b_errs,
+                       &m, c->d);
     if (rc < 0)
         return rc;
     for (unsigned i = 0; i < n; i++) {
         if (!c->b_pages[i]) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]), XGF_MFN(c->b_mfns[i]) };
-            rc = xg_diag_syserr(c->d, XG_E_HV, c->b_errs[i], &l, "cannot map the new frame of pfn %#llx writable",
+            rc = xg_diag_syserr(c->d, XG_E_HV, c->b_errs[i], &l,
+                                "cannot map the new frame of pfn %#llx writable",
                                 (unsigned long long)c->b_pfns[i]);
             break;
         }
@@ -190,7 +175,8 @@ static int copy_batch(struct restore_ctx *c, unsigned n, const uint8_t *const *s
             if (memcmp(c->b_pages[i], src[i], XG_PAGE_SIZE) != 0) {
                 c->verify_mismatches++;
                 struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]) };
-                xg_diag_warn(c->d, &l, "verify pfn %#llx failed: the second copy differs from the first",
+                xg_diag_warn(c->d, &l,
+                             "verify pfn %#llx failed: the second copy differs from the first",
                              (unsigned long long)c->b_pfns[i]);
             }
         } else {
@@ -292,7 +278,8 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         pl.pfn = pfn;
         if (c->have_p2m_frames && pfn > c->declared_max_pfn)
             return xg_diag_err(c->d, XG_E_CORRUPT, &pl,
-                               "PAGE_DATA pfn %#llx (index %u) is outside the domain's maximum %#llx (X86_PV_P2M_FRAMES)",
+                               "PAGE_DATA pfn %#llx (index %u) is outside the "
+                               "domain's maximum %#llx (X86_PV_P2M_FRAMES)",
                                (unsigned long long)pfn, i, (unsigned long long)c->declared_max_pfn);
         if ((rc = grow(c, pfn, &pl)) < 0)
             return rc;
@@ -365,20 +352,24 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
     if (nsrc && (rc = copy_batch(c, nsrc, srcs)) < 0)
         return rc;
     c->pages_done += pd->count;
-    xg__restore_progress(c, "restore", c->pages_done, c->have_p2m_frames ? c->declared_max_pfn + 1 : c->pages_done);
+    xg__restore_progress(c, "restore", c->pages_done,
+                         c->have_p2m_frames ? c->declared_max_pfn + 1 : c->pages_done);
     return 0;
 }
 
 static int handle_vcpu(struct restore_ctx *c, const struct xg_record *rec)
 {
     const struct xg_rec_vcpu *v = &rec->u.vcpu;
-    struct xg_loc l = { XGF_REC(rec->index, rec->type), XGF_OFFSET(rec->offset), XGF_VCPU(v->vcpu_id) };
+    struct xg_loc l = { XGF_REC(rec->index, rec->type), XGF_OFFSET(rec->offset),
+                        XGF_VCPU(v->vcpu_id) };
     if (v->vcpu_id >= XG_HV_MAX_VCPUS)
-        return xg_diag_err(c->d, XG_E_CORRUPT, &l, "%s record for vcpu%u: xg handles at most %u vcpus",
+        return xg_diag_err(c->d, XG_E_CORRUPT, &l,
+                           "%s record for vcpu%u: xg handles at most %u vcpus",
                            xg_stream_rec_name(rec->type), v->vcpu_id, XG_HV_MAX_VCPUS);
     if (c->have_domain && v->vcpu_id >= c->dinfo.nr_vcpus)
-        return xg_diag_err(c->d, XG_E_INVAL, &l, "%s record vcpu_id (%u) exceeds domain %u's max (%u)",
-                           xg_stream_rec_name(rec->type), v->vcpu_id, c->domid, c->dinfo.nr_vcpus - 1);
+        return xg_diag_err(
+            c->d, XG_E_INVAL, &l, "%s record vcpu_id (%u) exceeds domain %u's max (%u)",
+            xg_stream_rec_name(rec->type), v->vcpu_id, c->domid, c->dinfo.nr_vcpus - 1);
     if (v->vcpu_id >= c->nr_vcpus) {
         struct vcpu_stash *s = realloc(c->vcpu, (v->vcpu_id + 1) * sizeof(*s));
         if (!s)
@@ -395,7 +386,9 @@ static int handle_vcpu(struct restore_ctx *c, const struct xg_record *rec)
     }
     if (v->size == 0)
         return 0;
-    unsigned k = rec->type == XG_REC_X86_PV_VCPU_EXTENDED ? 0 : rec->type == XG_REC_X86_PV_VCPU_XSAVE ? 1 : 2;
+    unsigned k = rec->type == XG_REC_X86_PV_VCPU_EXTENDED ? 0
+                 : rec->type == XG_REC_X86_PV_VCPU_XSAVE  ? 1
+                                                          : 2;
     void *copy = malloc(v->size);
     if (!copy)
         return xg_diag_err(c->d, XG_E_NOMEM, &l, "out of memory");
@@ -418,15 +411,18 @@ static int static_data_end(struct restore_ctx *c)
     c->static_done = true;
     unsigned missing = (c->cpuid ? 0 : XG_SDD_MISSING_CPUID) | (c->msr ? 0 : XG_SDD_MISSING_MSR);
     if (c->hv && c->have_domain && (c->cpuid || c->msr)) {
-        int rc = xg_hv_cpu_policy_set(c->hv, c->domid, c->cpuid, c->nr_cpuid, c->msr, c->nr_msr, c->d);
+        int rc = xg_hv_cpu_policy_set(c->hv, c->domid, c->cpuid, c->nr_cpuid, c->msr, c->nr_msr,
+                                      c->d);
         if (rc == XG_E_UNSUPPORTED)
             xg__restore_log(c, "the image's CPU policy was not applied: this backend has none");
         else if (rc < 0)
             return rc;
     }
     if (c->cb && c->cb->static_data_done && c->cb->static_data_done(c->cb->arg, missing) != 0)
-        return xg_diag_err(c->d, XG_E_CANCELLED, NULL,
-                           "the toolstack refused the image's static data (static_data_done, missing %#x)", missing);
+        return xg_diag_err(
+            c->d, XG_E_CANCELLED, NULL,
+            "the toolstack refused the image's static data (static_data_done, missing %#x)",
+            missing);
     return 0;
 }
 
@@ -452,7 +448,8 @@ static int keep_policy(struct restore_ctx *c, const struct xg_record *rec)
 static int handle_record(struct restore_ctx *c, const struct xg_record *rec)
 {
     struct xg_loc l = { XGF_REC(rec->index, rec->type), XGF_OFFSET(rec->offset) };
-    if ((rec->type == XG_REC_X86_PV_P2M_FRAMES || rec->type == XG_REC_PAGE_DATA) && !c->static_done) {
+    if ((rec->type == XG_REC_X86_PV_P2M_FRAMES || rec->type == XG_REC_PAGE_DATA) &&
+        !c->static_done) {
         int rc = static_data_end(c);
         if (rc < 0)
             return rc;
@@ -479,11 +476,13 @@ static int handle_record(struct restore_ctx *c, const struct xg_record *rec)
         return 0;
     case XG_REC_VERIFY:
         c->verify = true;
-        xg__restore_log(c, "VERIFY record: the pages that follow are compared with those already restored");
+        xg__restore_log(
+            c, "VERIFY record: the pages that follow are compared with those already restored");
         return 0;
     case XG_REC_CHECKPOINT:
         return xg_diag_err(c->d, XG_E_UNSUPPORTED, &l,
-                           "CHECKPOINT record: this is a Remus/COLO checkpointed stream, which xg does not restore");
+                           "CHECKPOINT record: this is a Remus/COLO "
+                           "checkpointed stream, which xg does not restore");
     case XG_REC_X86_CPUID_POLICY:
     case XG_REC_X86_MSR_POLICY:
         return keep_policy(c, rec);
@@ -539,9 +538,11 @@ static int run(struct restore_ctx *c, int fd)
         return rc;
     c->res->image = *xg_stream_reader_info(c->r);
     if (c->res->image.domain_type != XG_DOMAIN_X86_PV)
-        return xg_diag_err(c->d, XG_E_UNSUPPORTED, NULL, "the image is of an HVM guest; xg restores x86 PV guests only");
-    xg__restore_log(c, "image: libxc stream v%u from Xen %u.%u%s", c->res->image.version, c->res->image.xen_major,
-                    c->res->image.xen_minor, c->res->image.gzip ? ", gzip" : "");
+        return xg_diag_err(c->d, XG_E_UNSUPPORTED, NULL,
+                           "the image is of an HVM guest; xg restores x86 PV guests only");
+    xg__restore_log(c, "image: libxc stream v%u from Xen %u.%u%s", c->res->image.version,
+                    c->res->image.xen_major, c->res->image.xen_minor,
+                    c->res->image.gzip ? ", gzip" : "");
     struct xg_record rec;
     for (;;) {
         if ((rc = xg_stream_read(c->r, &rec)) < 0)
@@ -563,12 +564,17 @@ static int run(struct restore_ctx *c, int fd)
     return xg__restore_finish(c);
 }
 
-int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const struct xg_restore_callbacks *cb,
-               struct xg_restore_result *res, xg_diag *d)
+int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params,
+               const struct xg_restore_callbacks *cb, struct xg_restore_result *res, xg_diag *d)
 {
     struct xg_restore_result scratch;
     struct restore_ctx c = {
-        .hv = hv, .d = d, .p = params, .cb = cb, .res = res ? res : &scratch, .t0 = xg__now(),
+        .hv = hv,
+        .d = d,
+        .p = params,
+        .cb = cb,
+        .res = res ? res : &scratch,
+        .t0 = xg__now(),
         .tables_in_memory = params->check_only,
     };
     memset(c.res, 0, sizeof(*c.res));
@@ -585,21 +591,27 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
         bool unpinned = xg__restore_unpin_all(&c) == 0;
         if (c.created) {
             if (xg_hv_domain_destroy(hv, c.domid, d) == 0) {
-                xg__restore_log(&c, "the restore failed: domain %u, which it had created, was destroyed%s",
-                                c.domid, unpinned ? "" : " (with the tables left pinned)");
+                xg__restore_log(
+                    &c, "the restore failed: domain %u, which it had created, was destroyed%s",
+                    c.domid, unpinned ? "" : " (with the tables left pinned)");
                 c.res->created = false;
             } else {
                 struct xg_loc l = { XGF_DOMID(c.domid) };
-                xg_diag_warn(d, &l, "the restore failed and destroying domain %u, which it had created, failed too",
-                             c.domid);
+                xg_diag_warn(
+                    d, &l,
+                    "the restore failed and destroying domain %u, which it had created, failed too",
+                    c.domid);
                 xg_diag_hint(d, "the domain is left behind: `xl destroy %u` ends it", c.domid);
             }
         } else if (c.have_domain && unpinned && c.vcpus_set) {
-            xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned, but %u vcpu "
+            xg__restore_log(&c,
+                            "the restore failed: domain %u holds nothing pinned, but %u vcpu "
                             "contexts set hold references to their page tables; destroy it",
                             c.domid, c.vcpus_set);
         } else if (c.have_domain && unpinned) {
-            xg__restore_log(&c, "the restore failed: domain %u holds nothing pinned and can be destroyed", c.domid);
+            xg__restore_log(
+                &c, "the restore failed: domain %u holds nothing pinned and can be destroyed",
+                c.domid);
         }
     }
     c.res->seconds = xg__now() - c.t0;
@@ -607,11 +619,16 @@ int xg_restore(xg_hv *hv, int fd, const struct xg_restore_params *params, const 
     return rc;
 }
 
-int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_restore_result *res, xg_diag *d)
+int xg_image_check(int fd, const struct xg_restore_callbacks *cb, struct xg_restore_result *res,
+                   xg_diag *d)
 {
     struct xg_restore_params p = { .check_only = true };
     struct xg_restore_result scratch;
-    struct restore_ctx c = { .d = d, .p = &p, .cb = cb, .res = res ? res : &scratch, .t0 = xg__now(),
+    struct restore_ctx c = { .d = d,
+                             .p = &p,
+                             .cb = cb,
+                             .res = res ? res : &scratch,
+                             .t0 = xg__now(),
                              .tables_in_memory = true };
     memset(c.res, 0, sizeof(*c.res));
     c.res->store_mfn = c.res->console_mfn = ~0ULL;

@@ -19,7 +19,8 @@ static uint64_t shinfo_word(struct save_ctx *c, unsigned off)
 }
 
 /* Map one frame read-only; the caller unmaps. */
-static int map_one(struct save_ctx *c, uint64_t mfn, const uint8_t **page, xg_hv_mapping **m, const char *what)
+static int map_one(struct save_ctx *c, uint64_t mfn, const uint8_t **page, xg_hv_mapping **m,
+                   const char *what)
 {
     void *p = NULL;
     int err = 0;
@@ -36,8 +37,8 @@ static int map_one(struct save_ctx *c, uint64_t mfn, const uint8_t **page, xg_hv
             return XG_E_GUEST;
         }
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(mfn) };
-        return xg_diag_syserr(c->d, XG_E_GUEST, err, &l, "cannot map %s (mfn %#llx) read-only", what,
-                              (unsigned long long)mfn);
+        return xg_diag_syserr(c->d, XG_E_GUEST, err, &l, "cannot map %s (mfn %#llx) read-only",
+                              what, (unsigned long long)mfn);
     }
     *page = p;
     return 0;
@@ -47,8 +48,10 @@ static int p2m_alloc(struct save_ctx *c)
 {
     unsigned fpp = xg_pv_fpp(c->width);
     if (c->max_pfn >= (1ULL << 36)) {
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.max_pfn"), XGF_FOUND(c->max_pfn + 1) };
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest's shared info claims an implausible %llu pfns",
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.max_pfn"),
+                            XGF_FOUND(c->max_pfn + 1) };
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "the guest's shared info claims an implausible %llu pfns",
                            (unsigned long long)c->max_pfn + 1);
     }
     c->nr_pfns = c->max_pfn + 1;
@@ -57,7 +60,8 @@ static int p2m_alloc(struct save_ctx *c)
     c->p2m_pfns = calloc(c->p2m_nr, sizeof(uint64_t));
     c->p2m_pages = calloc(c->p2m_nr, sizeof(*c->p2m_pages));
     if (!c->p2m_mfns || !c->p2m_pfns || !c->p2m_pages)
-        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for a p2m of %u frames", c->p2m_nr);
+        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for a p2m of %u frames",
+                           c->p2m_nr);
     return 0;
 }
 
@@ -76,38 +80,46 @@ static void walk_cache_drop(struct save_ctx *c, struct walk_cache *wc)
     memset(wc, 0, sizeof(*wc));
 }
 
-static int walk(struct save_ctx *c, struct walk_cache *wc, uint64_t root, uint64_t va, uint64_t *mfn)
+static int walk(struct save_ctx *c, struct walk_cache *wc, uint64_t root, uint64_t va,
+                uint64_t *mfn)
 {
     uint64_t t = root;
     for (unsigned level = c->levels; level >= 1; level--) {
         if (t >= c->nr_mfns) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(t), XGF_LEVEL(level) };
             return xg_diag_err(c->d, XG_E_GUEST, &l,
-                               "walking the guest's page tables to its p2m list (va %#llx): L%u table mfn %#llx is not a machine frame",
+                               "walking the guest's page tables to its p2m list (va "
+                               "%#llx): L%u table mfn %#llx is not a machine frame",
                                (unsigned long long)va, level, (unsigned long long)t);
         }
         if (!wc->map[level] || wc->mfn[level] != t) {
             if (wc->map[level])
                 xg_hv_unmap(c->hv, wc->map[level]);
             wc->map[level] = NULL;
-            int rc = map_one(c, t, &wc->page[level], &wc->map[level], "the page tables that map the p2m list");
+            int rc = map_one(c, t, &wc->page[level], &wc->map[level],
+                             "the page tables that map the p2m list");
             if (rc < 0)
                 return rc;
             wc->mfn[level] = t;
         }
-        unsigned idx = (c->width == 4 && level == 3) ? (unsigned)((va >> 30) & 3)
-                                                     : (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
+        unsigned idx = (c->width == 4 && level == 3)
+                           ? (unsigned)((va >> 30) & 3)
+                           : (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
         uint64_t e;
         memcpy(&e, wc->page[level] + idx * 8, 8);
         if (!xg_pte_present(e)) {
-            struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(t), XGF_LEVEL(level), XGF_SLOT(idx), XGF_ENTRY(e) };
-            return xg_diag_err(c->d, XG_E_GUEST, &l,
-                               "the guest's linear p2m list is not mapped at va %#llx (L%u entry %u not present)",
-                               (unsigned long long)va, level, idx);
+            struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(t), XGF_LEVEL(level), XGF_SLOT(idx),
+                                XGF_ENTRY(e) };
+            return xg_diag_err(
+                c->d, XG_E_GUEST, &l,
+                "the guest's linear p2m list is not mapped at va %#llx (L%u entry %u not present)",
+                (unsigned long long)va, level, idx);
         }
         if (level > 1 && (e & XG_PTE_PSE)) {
-            struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(t), XGF_LEVEL(level), XGF_SLOT(idx), XGF_ENTRY(e) };
-            return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest maps its p2m list with a superpage");
+            struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(t), XGF_LEVEL(level), XGF_SLOT(idx),
+                                XGF_ENTRY(e) };
+            return xg_diag_err(c->d, XG_E_GUEST, &l,
+                               "the guest maps its p2m list with a superpage");
         }
         t = xg_pte_frame(e);
     }
@@ -120,11 +132,13 @@ static int find_linear(struct save_ctx *c, uint64_t p2m_cr3)
     uint64_t vaddr = shinfo_word(c, xg_shinfo_layout(c->width)->p2m_vaddr);
     uint64_t root = xg_cr3_to_frame(p2m_cr3, c->width);
     uint64_t end = vaddr + (uint64_t)c->p2m_nr * XG_PAGE_SIZE - 1;
-    bool ok = c->width == 8 ? end > vaddr && (vaddr >= 0xffff880000000000ULL || end < 0xffff800000000000ULL)
-                            : end > vaddr && end <= 0xffffffffULL;
+    bool ok = c->width == 8
+                  ? end > vaddr && (vaddr >= 0xffff880000000000ULL || end < 0xffff800000000000ULL)
+                  : end > vaddr && end <= 0xffffffffULL;
     if (!ok || vaddr & 0xfff) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.p2m_vaddr"), XGF_FOUND(vaddr) };
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest's p2m list address range %#llx-%#llx is not usable",
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "the guest's p2m list address range %#llx-%#llx is not usable",
                            (unsigned long long)vaddr, (unsigned long long)end);
     }
     struct walk_cache wc = { 0 };
@@ -133,8 +147,8 @@ static int find_linear(struct save_ctx *c, uint64_t p2m_cr3)
         rc = walk(c, &wc, root, vaddr + (uint64_t)i * XG_PAGE_SIZE, &c->p2m_mfns[i]);
     walk_cache_drop(c, &wc);
     if (rc == 0)
-        xg__save_log(c, "p2m: linear list at %#llx, %u frames, root table mfn %#llx", (unsigned long long)vaddr,
-                     c->p2m_nr, (unsigned long long)root);
+        xg__save_log(c, "p2m: linear list at %#llx, %u frames, root table mfn %#llx",
+                     (unsigned long long)vaddr, c->p2m_nr, (unsigned long long)root);
     return rc;
 }
 
@@ -146,10 +160,12 @@ static int find_tree(struct save_ctx *c)
     struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(fll) };
     if (!fll || fll >= c->nr_mfns)
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "the guest announces no p2m: neither a linear list (p2m_cr3) nor a frame list list (mfn %#llx)",
+                           "the guest announces no p2m: neither a linear list "
+                           "(p2m_cr3) nor a frame list list (mfn %#llx)",
                            (unsigned long long)fll);
     if (nr_fl > fpp)
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "max_pfn %#llx is too large for a p2m frame-list tree",
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "max_pfn %#llx is too large for a p2m frame-list tree",
                            (unsigned long long)c->max_pfn);
     const uint8_t *fll_page;
     xg_hv_mapping *fll_map;
@@ -167,8 +183,10 @@ static int find_tree(struct save_ctx *c)
     for (unsigned i = 0; i < nr_fl; i++) {
         fl_mfns[i] = xg_guest_word(fll_page, i * c->width, c->width);
         if (fl_mfns[i] >= c->nr_mfns) {
-            struct xg_loc fl = { XGF_DOMID(c->domid), XGF_MFN(fll), XGF_SLOT(i), XGF_ENTRY(fl_mfns[i]) };
-            rc = xg_diag_err(c->d, XG_E_GUEST, &fl, "bad mfn %#llx for p2m frame list %u", (unsigned long long)fl_mfns[i], i);
+            struct xg_loc fl = { XGF_DOMID(c->domid), XGF_MFN(fll), XGF_SLOT(i),
+                                 XGF_ENTRY(fl_mfns[i]) };
+            rc = xg_diag_err(c->d, XG_E_GUEST, &fl, "bad mfn %#llx for p2m frame list %u",
+                             (unsigned long long)fl_mfns[i], i);
             goto out;
         }
     }
@@ -178,14 +196,15 @@ static int find_tree(struct save_ctx *c)
     for (unsigned i = 0; i < nr_fl; i++) {
         if (!fl_pages[i]) {
             struct xg_loc fl = { XGF_DOMID(c->domid), XGF_MFN(fl_mfns[i]) };
-            rc = xg_diag_syserr(c->d, XG_E_GUEST, errs[i], &fl, "cannot map p2m frame list %u read-only", i);
+            rc = xg_diag_syserr(c->d, XG_E_GUEST, errs[i], &fl,
+                                "cannot map p2m frame list %u read-only", i);
             goto out;
         }
     }
     for (unsigned i = 0; i < c->p2m_nr; i++)
         c->p2m_mfns[i] = xg_guest_word(fl_pages[i / fpp], (i % fpp) * c->width, c->width);
-    xg__save_log(c, "p2m: frame list list at mfn %#llx, %u frame lists, %u p2m frames", (unsigned long long)fll, nr_fl,
-                 c->p2m_nr);
+    xg__save_log(c, "p2m: frame list list at mfn %#llx, %u frame lists, %u p2m frames",
+                 (unsigned long long)fll, nr_fl, c->p2m_nr);
 out:
     xg_hv_unmap(c->hv, fl_map);
     xg_hv_unmap(c->hv, fll_map);
@@ -213,7 +232,8 @@ int xg__save_map_p2m(struct save_ctx *c)
     if (max == 0) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.max_pfn"), XGF_FOUND(0) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "the guest has not filled in its shared info (arch.max_pfn is 0): it is not a running PV kernel");
+                           "the guest has not filled in its shared info "
+                           "(arch.max_pfn is 0): it is not a running PV kernel");
     }
     c->max_pfn = max - 1;
     if ((rc = p2m_alloc(c)) < 0)
@@ -235,17 +255,19 @@ int xg__save_map_p2m(struct save_ctx *c)
             return xg_diag_err(c->d, XG_E_GUEST, &l, "p2m frame %u is not a machine frame", i);
         }
     }
-    rc = xg_hv_map(c->hv, c->domid, PROT_READ, c->p2m_nr, c->p2m_mfns, (void **)c->p2m_pages, errs, &c->p2m_map,
-                   c->d);
+    rc = xg_hv_map(c->hv, c->domid, PROT_READ, c->p2m_nr, c->p2m_mfns, (void **)c->p2m_pages, errs,
+                   &c->p2m_map, c->d);
     for (unsigned i = 0; rc == 0 && i < c->p2m_nr; i++) {
         if (!c->p2m_pages[i]) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(c->p2m_mfns[i]) };
-            rc = xg_diag_syserr(c->d, XG_E_GUEST, errs[i], &l, "cannot map p2m frame %u read-only", i);
+            rc = xg_diag_syserr(c->d, XG_E_GUEST, errs[i], &l, "cannot map p2m frame %u read-only",
+                                i);
         }
         uint64_t pfn = c->m2p[c->p2m_mfns[i]];
         if (rc == 0 && pfn > c->max_pfn) {
             struct xg_loc l = { XGF_DOMID(c->domid), XGF_MFN(c->p2m_mfns[i]), XGF_PFN(pfn) };
-            rc = xg_diag_err(c->d, XG_E_GUEST, &l, "p2m frame %u (mfn %#llx) is not one of the guest's pfns", i,
+            rc = xg_diag_err(c->d, XG_E_GUEST, &l,
+                             "p2m frame %u (mfn %#llx) is not one of the guest's pfns", i,
                              (unsigned long long)c->p2m_mfns[i]);
         }
         c->p2m_pfns[i] = pfn;
@@ -254,8 +276,12 @@ int xg__save_map_p2m(struct save_ctx *c)
     if (rc < 0)
         return rc;
     c->pm = (struct xg_pv_physmap){
-        .width = c->width, .max_pfn = c->max_pfn, .m2p = c->m2p, .nr_mfns = c->nr_mfns,
-        .p2m_pages = c->p2m_pages, .compat_m2p_mfn0 = c->compat_mfn0,
+        .width = c->width,
+        .max_pfn = c->max_pfn,
+        .m2p = c->m2p,
+        .nr_mfns = c->nr_mfns,
+        .p2m_pages = c->p2m_pages,
+        .compat_m2p_mfn0 = c->compat_mfn0,
     };
     return 0;
 }
@@ -281,13 +307,14 @@ int xg__save_check_p2m_generation(struct save_ctx *c)
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.p2m_generation"), XGF_FOUND(gen),
                             XGF_EXPECTED(c->p2m_generation) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "the guest rebuilt its p2m while xg read it (p2m generation changed); "
-                           "stopped: retry");
+                           "the guest rebuilt its p2m while xg read it (p2m "
+                           "generation changed); stopped: retry");
     }
     if (max != c->max_pfn + 1) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_FIELD("arch.max_pfn"), XGF_FOUND(max),
                             XGF_EXPECTED(c->max_pfn + 1) };
-        return xg_diag_err(c->d, XG_E_GUEST, &l, "the guest changed its memory size during the save; retry it");
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "the guest changed its memory size during the save; retry it");
     }
     return 0;
 }
@@ -310,11 +337,13 @@ void xg__save_explain_p2m(struct save_ctx *c, uint64_t pfn, uint64_t mfn, enum x
     if (mfn >= c->nr_mfns)
         xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
                     "the guest's p2m maps pfn %#llx to mfn %#llx, beyond the host's %llu frames",
-                    (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->nr_mfns);
+                    (unsigned long long)pfn, (unsigned long long)mfn,
+                    (unsigned long long)c->nr_mfns);
     else
-        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                    "the guest's p2m maps pfn %#llx to mfn %#llx, but the M2P says that frame is pfn %#llx",
-                    (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->m2p[mfn]);
+        xg_diag_add(
+            c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
+            "the guest's p2m maps pfn %#llx to mfn %#llx, but the M2P says that frame is pfn %#llx",
+            (unsigned long long)pfn, (unsigned long long)mfn, (unsigned long long)c->m2p[mfn]);
 }
 
 uint64_t xg__save_check_p2m(struct save_ctx *c, enum xg_severity sev)

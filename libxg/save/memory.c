@@ -21,89 +21,135 @@
 
 #include "save_private.h"
 
-static const char *level_name(unsigned level)
-{
-    static const char *const n[] = { "ordinary page", "L1 table", "L2 table", "L3 table", "L4 table" };
-    return level <= 4 ? n[level] : "?";
-}
-
-void xg__save_explain_map_error(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type, int err,
-                                const char *what, enum xg_severity sev)
-{
-    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn), XGF_REF_TYPE(type) };
-    unsigned level = xg_pfinfo_level(type);
-    xg_diag_add(c->d, sev, XG_E_GUEST, err, &l, __FILE__, __LINE__,
-                "cannot map pfn %#llx (mfn %#llx, %s%s) read-only%s%s", (unsigned long long)pfn,
-                (unsigned long long)mfn, level_name(level), xg_pfinfo_pinned(type) ? ", pinned" : "",
-                what ? " while reading " : "", what ? what : "");
-    if (level && err == EBUSY) {
-        xg_diag_xen_says(c->d, "Bad type (saw %016llx != exp e000000000000000) for mfn %llx (pfn %llx)",
-                         (unsigned long long)(((uint64_t)level << 61) | (1ULL << 58) |
-                                              (xg_pfinfo_pinned(type) ? 1ULL << 59 : 0) | 1),
-                         (unsigned long long)mfn, (unsigned long long)pfn);
-        xg_diag_hint(c->d,
-                     "Xen refused a writable mapping of a page table: this dom0 maps foreign pages writable even when "
-                     "read-only is asked (the 2008 NetBSD privcmd bug); fix dom0's privcmd, the guest is fine");
-    } else if (err == EBUSY) {
-        xg_diag_hint(c->d, "the frame is in use with a type that forbids this mapping (Xen's Bad type)");
-    }
-}
-
-static unsigned slot_of(const struct xg_pv_bad *bad)
-{
-    return bad->slot;
-}
-
-void xg__save_explain_bad_entry(struct save_ctx *c, uint64_t pfn, unsigned level, const struct xg_pv_bad *bad,
-                                enum xg_severity sev)
-{
-    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_LEVEL(level), XGF_SLOT(bad->slot),
-                        XGF_ENTRY(bad->entry), XGF_MFN(bad->mfn) };
-    if (bad->kind == XG_PV_BAD_SUPERPAGE) {
-        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                    "L%u table at pfn %#llx maps a superpage in slot %u", level, (unsigned long long)pfn, bad->slot);
-        xg_diag_hint(c->d, "Xen 4.17 gives PV guests no superpages; such an entry cannot be migrated");
-        return;
-    }
-    uint32_t owner;
-    bool known = bad->mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, bad->mfn, &owner) == 0;
-    if (known) {
-        l.has_owner = 1;
-        l.owner = owner;
-    }
-    if (bad->mfn == c->info.shared_info_mfn) {
-        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                    "L%u table at pfn %#llx, slot %u, still maps the shared info page (mfn %#llx)", level,
-                    (unsigned long long)pfn, slot_of(bad), (unsigned long long)bad->mfn);
-        xg_diag_hint(c->d, "a PV guest must unmap shared info before it suspends (Linux: xen_pv_pre_suspend); "
-                           "its page is Xen's and gets a new frame on the other side");
-        return;
-    }
-    if (known && owner != c->domid) {
-        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                    "L%u table at pfn %#llx, slot %u, maps mfn %#llx, a frame of domain %u", level,
-                    (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn, owner);
-        xg_diag_hint(c->d, "a foreign or grant mapping left in place at suspend; the guest must unmap it before it suspends");
-    } else {
-        char m2p[64];
-        if (bad->mfn >= c->nr_mfns)
-            snprintf(m2p, sizeof(m2p), "beyond the host's memory");
-        else if (bad->pfn == ~0ULL)
-            snprintf(m2p, sizeof(m2p), "the M2P has no pfn for it");
-        else
-            snprintf(m2p, sizeof(m2p), "the M2P says pfn %#llx", (unsigned long long)bad->pfn);
-        xg_diag_add(c->d, sev, XG_E_GUEST, 0, &l, __FILE__, __LINE__,
-                    "L%u table at pfn %#llx, slot %u, maps mfn %#llx, which is not one of the guest's frames (%s)",
-                    level, (unsigned long long)pfn, bad->slot, (unsigned long long)bad->mfn, m2p);
-        xg_diag_hint(c->d, "the entry names a frame outside the guest's p2m (shared info, a foreign or I/O frame, or "
-                           "one it gave back); the guest must drop such mappings before it suspends");
-    }
-}
-
 static void progress_batch(struct save_ctx *c, unsigned n, const char *phase)
 {
     c->pass_done += n;
     xg__save_progress(c, phase);
+}
+
+/* The batch's frames from the guest's p2m, and their types from Xen (XTAB: no frame). */
+static int batch_types(struct save_ctx *c, unsigned n)
+{
+    unsigned nvalid = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t mfn = xg_pv_p2m_get(&c->pm, c->b_pfns[i]);
+        c->b_mfns[i] = mfn;
+        if (mfn != ~0ULL && mfn < c->nr_mfns)
+            c->b_map_mfns[nvalid++] = mfn;
+    }
+    int rc = nvalid ? xg_hv_page_types(c->hv, c->domid, nvalid, c->b_map_mfns, c->b_types, c->d)
+                    : 0;
+    if (rc < 0)
+        return rc;
+    /* Spread the types back over the batch, XTAB for pfns without a frame. */
+    for (unsigned i = n, k = nvalid; i-- > 0;) {
+        uint64_t mfn = c->b_mfns[i];
+        c->b_types[i] = (mfn != ~0ULL && mfn < c->nr_mfns) ? c->b_types[--k] : XG_PFINFO_XTAB;
+    }
+    return 0;
+}
+
+/* The final pass's finding on pfn i, whose frame is not the guest's (or Xen calls it invalid). */
+static int not_the_guests(struct save_ctx *c, unsigned i)
+{
+    uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
+    uint32_t owner;
+    if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
+        l.has_owner = 1;
+        l.owner = owner;
+    }
+    if (c->b_types[i] == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
+        return xg_diag_err(c->d, XG_E_GUEST, &l,
+                           "Xen reports pfn %#llx (mfn %#llx) as invalid "
+                           "(XTAB): the frame is not the guest's to save",
+                           (unsigned long long)pfn, (unsigned long long)mfn);
+    return xg_diag_err(
+        c->d, XG_E_GUEST, &l,
+        "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
+        (unsigned long long)pfn, (unsigned long long)mfn);
+}
+
+/*
+ * The frames to map (into c->b_map_mfns, *nmap of them): the data-bearing ones.  A pfn
+ * whose frame is not the guest's is deferred in a live pass (its type marked "skip":
+ * XTAB | 1) and fails the final one.
+ */
+static int batch_frames(struct save_ctx *c, unsigned n, bool final, unsigned *nmap)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
+        uint32_t t = c->b_types[i];
+        if (mfn == ~0ULL)
+            continue; /* ballooned out: XTAB, no data */
+        if (mfn >= c->nr_mfns || c->m2p[mfn] != pfn || t == XG_PFINFO_XTAB) {
+            if (final)
+                return not_the_guests(c, i);
+            xg__set_bit(c->deferred, pfn);
+            c->b_types[i] = XG_PFINFO_XTAB | 1; /* marker: skip, not sent now */
+            continue;
+        }
+        if (xg_pfinfo_has_data(t))
+            c->b_map_mfns[(*nmap)++] = mfn;
+    }
+    return 0;
+}
+
+/* A pfn that cannot be sent in this live pass: the final one sends it. */
+static int defer(struct save_ctx *c, uint64_t pfn)
+{
+    xg__set_bit(c->deferred, pfn);
+    return 1;
+}
+
+/*
+ * What to send for data-bearing pfn i, mapped at `page` (NULL: not mapped, errno err): a
+ * page table is normalised into the batch's next scratch page (*nscratch).  Returns 0 with
+ * *out set, 1 when the pfn is deferred to a later pass, or XG_E_GUEST in the final pass,
+ * with a finding.
+ */
+static int data_page(struct save_ctx *c, unsigned i, const void *page, int err, bool final,
+                     unsigned *nscratch, const void **out)
+{
+    uint64_t pfn = c->b_pfns[i];
+    uint32_t t = c->b_types[i];
+    unsigned level = xg_pfinfo_level(t);
+    if (!page) {
+        if (!final)
+            return defer(c, pfn);
+        xg__save_explain_map_error(c, pfn, c->b_mfns[i], t, err, NULL, XG_SEV_ERROR);
+        return XG_E_GUEST;
+    }
+    if (level) {
+        uint64_t *dst = (uint64_t *)(c->scratch + (size_t)*nscratch * XG_PAGE_SIZE);
+        struct xg_pv_bad bad;
+        if (xg_pv_normalise_table(&c->pm, level, page, dst, &bad) < 0) {
+            if (!final)
+                return defer(c, pfn);
+            xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
+            return XG_E_GUEST;
+        }
+        (*nscratch)++;
+        page = dst;
+    }
+    *out = page;
+    return 0;
+}
+
+/* What pfn was last sent as: its type, and the frame it was sent from. */
+static void mark_sent(struct save_ctx *c, uint64_t pfn, uint64_t mfn, uint32_t type)
+{
+    c->last_type[pfn] = (uint8_t)(type >> XG_PFINFO_SHIFT);
+    c->sent_mfn[pfn] = mfn;
+}
+
+static void count_sent(struct save_ctx *c, unsigned npages, bool final)
+{
+    c->st->pages_sent += npages;
+    if (final)
+        c->st->pages_final += npages;
+    c->st->iter[c->iteration < XG_SAVE_MAX_ITERS ? c->iteration : XG_SAVE_MAX_ITERS - 1].sent +=
+        npages;
 }
 
 /*
@@ -112,123 +158,44 @@ static void progress_batch(struct save_ctx *c, unsigned n, const char *phase)
  */
 static int send_batch(struct save_ctx *c, unsigned n, bool final)
 {
-    unsigned nmap = 0, nout = 0, npages = 0, nscratch = 0;
-    int rc = 0;
+    unsigned nmap = 0, nout = 0, npages = 0, nscratch = 0, k = 0;
     xg_hv_mapping *map = NULL;
-
-    /* mfns and types */
-    unsigned nvalid = 0;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t mfn = xg_pv_p2m_get(&c->pm, c->b_pfns[i]);
-        c->b_mfns[i] = mfn;
-        if (mfn != ~0ULL && mfn < c->nr_mfns)
-            c->b_map_mfns[nvalid++] = mfn;
-    }
-    if (nvalid && (rc = xg_hv_page_types(c->hv, c->domid, nvalid, c->b_map_mfns, c->b_types, c->d)) < 0)
+    int rc = batch_types(c, n);
+    if (rc == 0)
+        rc = batch_frames(c, n, final, &nmap);
+    if (rc == 0 && nmap)
+        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs, &map,
+                       c->d);
+    if (rc < 0)
         return rc;
-    /* Spread the types back over the batch, XTAB for pfns without a frame. */
-    for (unsigned i = n, k = nvalid; i-- > 0;) {
-        uint64_t mfn = c->b_mfns[i];
-        c->b_types[i] = (mfn != ~0ULL && mfn < c->nr_mfns) ? c->b_types[--k] : XG_PFINFO_XTAB;
-    }
-
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
-        uint32_t t = c->b_types[i];
-        if (mfn == ~0ULL) {
-            continue; /* ballooned out: XTAB, no data */
-        }
-        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(pfn), XGF_MFN(mfn) };
-        if (mfn >= c->nr_mfns || c->m2p[mfn] != pfn || t == XG_PFINFO_XTAB) {
-            if (!final) {
-                xg__set_bit(c->deferred, pfn);
-                c->b_types[i] = XG_PFINFO_XTAB | 1; /* marker: skip, not sent now */
-                continue;
-            }
-            uint32_t owner;
-            if (mfn < c->nr_mfns && xg_hv_frame_owner(c->hv, mfn, &owner) == 0) {
-                l.has_owner = 1;
-                l.owner = owner;
-            }
-            if (t == XG_PFINFO_XTAB && mfn < c->nr_mfns && c->m2p[mfn] == pfn)
-                return xg_diag_err(c->d, XG_E_GUEST, &l,
-                                   "Xen reports pfn %#llx (mfn %#llx) as invalid (XTAB): the frame is not the guest's to save",
-                                   (unsigned long long)pfn, (unsigned long long)mfn);
-            return xg_diag_err(c->d, XG_E_GUEST, &l,
-                               "the guest's p2m maps pfn %#llx to mfn %#llx, which the M2P does not map back to it",
-                               (unsigned long long)pfn, (unsigned long long)mfn);
-        }
-        if (xg_pfinfo_has_data(t))
-            c->b_map_mfns[nmap++] = mfn;
-    }
-
-    if (nmap) {
-        rc = xg_hv_map(c->hv, c->domid, PROT_READ, nmap, c->b_map_mfns, c->b_maps, c->b_errs, &map, c->d);
-        if (rc < 0)
-            return rc;
-    }
-
-    unsigned k = 0;
     for (unsigned i = 0; i < n; i++) {
         uint64_t pfn = c->b_pfns[i], mfn = c->b_mfns[i];
         uint32_t t = c->b_types[i];
         if (t == (XG_PFINFO_XTAB | 1))
-            continue;
-        if (mfn == ~0ULL) {
-            c->b_entries[nout++] = xg_pd_entry(pfn, XG_PFINFO_XTAB);
-            c->last_type[pfn] = XG_PFINFO_XTAB >> XG_PFINFO_SHIFT;
-            c->sent_mfn[pfn] = mfn;
-            continue;
-        }
+            continue; /* deferred by batch_frames */
         if (!xg_pfinfo_has_data(t)) {
+            /* No data: a pfn without a frame (XTAB), or a type that carries none. */
             c->b_entries[nout++] = xg_pd_entry(pfn, t);
-            c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
-            c->sent_mfn[pfn] = mfn;
+            mark_sent(c, pfn, mfn, t);
             continue;
         }
-        const void *page = c->b_maps[k];
-        int err = c->b_errs[k];
+        const void *page = NULL;
+        rc = data_page(c, i, c->b_maps[k], c->b_errs[k], final, &nscratch, &page);
         k++;
-        if (!page) {
-            if (!final) {
-                xg__set_bit(c->deferred, pfn);
-                continue;
-            }
-            xg__save_explain_map_error(c, pfn, mfn, t, err, NULL, XG_SEV_ERROR);
-            rc = XG_E_GUEST;
+        if (rc < 0)
             goto out;
-        }
-        unsigned level = xg_pfinfo_level(t);
-        if (level) {
-            uint64_t *dst = (uint64_t *)(c->scratch + (size_t)nscratch * XG_PAGE_SIZE);
-            struct xg_pv_bad bad;
-            if (xg_pv_normalise_table(&c->pm, level, page, dst, &bad) < 0) {
-                if (!final) {
-                    xg__set_bit(c->deferred, pfn);
-                    continue;
-                }
-                xg__save_explain_bad_entry(c, pfn, level, &bad, XG_SEV_ERROR);
-                rc = XG_E_GUEST;
-                goto out;
-            }
-            page = dst;
-            nscratch++;
+        if (rc > 0) {
+            rc = 0;
+            continue;
         }
         c->b_entries[nout++] = xg_pd_entry(pfn, t);
         c->b_pages[npages++] = page;
-        c->last_type[pfn] = (uint8_t)(t >> XG_PFINFO_SHIFT);
-        c->sent_mfn[pfn] = mfn;
+        mark_sent(c, pfn, mfn, t);
         xg__clear_bit(c->deferred, pfn);
     }
-    if (nout) {
-        rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages);
-        if (rc < 0)
-            goto out;
-    }
-    c->st->pages_sent += npages;
-    if (final)
-        c->st->pages_final += npages;
-    c->st->iter[c->iteration < XG_SAVE_MAX_ITERS ? c->iteration : XG_SAVE_MAX_ITERS - 1].sent += npages;
+    if (nout && (rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages)) < 0)
+        goto out;
+    count_sent(c, npages, final);
 out:
     xg_hv_unmap(c->hv, map);
     return rc;
@@ -279,7 +246,8 @@ static int suspend_guest(struct save_ctx *c)
     if (c->cb && c->cb->suspend)
         rc = c->cb->suspend(c->cb->arg, c->d);
     else
-        rc = xg_hv_suspend(c->hv, c->domid, c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
+        rc = xg_hv_suspend(c->hv, c->domid,
+                           c->p->suspend_timeout_ms ? c->p->suspend_timeout_ms : 60000, c->d);
     if (rc < 0)
         return rc;
     c->suspended = true; /* asked and accepted: a failure from here on resumes it */
@@ -290,7 +258,8 @@ static int suspend_guest(struct save_ctx *c)
         c->suspended = false;
         struct xg_loc l = { XGF_DOMID(c->domid) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
-                           "domain %u has not suspended (shutdown %d, reason %u): it did not answer the suspend request",
+                           "domain %u has not suspended (shutdown %d, reason "
+                           "%u): it did not answer the suspend request",
                            c->domid, info.shutdown, info.shutdown_reason);
     }
     c->suspended = true;
@@ -351,14 +320,16 @@ static int live_passes(struct save_ctx *c)
         if ((rc = xg__save_check_p2m_generation(c)) < 0)
             return rc;
         uint64_t dirty = 0;
-        if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, &dirty, c->d)) < 0)
+        if ((rc = xg_hv_logdirty(c->hv, c->domid, XG_LOGDIRTY_CLEAN, c->dirty, c->nr_pfns, &dirty,
+                                 c->d)) < 0)
             return rc;
         struct xg_save_iteration *it = &c->st->iter[c->iteration];
         it->dirty = dirty;
         it->seconds = xg__now() - t;
         c->st->iterations = c->iteration + 1;
-        xg__save_log(c, "pass %u: sent %llu pages in %.3f s, %llu dirtied meanwhile", c->iteration + 1,
-                     (unsigned long long)it->sent, it->seconds, (unsigned long long)dirty);
+        xg__save_log(c, "pass %u: sent %llu pages in %.3f s, %llu dirtied meanwhile",
+                     c->iteration + 1, (unsigned long long)it->sent, it->seconds,
+                     (unsigned long long)dirty);
         set = c->dirty;
         bool enough = (double)c->st->pages_sent >= max_factor * (double)c->nr_pfns;
         /*
@@ -421,8 +392,9 @@ static int live_passes(struct save_ctx *c)
     struct xg_save_iteration *it = &c->st->iter[c->iteration];
     it->seconds = xg__now() - t;
     c->st->iterations = c->iteration + 1;
-    xg__save_log(c, "final pass with the guest suspended: %llu pages (%llu dirty or deferred) in %.3f s",
-                 (unsigned long long)it->sent, (unsigned long long)last, it->seconds);
+    xg__save_log(
+        c, "final pass with the guest suspended: %llu pages (%llu dirty or deferred) in %.3f s",
+        (unsigned long long)it->sent, (unsigned long long)last, it->seconds);
     return 0;
 }
 
@@ -441,8 +413,9 @@ int xg__save_memory(struct save_ctx *c)
     c->deferred = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->last_type = malloc(c->nr_pfns);
     c->sent_mfn = malloc(c->nr_pfns * sizeof(uint64_t));
-    if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages || !c->b_maps ||
-        !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type || !c->sent_mfn)
+    if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages ||
+        !c->b_maps || !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type ||
+        !c->sent_mfn)
         return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for the save buffers");
     memset(c->last_type, 0xff, c->nr_pfns);
 
@@ -478,7 +451,8 @@ int xg__save_memory(struct save_ctx *c)
             c->st->invalid++;
     }
     if (c->st->invalid)
-        xg__save_log(c, "%llu pfns have no memory behind them (ballooned out); they are recorded as XTAB",
-                     (unsigned long long)c->st->invalid);
+        xg__save_log(
+            c, "%llu pfns have no memory behind them (ballooned out); they are recorded as XTAB",
+            (unsigned long long)c->st->invalid);
     return 0;
 }

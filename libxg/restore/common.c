@@ -1,0 +1,23 @@
+/*
+ * common.c - the restore engine's shared helpers, at the bottom of the engine:
+ * its progress line (its log line is util/log.c's, through restore_private.h).
+ * They call nothing of the engine.
+ */
+#include "config.h"
+
+#include "restore_private.h"
+
+void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total)
+{
+    if (!c->cb || !c->cb->progress)
+        return;
+    struct xg_progress p = {
+        .phase = phase,
+        .iteration = 1,
+        .done = done,
+        .total = total,
+        .bytes = c->r ? xg_stream_reader_offset(c->r) : 0,
+        .seconds = xg__now() - c->t0,
+    };
+    c->cb->progress(c->cb->arg, &p);
+}
