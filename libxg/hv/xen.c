@@ -43,49 +43,68 @@
 /* ------------------------------------------------------------ the ABI we rely on */
 
 /* vcpu_guest_context in the guest's layout (hv.h, pv/abi.h). */
-_Static_assert(sizeof(vcpu_guest_context_x86_64_t) == XG_VCPU_CTX64_SIZE, "64-bit vcpu context size");
-_Static_assert(sizeof(vcpu_guest_context_x86_32_t) == XG_VCPU_CTX32_SIZE, "32-bit vcpu context size");
-_Static_assert(sizeof(vcpu_guest_context_any_t) >= XG_VCPU_CTX_MAX, "vcpu_guest_context_any_t holds both layouts");
+_Static_assert(sizeof(vcpu_guest_context_x86_64_t) == XG_VCPU_CTX64_SIZE,
+               "64-bit vcpu context size");
+_Static_assert(sizeof(vcpu_guest_context_x86_32_t) == XG_VCPU_CTX32_SIZE,
+               "32-bit vcpu context size");
+_Static_assert(sizeof(vcpu_guest_context_any_t) >= XG_VCPU_CTX_MAX,
+               "vcpu_guest_context_any_t holds both layouts");
 /* The X86_CPUID_POLICY / X86_MSR_POLICY record entries are Xen's own structs. */
 _Static_assert(sizeof(struct xg_cpuid_leaf) == sizeof(xen_cpuid_leaf_t), "cpuid leaf size");
-_Static_assert(offsetof(struct xg_cpuid_leaf, leaf) == offsetof(xen_cpuid_leaf_t, leaf), "cpuid leaf.leaf");
-_Static_assert(offsetof(struct xg_cpuid_leaf, subleaf) == offsetof(xen_cpuid_leaf_t, subleaf), "cpuid leaf.subleaf");
+_Static_assert(offsetof(struct xg_cpuid_leaf, leaf) == offsetof(xen_cpuid_leaf_t, leaf),
+               "cpuid leaf.leaf");
+_Static_assert(offsetof(struct xg_cpuid_leaf, subleaf) == offsetof(xen_cpuid_leaf_t, subleaf),
+               "cpuid leaf.subleaf");
 _Static_assert(offsetof(struct xg_cpuid_leaf, a) == offsetof(xen_cpuid_leaf_t, a), "cpuid leaf.a");
 _Static_assert(offsetof(struct xg_cpuid_leaf, b) == offsetof(xen_cpuid_leaf_t, b), "cpuid leaf.b");
 _Static_assert(offsetof(struct xg_cpuid_leaf, c) == offsetof(xen_cpuid_leaf_t, c), "cpuid leaf.c");
 _Static_assert(offsetof(struct xg_cpuid_leaf, d) == offsetof(xen_cpuid_leaf_t, d), "cpuid leaf.d");
 _Static_assert(sizeof(struct xg_msr_entry) == sizeof(xen_msr_entry_t), "msr entry size");
-_Static_assert(offsetof(struct xg_msr_entry, idx) == offsetof(xen_msr_entry_t, idx), "msr entry.idx");
-_Static_assert(offsetof(struct xg_msr_entry, flags) == offsetof(xen_msr_entry_t, flags), "msr entry.flags");
-_Static_assert(offsetof(struct xg_msr_entry, val) == offsetof(xen_msr_entry_t, val), "msr entry.val");
+_Static_assert(offsetof(struct xg_msr_entry, idx) == offsetof(xen_msr_entry_t, idx),
+               "msr entry.idx");
+_Static_assert(offsetof(struct xg_msr_entry, flags) == offsetof(xen_msr_entry_t, flags),
+               "msr entry.flags");
+_Static_assert(offsetof(struct xg_msr_entry, val) == offsetof(xen_msr_entry_t, val),
+               "msr entry.val");
 /* mmu_update requests go to Xen as they are. */
 _Static_assert(sizeof(struct xg_mmu_update) == sizeof(mmu_update_t), "mmu_update_t size");
-_Static_assert(offsetof(struct xg_mmu_update, ptr) == offsetof(mmu_update_t, ptr), "mmu_update_t.ptr");
-_Static_assert(offsetof(struct xg_mmu_update, val) == offsetof(mmu_update_t, val), "mmu_update_t.val");
-_Static_assert(XG_MMU_NORMAL_PT_UPDATE == MMU_NORMAL_PT_UPDATE && XG_MMU_MACHPHYS_UPDATE == MMU_MACHPHYS_UPDATE,
+_Static_assert(offsetof(struct xg_mmu_update, ptr) == offsetof(mmu_update_t, ptr),
+               "mmu_update_t.ptr");
+_Static_assert(offsetof(struct xg_mmu_update, val) == offsetof(mmu_update_t, val),
+               "mmu_update_t.val");
+_Static_assert(XG_MMU_NORMAL_PT_UPDATE == MMU_NORMAL_PT_UPDATE &&
+                   XG_MMU_MACHPHYS_UPDATE == MMU_MACHPHYS_UPDATE,
                "mmu_update kinds");
-_Static_assert(XG_MMUEXT_PIN_L1_TABLE == MMUEXT_PIN_L1_TABLE && XG_MMUEXT_PIN_L2_TABLE == MMUEXT_PIN_L2_TABLE &&
-                   XG_MMUEXT_PIN_L3_TABLE == MMUEXT_PIN_L3_TABLE && XG_MMUEXT_PIN_L4_TABLE == MMUEXT_PIN_L4_TABLE &&
-                   XG_MMUEXT_UNPIN_TABLE == MMUEXT_UNPIN_TABLE && XG_MMUEXT_NEW_BASEPTR == MMUEXT_NEW_BASEPTR,
+_Static_assert(XG_MMUEXT_PIN_L1_TABLE == MMUEXT_PIN_L1_TABLE &&
+                   XG_MMUEXT_PIN_L2_TABLE == MMUEXT_PIN_L2_TABLE &&
+                   XG_MMUEXT_PIN_L3_TABLE == MMUEXT_PIN_L3_TABLE &&
+                   XG_MMUEXT_PIN_L4_TABLE == MMUEXT_PIN_L4_TABLE &&
+                   XG_MMUEXT_UNPIN_TABLE == MMUEXT_UNPIN_TABLE &&
+                   XG_MMUEXT_NEW_BASEPTR == MMUEXT_NEW_BASEPTR,
                "mmuext commands");
 /* Page types come back from getpageframeinfo3 unchanged. */
-_Static_assert(XG_PFINFO_SHIFT == XEN_DOMCTL_PFINFO_LTAB_SHIFT && XG_PFINFO_NOTAB == XEN_DOMCTL_PFINFO_NOTAB &&
-                   XG_PFINFO_L1TAB == XEN_DOMCTL_PFINFO_L1TAB && XG_PFINFO_L2TAB == XEN_DOMCTL_PFINFO_L2TAB &&
-                   XG_PFINFO_L3TAB == XEN_DOMCTL_PFINFO_L3TAB && XG_PFINFO_L4TAB == XEN_DOMCTL_PFINFO_L4TAB &&
-                   XG_PFINFO_LTABTYPE_MASK == XEN_DOMCTL_PFINFO_LTABTYPE_MASK &&
-                   XG_PFINFO_LPINTAB == XEN_DOMCTL_PFINFO_LPINTAB && XG_PFINFO_XTAB == XEN_DOMCTL_PFINFO_XTAB &&
-                   XG_PFINFO_XALLOC == XEN_DOMCTL_PFINFO_XALLOC && XG_PFINFO_BROKEN == XEN_DOMCTL_PFINFO_BROKEN &&
-                   XG_PFINFO_LTAB_MASK == XEN_DOMCTL_PFINFO_LTAB_MASK,
-               "XEN_DOMCTL_PFINFO_* values");
-_Static_assert(XG_DOMID_SELF == DOMID_SELF && XG_DOMID_XEN == DOMID_XEN && XG_DOMID_INVALID == DOMID_INVALID,
+_Static_assert(
+    XG_PFINFO_SHIFT == XEN_DOMCTL_PFINFO_LTAB_SHIFT && XG_PFINFO_NOTAB == XEN_DOMCTL_PFINFO_NOTAB &&
+        XG_PFINFO_L1TAB == XEN_DOMCTL_PFINFO_L1TAB && XG_PFINFO_L2TAB == XEN_DOMCTL_PFINFO_L2TAB &&
+        XG_PFINFO_L3TAB == XEN_DOMCTL_PFINFO_L3TAB && XG_PFINFO_L4TAB == XEN_DOMCTL_PFINFO_L4TAB &&
+        XG_PFINFO_LTABTYPE_MASK == XEN_DOMCTL_PFINFO_LTABTYPE_MASK &&
+        XG_PFINFO_LPINTAB == XEN_DOMCTL_PFINFO_LPINTAB &&
+        XG_PFINFO_XTAB == XEN_DOMCTL_PFINFO_XTAB && XG_PFINFO_XALLOC == XEN_DOMCTL_PFINFO_XALLOC &&
+        XG_PFINFO_BROKEN == XEN_DOMCTL_PFINFO_BROKEN &&
+        XG_PFINFO_LTAB_MASK == XEN_DOMCTL_PFINFO_LTAB_MASK,
+    "XEN_DOMCTL_PFINFO_* values");
+_Static_assert(XG_DOMID_SELF == DOMID_SELF && XG_DOMID_XEN == DOMID_XEN &&
+                   XG_DOMID_INVALID == DOMID_INVALID,
                "DOMID_* values");
 _Static_assert(XG_SHUTDOWN_POWEROFF == SHUTDOWN_poweroff && XG_SHUTDOWN_REBOOT == SHUTDOWN_reboot &&
                    XG_SHUTDOWN_SUSPEND == SHUTDOWN_suspend && XG_SHUTDOWN_CRASH == SHUTDOWN_crash,
                "SHUTDOWN_* reasons");
 /* Frame numbers travel as uint64_t; a 64-bit toolstack's xen_pfn_t is the same. */
-_Static_assert(sizeof(xen_pfn_t) == sizeof(uint64_t), "xen_pfn_t is 64 bits (64-bit toolstack only)");
+_Static_assert(sizeof(xen_pfn_t) == sizeof(uint64_t),
+               "xen_pfn_t is 64 bits (64-bit toolstack only)");
 /* X86_PV_VCPU_EXTENDED is the whole ext_vcpucontext, at most 128 bytes (xg_sr_restore_x86_pv.c). */
-_Static_assert(sizeof(struct xen_domctl_ext_vcpucontext) <= 128, "ext_vcpucontext fits the record's limit");
+_Static_assert(sizeof(struct xen_domctl_ext_vcpucontext) <= 128,
+               "ext_vcpucontext fits the record's limit");
 /* X86_PV_VCPU_MSRS is an array of xen_domctl_vcpu_msr_t. */
 _Static_assert(sizeof(xen_domctl_vcpu_msr_t) == 16, "vcpu msr entry");
 
@@ -150,8 +169,10 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     unsigned w = 0;
     if (xc_domain_get_guest_width(x->xch, domid, &w) != 0) {
         if (!out->dying && !out->hvm)
-            return FAIL(x, d, errno, &l,
-                        "asking Xen for domain %u's address size failed (XEN_DOMCTL_get_address_size)", domid);
+            return FAIL(
+                x, d, errno, &l,
+                "asking Xen for domain %u's address size failed (XEN_DOMCTL_get_address_size)",
+                domid);
         w = 0;
     }
     out->guest_width = w;
@@ -161,7 +182,9 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     xen_pfn_t gpfn = 0;
     if (xc_domain_maximum_gpfn(x->xch, domid, &gpfn) < 0) {
         if (!out->dying)
-            return FAIL(x, d, errno, &l, "asking Xen for domain %u's highest pfn failed (XENMEM_maximum_gpfn)", domid);
+            return FAIL(x, d, errno, &l,
+                        "asking Xen for domain %u's highest pfn failed (XENMEM_maximum_gpfn)",
+                        domid);
         gpfn = 0;
     }
     out->max_pfn = gpfn;
@@ -173,7 +196,8 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
             if (errno == ESRCH || out->dying)
                 continue; /* no such vcpu (never created): offline */
             struct xg_loc vl = { XGF_DOMID(domid), XGF_VCPU(v) };
-            return FAIL(x, d, errno, &vl, "asking Xen about vcpu%u of domain %u failed (XEN_DOMCTL_getvcpuinfo)", v,
+            return FAIL(x, d, errno, &vl,
+                        "asking Xen about vcpu%u of domain %u failed (XEN_DOMCTL_getvcpuinfo)", v,
                         domid);
         }
         if (vi.online)
@@ -204,7 +228,8 @@ static int xen_unpause(xg_hv *hv, uint32_t domid, xg_diag *d)
     struct xen_hv *x = xg__xen_op(hv);
     if (xc_domain_unpause(x->xch, domid) < 0) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return FAIL(x, d, errno, &l, "unpausing domain %u failed (XEN_DOMCTL_unpausedomain)", domid);
+        return FAIL(x, d, errno, &l, "unpausing domain %u failed (XEN_DOMCTL_unpausedomain)",
+                    domid);
     }
     return 0;
 }
@@ -216,7 +241,8 @@ static int xen_tsc_get(xg_hv *hv, uint32_t domid, struct xg_rec_tsc_info *out, x
     uint64_t nsec = 0;
     if (xc_domain_get_tsc_info(x->xch, domid, &mode, &nsec, &khz, &inc) < 0) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return FAIL(x, d, errno, &l, "getting domain %u's TSC settings failed (XEN_DOMCTL_gettscinfo)", domid);
+        return FAIL(x, d, errno, &l,
+                    "getting domain %u's TSC settings failed (XEN_DOMCTL_gettscinfo)", domid);
     }
     out->mode = mode;
     out->khz = khz;
@@ -231,7 +257,8 @@ static int xen_tsc_set(xg_hv *hv, uint32_t domid, const struct xg_rec_tsc_info *
     /* As handle_x86_tsc_info: the record's values unchanged (Xen bumps the incarnation itself). */
     if (xc_domain_set_tsc_info(x->xch, domid, t->mode, t->nsec, t->khz, t->incarnation) < 0) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return FAIL(x, d, errno, &l, "Xen refused TSC mode %u at %u kHz for domain %u (XEN_DOMCTL_settscinfo)",
+        return FAIL(x, d, errno, &l,
+                    "Xen refused TSC mode %u at %u kHz for domain %u (XEN_DOMCTL_settscinfo)",
                     t->mode, t->khz, domid);
     }
     return 0;
@@ -243,7 +270,8 @@ static int set_address_size(struct xen_hv *x, uint32_t domid, unsigned width, xg
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     if (width != 4 && width != 8)
-        return xg_diag_syserr(d, XG_E_INVAL, EINVAL, &l, "address size %u is not 4 or 8 bytes", width);
+        return xg_diag_syserr(d, XG_E_INVAL, EINVAL, &l, "address size %u is not 4 or 8 bytes",
+                              width);
     /* What xg_sr_restore_x86_pv.c's handle_x86_pv_info issues when the widths differ. */
     struct xen_domctl domctl = {
         .cmd = XEN_DOMCTL_set_address_size,
@@ -251,8 +279,9 @@ static int set_address_size(struct xen_hv *x, uint32_t domid, unsigned width, xg
         .u.address_size.size = width * 8,
     };
     if (xc_domctl(x->xch, &domctl) < 0)
-        return FAIL(x, d, errno, &l, "setting domain %u to a %u-bit guest failed (XEN_DOMCTL_set_address_size)", domid,
-                    width * 8);
+        return FAIL(x, d, errno, &l,
+                    "setting domain %u to a %u-bit guest failed (XEN_DOMCTL_set_address_size)",
+                    domid, width * 8);
     return 0;
 }
 
@@ -260,9 +289,11 @@ static int set_max_pages(struct xen_hv *x, uint32_t domid, uint64_t max_pages, x
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     if (max_pages > UINT64_MAX / 4)
-        return xg_diag_err(d, XG_E_INVAL, &l, "%llu pages is beyond any domain", (unsigned long long)max_pages);
+        return xg_diag_err(d, XG_E_INVAL, &l, "%llu pages is beyond any domain",
+                           (unsigned long long)max_pages);
     if (xc_domain_setmaxmem(x->xch, domid, max_pages * (XEN_PAGE / 1024)) < 0)
-        return FAIL(x, d, errno, &l, "setting domain %u's memory limit to %llu pages failed (XEN_DOMCTL_max_mem)",
+        return FAIL(x, d, errno, &l,
+                    "setting domain %u's memory limit to %llu pages failed (XEN_DOMCTL_max_mem)",
                     domid, (unsigned long long)max_pages);
     return 0;
 }
@@ -295,13 +326,18 @@ static int xen_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *d
     };
     uint32_t id = 0; /* 0: Xen picks a free domid */
     if (xc_domain_create(x->xch, &id, &c) < 0)
-        return FAIL(x, d, errno, NULL, "creating a %u-bit PV domain with %u vcpus failed (XEN_DOMCTL_createdomain)",
+        return FAIL(x, d, errno, NULL,
+                    "creating a %u-bit PV domain with %u vcpus failed (XEN_DOMCTL_createdomain)",
                     width * 8, vcpus);
     struct xg_loc l = { XGF_DOMID(id) };
     int rc = 0;
-    /* Still needed in 4.17: createdomain only sizes d->vcpu[]; this creates the vcpus (libxl__build_pre). */
+    /*
+     * Still needed in 4.17: createdomain only sizes d->vcpu[]; this
+     * creates the vcpus (libxl__build_pre).
+     */
     if (xc_domain_max_vcpus(x->xch, id, vcpus) < 0)
-        rc = FAIL(x, d, errno, &l, "creating %u vcpus in domain %u failed (XEN_DOMCTL_max_vcpus)", vcpus, id);
+        rc = FAIL(x, d, errno, &l, "creating %u vcpus in domain %u failed (XEN_DOMCTL_max_vcpus)",
+                  vcpus, id);
     if (rc == 0 && width == 4)
         rc = set_address_size(x, id, width, d);
     if (rc == 0 && cfg->max_pages)
@@ -341,8 +377,10 @@ static int xen_evtchn(xg_hv *hv, uint32_t domid, uint32_t remote, int *port, xg_
     int p = xc_evtchn_alloc_unbound(x->xch, domid, remote);
     if (p < 0) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return FAIL(x, d, errno, &l, "allocating an event channel in domain %u for domain %u failed "
-                                     "(EVTCHNOP_alloc_unbound)", domid, remote);
+        return FAIL(x, d, errno, &l,
+                    "allocating an event channel in domain %u for domain %u failed "
+                    "(EVTCHNOP_alloc_unbound)",
+                    domid, remote);
     }
     *port = p;
     return 0;
@@ -386,21 +424,25 @@ const struct xg_hv_ops xg_xen_ops = {
     .depopulate = xg__xen_depopulate,
 };
 
-#define USE_SIM_HINT "use a simulated host: `xg-sim init HOST` and --backend sim:HOST (or XG_BACKEND=sim:HOST)"
+#define USE_SIM_HINT \
+    "use a simulated host: `xg-sim init HOST` and --backend sim:HOST (or XG_BACKEND=sim:HOST)"
 
 int xg_xen_open(xg_diag *d, xg_hv **out)
 {
     *out = NULL;
     /* libxencall opens /dev/xen/privcmd, or /proc/xen/privcmd on old kernels. */
     if (access("/dev/xen/privcmd", F_OK) < 0 && access("/proc/xen/privcmd", F_OK) < 0)
-        return xg_diag_syserr(d, XG_E_NOTFOUND, ENOENT, NULL,
-                              "cannot reach Xen: /dev/xen/privcmd does not exist (this is not a Xen dom0, or the "
-                              "xen-privcmd driver is not loaded); to work without Xen, " USE_SIM_HINT);
-    const char *privcmd = access("/dev/xen/privcmd", F_OK) == 0 ? "/dev/xen/privcmd" : "/proc/xen/privcmd";
+        return xg_diag_syserr(
+            d, XG_E_NOTFOUND, ENOENT, NULL,
+            "cannot reach Xen: /dev/xen/privcmd does not exist (this is not a Xen dom0, or the "
+            "xen-privcmd driver is not loaded); to work without Xen, " USE_SIM_HINT);
+    const char *privcmd = access("/dev/xen/privcmd", F_OK) == 0 ? "/dev/xen/privcmd"
+                                                                : "/proc/xen/privcmd";
     if (access(privcmd, R_OK | W_OK) < 0 && (errno == EACCES || errno == EPERM))
         return xg_diag_syserr(d, XG_E_HV, errno, NULL,
-                              "cannot open Xen's control interface (%s): xg needs root in dom0; to work without "
-                              "Xen, " USE_SIM_HINT, privcmd);
+                              "cannot open Xen's control interface (%s): xg needs root in dom0; "
+                              "to work without Xen, " USE_SIM_HINT,
+                              privcmd);
     struct xen_hv *x = calloc(1, sizeof(*x));
     xg_hv *hv = calloc(1, sizeof(*hv));
     if (!x || !hv) {
@@ -417,13 +459,15 @@ int xg_xen_open(xg_diag *d, xg_hv **out)
     x->xch = xc_interface_open(&x->logger, &x->logger, 0);
     if (!x->xch) {
         int e = errno;
-        int rc = e == EACCES || e == EPERM
-                     ? xg_diag_syserr(d, XG_E_HV, e, NULL,
-                                      "cannot open Xen's control interface (/dev/xen/privcmd): xg needs root in "
-                                      "dom0; to work without Xen, " USE_SIM_HINT)
-                     : xg__xen_fail(x, d, XG_E_HV, e, NULL, __FILE__, __LINE__,
-                                "cannot open Xen's control interface (xc_interface_open); to work without Xen, "
-                                USE_SIM_HINT);
+        int rc;
+        if (e == EACCES || e == EPERM)
+            rc = xg_diag_syserr(d, XG_E_HV, e, NULL,
+                                "cannot open Xen's control interface (/dev/xen/privcmd): "
+                                "xg needs root in dom0; to work without Xen, " USE_SIM_HINT);
+        else
+            rc = xg__xen_fail(x, d, XG_E_HV, e, NULL, __FILE__, __LINE__,
+                              "cannot open Xen's control interface (xc_interface_open); "
+                              "to work without Xen, " USE_SIM_HINT);
         xen_close(hv);
         free(hv);
         return rc;
@@ -431,7 +475,7 @@ int xg_xen_open(xg_diag *d, xg_hv **out)
     x->fmem = xenforeignmemory_open(&x->logger, 0);
     if (!x->fmem) {
         int rc = xg__xen_fail(x, d, XG_E_HV, errno, NULL, __FILE__, __LINE__,
-                          "cannot open Xen's foreign memory interface (xenforeignmemory_open)");
+                              "cannot open Xen's foreign memory interface (xenforeignmemory_open)");
         xen_close(hv);
         free(hv);
         return rc;

@@ -38,17 +38,17 @@
 #define XEN_PAGE 4096UL
 
 struct xen_hv {
-    xentoollog_logger logger;  /* handed to every Xen library; first, so we find ourselves */
-    char log[480];             /* the last warning or error the libraries logged during this op */
+    xentoollog_logger logger; /* handed to every Xen library; first, so we find ourselves */
+    char log[480];            /* the last warning or error the libraries logged during this op */
     xc_interface *xch;
     xenforeignmemory_handle *fmem;
-    xenevtchn_handle *xce;     /* opened for the first suspend through an event channel */
-    struct xs_handle *xsh;     /* NULL while xenstore cannot be reached */
-    int privcmd;               /* our own privcmd fd, for mmu_update / mmuext_op; -1 until needed */
+    xenevtchn_handle *xce; /* opened for the first suspend through an event channel */
+    struct xs_handle *xsh; /* NULL while xenstore cannot be reached */
+    int privcmd;           /* our own privcmd fd, for mmu_update / mmuext_op; -1 until needed */
     /* The M2P, mapped read-only on first use and until close. */
     void *m2p;
     size_t m2p_frames;
-    uint64_t max_mfn;          /* entries valid in m2p: XENMEM_maximum_ram_page */
+    uint64_t max_mfn; /* entries valid in m2p: XENMEM_maximum_ram_page */
     uint64_t compat_mfn0;
 };
 
@@ -65,12 +65,13 @@ struct xen_hv *xg__xen_op(xg_hv *hv);
  * logged something during this op, a note with it.  Returns code's
  * negative value, as xg_diag_addv does.  x may be NULL.
  */
-__attribute__((format(printf, 8, 9))) int xg__xen_fail(struct xen_hv *x, xg_diag *d, int code, int err,
-                                                        const struct xg_loc *loc, const char *file, int line,
-                                                        const char *fmt, ...);
+int xg__xen_fail(struct xen_hv *x, xg_diag *d, int code, int err, const struct xg_loc *loc,
+                 const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 
 /* A refusal by Xen (or its libraries): XG_E_HV with the errno, and what was asked, in words. */
-#define FAIL(x, d, err, loc, ...) xg__xen_fail((x), (d), XG_E_HV, (err), (loc), __FILE__, __LINE__, __VA_ARGS__)
+#define FAIL(x, d, err, loc, ...) \
+    xg__xen_fail((x), (d), XG_E_HV, (err), (loc), __FILE__, __LINE__, __VA_ARGS__)
 #define FAIL_CODE(x, d, code, err, loc, ...) \
     xg__xen_fail((x), (d), (code), (err), (loc), __FILE__, __LINE__, __VA_ARGS__)
 
@@ -108,30 +109,36 @@ int xg__xen_resume(xg_hv *hv, uint32_t domid, xg_diag *d);
 
 /* xen_vcpu.c */
 int xg__xen_vcpu_get(xg_hv *hv, uint32_t domid, unsigned vcpu, void *ctx, size_t size, xg_diag *d);
-int xg__xen_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size, xg_diag *d);
-int xg__xen_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf,
-                          size_t *len, xg_diag *d);
-int xg__xen_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, const void *buf,
-                          size_t len, xg_diag *d);
-int xg__xen_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
-                           struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d);
-int xg__xen_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
-                           const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d);
+int xg__xen_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size,
+                     xg_diag *d);
+int xg__xen_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                          void *buf, size_t *len, xg_diag *d);
+int xg__xen_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                          const void *buf, size_t len, xg_diag *d);
+int xg__xen_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves,
+                           uint32_t *nr_leaves, struct xg_msr_entry *msrs, uint32_t *nr_msrs,
+                           xg_diag *d);
+int xg__xen_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves,
+                           uint32_t nr_leaves, const struct xg_msr_entry *msrs, uint32_t nr_msrs,
+                           xg_diag *d);
 
 /* xen_mm.c */
-int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages, int *errs,
-                xg_hv_mapping **out, xg_diag *d);
+int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
+                int *errs, xg_hv_mapping **out, xg_diag *d);
 void xg__xen_unmap(xg_hv *hv, xg_hv_mapping *m);
-int xg__xen_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types, xg_diag *d);
-int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0, xg_diag *d);
-int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
-                     uint64_t *dirty, xg_diag *d);
-int xg__xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d);
-int xg__xen_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
-int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
+int xg__xen_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
                        xg_diag *d);
-int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
-                   xg_diag *d);
+int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
+                xg_diag *d);
+int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap,
+                     uint64_t nr_pfns, uint64_t *dirty, xg_diag *d);
+int xg__xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                     xg_diag *d);
+int xg__xen_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, xg_diag *d);
+int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n,
+                       unsigned *done, xg_diag *d);
+int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n,
+                   unsigned *done, xg_diag *d);
 int xg__xen_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t xenstore_gfn,
                         uint32_t console_domid, uint32_t xenstore_domid, xg_diag *d);
 

@@ -27,9 +27,10 @@ static struct xen_hv *from_logger(xentoollog_logger *l)
     return (struct xen_hv *)(void *)((char *)l - offsetof(struct xen_hv, logger));
 }
 
-__attribute__((format(printf, 5, 0))) static void log_vmessage(xentoollog_logger *l, xentoollog_level level,
-                                                                int errnoval, const char *context,
-                                                                const char *format, va_list al)
+__attribute__((format(printf, 5, 0))) static void log_vmessage(xentoollog_logger *l,
+                                                               xentoollog_level level, int errnoval,
+                                                               const char *context,
+                                                               const char *format, va_list al)
 {
     struct xen_hv *x = from_logger(l);
     if (level < XTL_WARN)
@@ -40,10 +41,11 @@ __attribute__((format(printf, 5, 0))) static void log_vmessage(xentoollog_logger
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
     if (errnoval > 0 && !strstr(msg, strerror(errnoval)))
-        snprintf(x->log, sizeof(x->log), "%s%s%s: %s", context ? context : "", context ? ": " : "", msg,
-                 strerror(errnoval));
+        snprintf(x->log, sizeof(x->log), "%s%s%s: %s", context ? context : "", context ? ": " : "",
+                 msg, strerror(errnoval));
     else
-        snprintf(x->log, sizeof(x->log), "%s%s%s", context ? context : "", context ? ": " : "", msg);
+        snprintf(x->log, sizeof(x->log), "%s%s%s", context ? context : "", context ? ": " : "",
+                 msg);
 }
 
 static void log_destroy(xentoollog_logger *l)
@@ -65,8 +67,8 @@ struct xen_hv *xg__xen_op(xg_hv *hv)
     return x;
 }
 
-int xg__xen_fail(struct xen_hv *x, xg_diag *d, int code, int err, const struct xg_loc *loc, const char *file,
-                 int line, const char *fmt, ...)
+int xg__xen_fail(struct xen_hv *x, xg_diag *d, int code, int err, const struct xg_loc *loc,
+                 const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -115,10 +117,12 @@ int xg__xen_domain_getinfo(struct xen_hv *x, uint32_t domid, xc_domaininfo_t *di
     struct xg_loc l = { XGF_DOMID(domid) };
     int n = xc_domain_getinfolist(x->xch, domid, 1, di);
     if (n < 0)
-        return FAIL(x, d, errno, &l, "asking Xen about domain %u failed (XEN_SYSCTL_getdomaininfolist)", domid);
+        return FAIL(x, d, errno, &l,
+                    "asking Xen about domain %u failed (XEN_SYSCTL_getdomaininfolist)", domid);
     /* The list starts at domid: another domain, or none, means it does not exist. */
     if (n != 1 || di->domain != domid)
-        return xg_diag_syserr(d, XG_E_NOTFOUND, ESRCH, &l, "there is no domain %u on this Xen host", domid);
+        return xg_diag_syserr(d, XG_E_NOTFOUND, ESRCH, &l, "there is no domain %u on this Xen host",
+                              domid);
     return 0;
 }
 
@@ -128,10 +132,13 @@ int xg__xen_guest_width(struct xen_hv *x, uint32_t domid, unsigned *width, xg_di
     unsigned w = 0;
     /* Returns 1, not -1, on failure, with errno from the domctl. */
     if (xc_domain_get_guest_width(x->xch, domid, &w) != 0)
-        return FAIL(x, d, errno, &l, "asking Xen for domain %u's address size failed (XEN_DOMCTL_get_address_size)",
+        return FAIL(x, d, errno, &l,
+                    "asking Xen for domain %u's address size failed (XEN_DOMCTL_get_address_size)",
                     domid);
     if (w != 4 && w != 8)
-        return xg_diag_err(d, XG_E_HV, &l, "Xen says domain %u is %u bits wide; a PV guest is 32 or 64", domid, w * 8);
+        return xg_diag_err(d, XG_E_HV, &l,
+                           "Xen says domain %u is %u bits wide; a PV guest is 32 or 64", domid,
+                           w * 8);
     *width = w;
     return 0;
 }

@@ -37,7 +37,8 @@ struct xg_hv_mapping {
  * (IOCTL_PRIVCMD_HYPERCALL).  Arguments that point to memory must point
  * to hypercall buffers.  Returns the hypercall's result, or -1 with errno.
  */
-static long hypercall4(struct xen_hv *x, unsigned op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+static long hypercall4(struct xen_hv *x, unsigned op, uint64_t a0, uint64_t a1, uint64_t a2,
+                       uint64_t a3)
 {
     if (x->privcmd < 0) {
         x->privcmd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
@@ -52,8 +53,8 @@ static long hypercall4(struct xen_hv *x, unsigned op, uint64_t a0, uint64_t a1, 
 
 /* ------------------------------------------------------------ mapping, types, the M2P */
 
-int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages, int *errs,
-                xg_hv_mapping **out, xg_diag *d)
+int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
+                int *errs, xg_hv_mapping **out, xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     struct xg_loc l = { XGF_DOMID(domid) };
@@ -74,7 +75,10 @@ int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t 
         pages[i] = NULL;
     }
     if (n) {
-        /* With err[] the map succeeds frame by frame (xenforeignmemory.h); for PV, gfns are mfns. */
+        /*
+         * With err[] the map succeeds frame by frame (xenforeignmemory.h);
+         * for PV, gfns are mfns.
+         */
         m->addr = xenforeignmemory_map(x->fmem, domid, prot, n, arr, err);
         if (!m->addr) {
             int e = errno;
@@ -84,7 +88,8 @@ int xg__xen_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t 
                 free(err);
             if (n == 1)
                 l = (struct xg_loc){ XGF_DOMID(domid), XGF_MFN(mfns[0]) };
-            return FAIL(x, d, e, &l, "mapping %u frame%s of domain %u %s failed (privcmd mmapbatch)", n,
+            return FAIL(x, d, e, &l,
+                        "mapping %u frame%s of domain %u %s failed (privcmd mmapbatch)", n,
                         n == 1 ? "" : "s", domid, prot & PROT_WRITE ? "writable" : "read-only");
         }
         m->n = n;
@@ -114,12 +119,14 @@ void xg__xen_unmap(xg_hv *hv, xg_hv_mapping *m)
     free(m);
 }
 
-int xg__xen_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types, xg_diag *d)
+int xg__xen_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
+                       xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     struct xg_loc l = { XGF_DOMID(domid) };
     if (n > 1024)
-        return xg_diag_syserr(d, XG_E_HV, E2BIG, &l, "getpageframeinfo3 takes at most 1024 frames, not %u", n);
+        return xg_diag_syserr(d, XG_E_HV, E2BIG, &l,
+                              "getpageframeinfo3 takes at most 1024 frames, not %u", n);
     if (!n)
         return 0;
     DECLARE_HYPERCALL_BUFFER(xen_pfn_t, arr);
@@ -143,8 +150,10 @@ int xg__xen_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mf
     if (rc < 0) {
         if (n == 1)
             l = (struct xg_loc){ XGF_DOMID(domid), XGF_MFN(mfns[0]) };
-        return FAIL(x, d, e, &l, "asking Xen for the types of %u frame%s of domain %u failed "
-                                 "(XEN_DOMCTL_getpageframeinfo3)", n, n == 1 ? "" : "s", domid);
+        return FAIL(x, d, e, &l,
+                    "asking Xen for the types of %u frame%s of domain %u failed "
+                    "(XEN_DOMCTL_getpageframeinfo3)",
+                    n, n == 1 ? "" : "s", domid);
     }
     return 0;
 }
@@ -154,11 +163,13 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
 {
     unsigned long max_page = 0;
     if (xc_maximum_ram_page(x->xch, &max_page) < 0)
-        return FAIL(x, d, errno, NULL, "asking Xen for its highest machine frame failed (XENMEM_maximum_ram_page)");
+        return FAIL(x, d, errno, NULL,
+                    "asking Xen for its highest machine frame failed (XENMEM_maximum_ram_page)");
     size_t bytes = XG_ROUNDUP((size_t)max_page * sizeof(xen_pfn_t), M2P_CHUNK);
     size_t chunks = bytes / M2P_CHUNK, per_chunk = M2P_CHUNK / XEN_PAGE, n = chunks * per_chunk;
     if (!chunks)
-        return xg_diag_err(d, XG_E_HV, NULL, "Xen reports no machine frames (XENMEM_maximum_ram_page = %lu)",
+        return xg_diag_err(d, XG_E_HV, NULL,
+                           "Xen reports no machine frames (XENMEM_maximum_ram_page = %lu)",
                            max_page);
     xen_pfn_t *first = malloc(chunks * sizeof(*first));
     xen_pfn_t *arr = malloc(n * sizeof(*arr));
@@ -172,8 +183,10 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
         int e = errno;
         free(first);
         free(arr);
-        return FAIL(x, d, e, NULL, "asking Xen for the %zu frames of its M2P table failed (XENMEM_machphys_mfn_list)",
-                    chunks);
+        return FAIL(
+            x, d, e, NULL,
+            "asking Xen for the %zu frames of its M2P table failed (XENMEM_machphys_mfn_list)",
+            chunks);
     }
     for (size_t c = 0; c < chunks; c++)
         for (size_t j = 0; j < per_chunk; j++)
@@ -183,7 +196,8 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
     int e = errno;
     free(arr);
     if (!m2p)
-        return FAIL(x, d, e, NULL, "mapping Xen's M2P table (%zu frames of DOMID_XEN) read-only failed", n);
+        return FAIL(x, d, e, NULL,
+                    "mapping Xen's M2P table (%zu frames of DOMID_XEN) read-only failed", n);
 
     /*
      * The first frame of the compat (32-bit) M2P, which Xen maps into PAE
@@ -196,7 +210,8 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
     if (cm) {
         struct xen_machphys_mfn_list xmml = { .max_extents = 1 };
         set_xen_guest_handle(xmml.extent_start, cm);
-        if (xc_memory_op(x->xch, XENMEM_machphys_compat_mfn_list, &xmml, sizeof(xmml)) == 0 && xmml.nr_extents == 1)
+        if (xc_memory_op(x->xch, XENMEM_machphys_compat_mfn_list, &xmml, sizeof(xmml)) == 0 &&
+            xmml.nr_extents == 1)
             compat = *cm;
         xc_hypercall_buffer_free(x->xch, cm);
     }
@@ -208,7 +223,8 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
     return 0;
 }
 
-int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0, xg_diag *d)
+int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
+                xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     if (!x->m2p) {
@@ -222,22 +238,29 @@ int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *co
     return 0;
 }
 
-int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
-                     uint64_t *dirty, xg_diag *d)
+int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap,
+                     uint64_t nr_pfns, uint64_t *dirty, xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     struct xg_loc l = { XGF_DOMID(domid) };
     switch (op) {
     case XG_LOGDIRTY_ENABLE:
-        /* Xen refuses a second enable; the engine turns it off first, as xg_sr_save.c does on failure. */
+        /*
+         * Xen refuses a second enable; the engine turns it off first, as
+         * xg_sr_save.c does on failure.
+         */
         if (xc_shadow_control(x->xch, domid, XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0) < 0)
-            return FAIL(x, d, errno, &l, "enabling log-dirty mode for domain %u failed "
-                                         "(XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY)", domid);
+            return FAIL(x, d, errno, &l,
+                        "enabling log-dirty mode for domain %u failed "
+                        "(XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY)",
+                        domid);
         return 0;
     case XG_LOGDIRTY_DISABLE:
         if (xc_shadow_control(x->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0) < 0)
-            return FAIL(x, d, errno, &l, "turning log-dirty mode off for domain %u failed (XEN_DOMCTL_SHADOW_OP_OFF)",
-                        domid);
+            return FAIL(
+                x, d, errno, &l,
+                "turning log-dirty mode off for domain %u failed (XEN_DOMCTL_SHADOW_OP_OFF)",
+                domid);
         return 0;
     case XG_LOGDIRTY_CLEAN:
     case XG_LOGDIRTY_PEEK:
@@ -253,7 +276,8 @@ int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned
         /* No copy wanted: Xen still walks (and, for CLEAN, clears) nr_pfns bits. */
         long long r = xc_logdirty_control(x->xch, domid, sop, NULL, nr_pfns, 0, &stats);
         if (r < 0)
-            return FAIL(x, d, errno, &l, "log-dirty %s of domain %u failed (XEN_DOMCTL_SHADOW_OP_%s)", opname, domid,
+            return FAIL(x, d, errno, &l,
+                        "log-dirty %s of domain %u failed (XEN_DOMCTL_SHADOW_OP_%s)", opname, domid,
                         opname);
         if (dirty)
             *dirty = stats.dirty_count;
@@ -268,17 +292,20 @@ int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned
     DECLARE_HYPERCALL_BUFFER(unsigned long, hb);
     hb = xc_hypercall_buffer_alloc_pages(x->xch, hb, npages);
     if (!hb)
-        return FAIL(x, d, errno, &l, "allocating a hypercall buffer for a %llu-pfn dirty bitmap failed",
+        return FAIL(x, d, errno, &l,
+                    "allocating a hypercall buffer for a %llu-pfn dirty bitmap failed",
                     (unsigned long long)nr_pfns);
     memset(hb, 0, bytes);
     long long r = xc_logdirty_control(x->xch, domid, sop, HYPERCALL_BUFFER(hb), nr_pfns, 0, &stats);
     int e = errno;
     int rc = 0;
     if (r < 0) {
-        rc = FAIL(x, d, e, &l, "log-dirty %s of domain %u failed (XEN_DOMCTL_SHADOW_OP_%s)", opname, domid, opname);
+        rc = FAIL(x, d, e, &l, "log-dirty %s of domain %u failed (XEN_DOMCTL_SHADOW_OP_%s)", opname,
+                  domid, opname);
     } else if ((uint64_t)r != nr_pfns) {
         /* libxenguest treats this as failure too ("Failed to retrieve logdirty bitmap"). */
-        rc = xg_diag_err(d, XG_E_HV, &l, "log-dirty %s of domain %u covered %lld pfns, not the %llu asked", opname,
+        rc = xg_diag_err(d, XG_E_HV, &l,
+                         "log-dirty %s of domain %u covered %lld pfns, not the %llu asked", opname,
                          domid, r, (unsigned long long)nr_pfns);
     } else {
         memcpy(bitmap, hb, bytes);
@@ -294,7 +321,8 @@ int xg__xen_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned
     return rc;
 }
 
-int xg__xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d)
+int xg__xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                     xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     if (!n)
@@ -317,13 +345,19 @@ int xg__xen_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns
     free(arr);
     if (done < 0) {
         struct xg_loc l = { XGF_DOMID(domid), XGF_PFN(pfns[0]) };
-        return FAIL(x, d, e, &l, "populating %u pfns of domain %u from pfn %#llx failed (XENMEM_populate_physmap)", n,
-                    domid, (unsigned long long)pfns[0]);
+        return FAIL(
+            x, d, e, &l,
+            "populating %u pfns of domain %u from pfn %#llx failed (XENMEM_populate_physmap)", n,
+            domid, (unsigned long long)pfns[0]);
     }
     if (ok < n) {
-        /* Xen stops at the first extent it cannot allocate and reports no errno: ENOMEM is the usual cause. */
+        /*
+         * Xen stops at the first extent it cannot allocate and reports no
+         * errno: ENOMEM is the usual cause.
+         */
         struct xg_loc l = { XGF_DOMID(domid), XGF_PFN(pfns[ok]) };
-        int rc = FAIL(x, d, ENOMEM, &l, "populate_physmap stopped at pfn %#llx (%u of %u done) for domain %u",
+        int rc = FAIL(x, d, ENOMEM, &l,
+                      "populate_physmap stopped at pfn %#llx (%u of %u done) for domain %u",
                       (unsigned long long)pfns[ok], ok, n, domid);
         xg_diag_hint(d, "the host is out of free memory, or the domain reached its max_pages");
         return rc;
@@ -354,8 +388,8 @@ int xg__xen_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mf
     return 0;
 }
 
-int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
-                       xg_diag *d)
+int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n,
+                       unsigned *done, xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
     struct xg_loc l = { XGF_DOMID(domid) };
@@ -380,8 +414,8 @@ int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *re
      * of the page tables written (pt_owner), both the guest here.
      */
     uint64_t foreigndom = (uint64_t)(domid & 0xffff) | ((uint64_t)((domid + 1) & 0xffff) << 16);
-    long r = hypercall4(x, __HYPERVISOR_mmu_update, HYPERCALL_BUFFER_AS_ARG(reqs), n, HYPERCALL_BUFFER_AS_ARG(pdone),
-                        foreigndom);
+    long r = hypercall4(x, __HYPERVISOR_mmu_update, HYPERCALL_BUFFER_AS_ARG(reqs), n,
+                        HYPERCALL_BUFFER_AS_ARG(pdone), foreigndom);
     int e = errno;
     unsigned got = *pdone;
     xc_hypercall_buffer_free(x->xch, reqs);
@@ -390,17 +424,19 @@ int xg__xen_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *re
     if (r < 0) {
         unsigned i = XG_MIN(got, n - 1);
         l = (struct xg_loc){ XGF_DOMID(domid), XGF_MFN(req[i].ptr >> 12), XGF_ENTRY(req[i].val) };
-        return FAIL(x, d, e, &l, "Xen refused mmu_update request %u of %u for domain %u (%s)", i, n, domid,
-                    (req[i].ptr & 7) == XG_MMU_MACHPHYS_UPDATE ? "MMU_MACHPHYS_UPDATE" : "MMU_NORMAL_PT_UPDATE");
+        return FAIL(x, d, e, &l, "Xen refused mmu_update request %u of %u for domain %u (%s)", i, n,
+                    domid,
+                    (req[i].ptr & 7) == XG_MMU_MACHPHYS_UPDATE ? "MMU_MACHPHYS_UPDATE"
+                                                               : "MMU_NORMAL_PT_UPDATE");
     }
     return 0;
 }
 
-int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
-                   xg_diag *d)
+int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n,
+                   unsigned *done, xg_diag *d)
 {
-    static const char *const names[] = { "PIN_L1_TABLE", "PIN_L2_TABLE", "PIN_L3_TABLE", "PIN_L4_TABLE",
-                                         "UNPIN_TABLE", "NEW_BASEPTR" };
+    static const char *const names[] = { "PIN_L1_TABLE", "PIN_L2_TABLE", "PIN_L3_TABLE",
+                                         "PIN_L4_TABLE", "UNPIN_TABLE",  "NEW_BASEPTR" };
     struct xen_hv *x = xg__xen_op(hv);
     struct xg_loc l = { XGF_DOMID(domid) };
     *done = 0;
@@ -423,8 +459,8 @@ int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, un
     }
     *pdone = 0;
     /* As xc_mmuext_op issues it (foreigndom = the guest), but with a done count. */
-    long r = hypercall4(x, __HYPERVISOR_mmuext_op, HYPERCALL_BUFFER_AS_ARG(xops), n, HYPERCALL_BUFFER_AS_ARG(pdone),
-                        domid);
+    long r = hypercall4(x, __HYPERVISOR_mmuext_op, HYPERCALL_BUFFER_AS_ARG(xops), n,
+                        HYPERCALL_BUFFER_AS_ARG(pdone), domid);
     int e = errno;
     unsigned got = *pdone;
     xc_hypercall_buffer_free(x->xch, xops);
@@ -434,7 +470,8 @@ int xg__xen_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, un
         unsigned i = XG_MIN(got, n - 1), cmd = ops[i].cmd;
         l = (struct xg_loc){ XGF_DOMID(domid), XGF_MFN(ops[i].mfn) };
         return FAIL(x, d, e, &l, "Xen refused mmuext %s of mfn %#llx for domain %u (op %u of %u)",
-                    cmd < XG_ARRAY_SIZE(names) ? names[cmd] : "?", (unsigned long long)ops[i].mfn, domid, i, n);
+                    cmd < XG_ARRAY_SIZE(names) ? names[cmd] : "?", (unsigned long long)ops[i].mfn,
+                    domid, i, n);
     }
     return 0;
 }
@@ -452,23 +489,26 @@ int xg__xen_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_
 {
     struct xen_hv *x = xg__xen_op(hv);
     void *addr = NULL;
-    xenforeignmemory_resource_handle *res =
-        xenforeignmemory_map_resource(x->fmem, (domid_t)domid, XENMEM_resource_grant_table,
-                                      XENMEM_resource_grant_table_id_shared, 0, 1, &addr, PROT_READ | PROT_WRITE, 0);
+    xenforeignmemory_resource_handle *res = xenforeignmemory_map_resource(
+        x->fmem, (domid_t)domid, XENMEM_resource_grant_table, XENMEM_resource_grant_table_id_shared,
+        0, 1, &addr, PROT_READ | PROT_WRITE, 0);
     if (!res) {
         struct xg_loc l = { XGF_DOMID(domid) };
-        return FAIL(x, d, errno, &l, "mapping the grant table of domain %u failed (XENMEM_acquire_resource)", domid);
+        return FAIL(x, d, errno, &l,
+                    "mapping the grant table of domain %u failed (XENMEM_acquire_resource)", domid);
     }
     grant_entry_v1_t *gnttab = addr;
     if (console_domid != domid && console_gfn != ~0ULL) {
         gnttab[GNTTAB_RESERVED_CONSOLE].domid = (domid_t)console_domid;
         gnttab[GNTTAB_RESERVED_CONSOLE].frame = (uint32_t)console_gfn;
-        __atomic_store_n(&gnttab[GNTTAB_RESERVED_CONSOLE].flags, GTF_permit_access, __ATOMIC_RELEASE);
+        __atomic_store_n(&gnttab[GNTTAB_RESERVED_CONSOLE].flags, GTF_permit_access,
+                         __ATOMIC_RELEASE);
     }
     if (xenstore_domid != domid && xenstore_gfn != ~0ULL) {
         gnttab[GNTTAB_RESERVED_XENSTORE].domid = (domid_t)xenstore_domid;
         gnttab[GNTTAB_RESERVED_XENSTORE].frame = (uint32_t)xenstore_gfn;
-        __atomic_store_n(&gnttab[GNTTAB_RESERVED_XENSTORE].flags, GTF_permit_access, __ATOMIC_RELEASE);
+        __atomic_store_n(&gnttab[GNTTAB_RESERVED_XENSTORE].flags, GTF_permit_access,
+                         __ATOMIC_RELEASE);
     }
     xenforeignmemory_unmap_resource(x->fmem, res);
     return 0;

@@ -23,7 +23,8 @@
 
 #include "hv/xen_backend_private.h"
 
-#define SUSPEND_LOCK "/var/run/xen/suspend-evtchn-%u.lock" /* libxenguest's, so we exclude each other */
+/* libxenguest's lock file, so that it and we exclude each other. */
+#define SUSPEND_LOCK "/var/run/xen/suspend-evtchn-%u.lock"
 
 static void sleep_ms(unsigned ms)
 {
@@ -123,17 +124,20 @@ static int wait_suspended(struct xen_hv *x, uint32_t domid, double until, int wa
         if (xg__xen_di_suspended(&di))
             return 0;
         if (di.flags & XEN_DOMINF_shutdown)
-            return xg_diag_err(d, XG_E_GUEST, &l, "domain %u shut down with reason %u instead of suspending", domid,
+            return xg_diag_err(d, XG_E_GUEST, &l,
+                               "domain %u shut down with reason %u instead of suspending", domid,
                                xg__xen_di_reason(&di));
         if (di.flags & XEN_DOMINF_dying)
-            return xg_diag_err(d, XG_E_GUEST, &l, "domain %u is being destroyed instead of suspending", domid);
+            return xg_diag_err(d, XG_E_GUEST, &l,
+                               "domain %u is being destroyed instead of suspending", domid);
         double now = xg__now();
         if (now >= until)
             return 1;
         if (wake >= 0) {
             /* Re-check at least every 100 ms, in case a notification is lost. */
             if (wait_channel(x, wake, XG_MIN(until, now + 0.1)) < 0)
-                return FAIL(x, d, errno, &l, "waiting on domain %u's suspend event channel failed", domid);
+                return FAIL(x, d, errno, &l, "waiting on domain %u's suspend event channel failed",
+                            domid);
         } else {
             sleep_ms(nap);
             nap = XG_MIN(nap * 2, 50U);
@@ -141,7 +145,10 @@ static int wait_suspended(struct xen_hv *x, uint32_t domid, double until, int wa
     }
 }
 
-/* libxl's domain_suspend_pvcontrol_acked: anything but "suspend", absence included, is an answer. */
+/*
+ * libxl's domain_suspend_pvcontrol_acked: anything but "suspend", absence
+ * included, is an answer.
+ */
 static int read_ack(struct xs_handle *h, xs_transaction_t t, const char *path, bool *acked)
 {
     unsigned len = 0;
@@ -158,7 +165,8 @@ static int read_ack(struct xs_handle *h, xs_transaction_t t, const char *path, b
 }
 
 /* The guest's suspend event channel (device/suspend/event-channel), as libxl uses it. */
-static int suspend_by_channel(struct xen_hv *x, uint32_t domid, int port, unsigned timeout_ms, xg_diag *d)
+static int suspend_by_channel(struct xen_hv *x, uint32_t domid, int port, unsigned timeout_ms,
+                              xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     char lockpath[80];
@@ -166,41 +174,54 @@ static int suspend_by_channel(struct xen_hv *x, uint32_t domid, int port, unsign
     if (lock_suspend_channel(domid, &lockfd, lockpath, sizeof(lockpath)) < 0) {
         int e = errno;
         if (e == EAGAIN || e == EACCES)
-            return xg_diag_syserr(d, XG_E_BUSY, e, &l, "another toolstack process holds %s: it is suspending domain "
-                                                       "%u already", lockpath, domid);
-        return xg_diag_syserr(d, XG_E_IO, e, &l, "cannot create the suspend lock %s for domain %u", lockpath, domid);
+            return xg_diag_syserr(d, XG_E_BUSY, e, &l,
+                                  "another toolstack process holds %s: "
+                                  "it is suspending domain %u already",
+                                  lockpath, domid);
+        return xg_diag_syserr(d, XG_E_IO, e, &l, "cannot create the suspend lock %s for domain %u",
+                              lockpath, domid);
     }
     if (!x->xce && !(x->xce = xenevtchn_open(&x->logger, 0))) {
-        rc = FAIL(x, d, errno, &l, "opening the event channel device to suspend domain %u failed", domid);
+        rc = FAIL(x, d, errno, &l, "opening the event channel device to suspend domain %u failed",
+                  domid);
         goto out;
     }
     local = xenevtchn_bind_interdomain(x->xce, domid, (evtchn_port_t)port);
     if (local < 0) {
-        rc = FAIL(x, d, errno, &l, "binding domain %u's suspend event channel (port %d) failed", domid, port);
+        rc = FAIL(x, d, errno, &l, "binding domain %u's suspend event channel (port %d) failed",
+                  domid, port);
         goto out;
     }
     /* Xen notifies the guest's port when the guest has suspended (XEN_DOMCTL_subscribe). */
     if (xc_domain_subscribe_for_suspend(x->xch, domid, (evtchn_port_t)port) < 0) {
-        rc = FAIL(x, d, errno, &l, "subscribing to domain %u's suspend on port %d failed (XEN_DOMCTL_subscribe)",
+        rc = FAIL(x, d, errno, &l,
+                  "subscribing to domain %u's suspend on port %d failed (XEN_DOMCTL_subscribe)",
                   domid, port);
         goto out;
     }
-    /* A newly bound channel starts pending (xc_suspend_evtchn_init_exclusive): consume that first. */
+    /*
+     * A newly bound channel starts pending (xc_suspend_evtchn_init_exclusive):
+     * consume that first.
+     */
     double until = xg__now() + timeout_ms / 1000.0;
     if (wait_channel(x, local, XG_MIN(until, xg__now() + 1.0)) < 0) {
         rc = FAIL(x, d, errno, &l, "waiting on domain %u's suspend event channel failed", domid);
         goto out;
     }
     if (xenevtchn_notify(x->xce, (evtchn_port_t)local) < 0) {
-        rc = FAIL(x, d, errno, &l, "notifying domain %u's suspend event channel (port %d) failed", domid, port);
+        rc = FAIL(x, d, errno, &l, "notifying domain %u's suspend event channel (port %d) failed",
+                  domid, port);
         goto out;
     }
     rc = wait_suspended(x, domid, until, local, d);
     if (rc == 1) {
-        rc = xg_diag_syserr(d, XG_E_HV, ETIMEDOUT, &l,
-                            "domain %u did not suspend within %u ms of the request on its suspend event channel "
-                            "(port %d); it was left running", domid, timeout_ms, port);
-        xg_diag_hint(d, "the guest kernel did not answer; its console may say why (a driver refusing to suspend)");
+        rc = xg_diag_syserr(
+            d, XG_E_HV, ETIMEDOUT, &l,
+            "domain %u did not suspend within %u ms of the request on its suspend event channel "
+            "(port %d); it was left running",
+            domid, timeout_ms, port);
+        xg_diag_hint(d, "the guest kernel did not answer; its console may say why "
+                        "(a driver refusing to suspend)");
     }
 out:
     if (local >= 0)
@@ -209,13 +230,17 @@ out:
     return rc;
 }
 
-/* control/shutdown = "suspend", as libxl's domain_suspend_callback_common does without a channel. */
+/*
+ * control/shutdown = "suspend", as libxl's domain_suspend_callback_common
+ * does without a channel.
+ */
 static int suspend_by_xenstore(struct xen_hv *x, uint32_t domid, unsigned timeout_ms, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     struct xs_handle *h = xg__xen_xs(x);
     if (!h)
-        return FAIL(x, d, errno, &l, "cannot reach xenstore to ask domain %u to suspend (is xenstored running?)",
+        return FAIL(x, d, errno, &l,
+                    "cannot reach xenstore to ask domain %u to suspend (is xenstored running?)",
                     domid);
     char path[80];
     snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", domid);
@@ -240,8 +265,10 @@ static int suspend_by_xenstore(struct xen_hv *x, uint32_t domid, unsigned timeou
             for (;;) {
                 xs_transaction_t t = xs_transaction_start(h);
                 if (t == XBT_NULL)
-                    return FAIL(x, d, errno, &l, "starting a xenstore transaction to cancel domain %u's suspend "
-                                                 "failed", domid);
+                    return FAIL(x, d, errno, &l,
+                                "starting a xenstore transaction to cancel "
+                                "domain %u's suspend failed",
+                                domid);
                 if (read_ack(h, t, path, &acked) < 0) {
                     int e = errno;
                     xs_transaction_end(h, t, true);
@@ -254,19 +281,24 @@ static int suspend_by_xenstore(struct xen_hv *x, uint32_t domid, unsigned timeou
                 if (!xs_write(h, t, path, "", 0)) {
                     int e = errno;
                     xs_transaction_end(h, t, true);
-                    return FAIL(x, d, e, &l, "clearing %s to cancel the suspend request failed", path);
+                    return FAIL(x, d, e, &l, "clearing %s to cancel the suspend request failed",
+                                path);
                 }
                 if (xs_transaction_end(h, t, false)) {
-                    int rc = xg_diag_syserr(d, XG_E_HV, ETIMEDOUT, &l,
-                                            "domain %u did not acknowledge the suspend request within %u ms (%s still "
-                                            "\"suspend\"); the request was cancelled and the guest left running",
-                                            domid, timeout_ms, path);
-                    xg_diag_hint(d, "the guest has no xenbus control driver, or it is hung; the guest was not "
-                                    "resumed because it never made the suspend hypercall");
+                    int rc = xg_diag_syserr(
+                        d, XG_E_HV, ETIMEDOUT, &l,
+                        "domain %u did not acknowledge the suspend request within %u ms (%s still "
+                        "\"suspend\"); the request was cancelled and the guest left running",
+                        domid, timeout_ms, path);
+                    xg_diag_hint(
+                        d,
+                        "the guest has no xenbus control driver, or it is hung; the guest was not "
+                        "resumed because it never made the suspend hypercall");
                     return rc;
                 }
                 if (errno != EAGAIN)
-                    return FAIL(x, d, errno, &l, "committing the cancellation of domain %u's suspend failed", domid);
+                    return FAIL(x, d, errno, &l,
+                                "committing the cancellation of domain %u's suspend failed", domid);
             }
             if (acked)
                 break;
@@ -282,13 +314,19 @@ static int suspend_by_xenstore(struct xen_hv *x, uint32_t domid, unsigned timeou
         nap = XG_MIN(nap * 2, 50U);
     }
 
-    /* Acknowledged: now the suspend itself, with a fresh allowance as libxl gives (a 60 s timer each). */
+    /*
+     * Acknowledged: now the suspend itself, with a fresh allowance as libxl
+     * gives (a 60 s timer each).
+     */
     int rc = wait_suspended(x, domid, xg__now() + timeout_ms / 1000.0, -1, d);
     if (rc == 1) {
-        rc = xg_diag_syserr(d, XG_E_HV, ETIMEDOUT, &l,
-                            "domain %u acknowledged the suspend request but did not suspend within %u ms; it was "
-                            "left as it is", domid, timeout_ms);
-        xg_diag_hint(d, "the guest kernel is stuck suspending its devices; its console may say why");
+        rc = xg_diag_syserr(
+            d, XG_E_HV, ETIMEDOUT, &l,
+            "domain %u acknowledged the suspend request but did not suspend within %u ms; "
+            "it was left as it is",
+            domid, timeout_ms);
+        xg_diag_hint(d,
+                     "the guest kernel is stuck suspending its devices; its console may say why");
     }
     return rc;
 }
@@ -304,13 +342,16 @@ int xg__xen_suspend(xg_hv *hv, uint32_t domid, unsigned timeout_ms, xg_diag *d)
     if (xg__xen_di_suspended(&di))
         return 0;
     if (di.flags & XEN_DOMINF_hvm_guest)
-        return xg_diag_err(d, XG_E_UNSUPPORTED, &l, "domain %u is an HVM guest; xg suspends PV guests only", domid);
+        return xg_diag_err(d, XG_E_UNSUPPORTED, &l,
+                           "domain %u is an HVM guest; xg suspends PV guests only", domid);
     if (di.flags & (XEN_DOMINF_shutdown | XEN_DOMINF_dying))
-        return xg_diag_err(d, XG_E_GUEST, &l, "domain %u has shut down (reason %u) or is dying: it cannot suspend",
+        return xg_diag_err(d, XG_E_GUEST, &l,
+                           "domain %u has shut down (reason %u) or is dying: it cannot suspend",
                            domid, xg__xen_di_reason(&di));
     if (di.flags & XEN_DOMINF_paused)
         return xg_diag_syserr(d, XG_E_HV, EBUSY, &l,
-                              "domain %u is paused: a paused guest cannot answer a suspend request (unpause it first)",
+                              "domain %u is paused: a paused guest cannot answer a suspend request "
+                              "(unpause it first)",
                               domid);
     char path[80];
     snprintf(path, sizeof(path), "/local/domain/%u/device/suspend/event-channel", domid);
@@ -335,10 +376,11 @@ int xg__xen_resume(xg_hv *hv, uint32_t domid, xg_diag *d)
     if (rc < 0)
         return rc;
     if (!xg__xen_di_suspended(&di))
-        return xg_diag_syserr(d, XG_E_HV, EINVAL, &l,
-                              "domain %u has not suspended itself (shutdown %d, reason %u): it is not resumed, "
-                              "since only a guest that made the suspend hypercall can be", domid,
-                              !!(di.flags & XEN_DOMINF_shutdown), xg__xen_di_reason(&di));
+        return xg_diag_syserr(
+            d, XG_E_HV, EINVAL, &l,
+            "domain %u has not suspended itself (shutdown %d, reason %u): it is not resumed, "
+            "since only a guest that made the suspend hypercall can be",
+            domid, !!(di.flags & XEN_DOMINF_shutdown), xg__xen_di_reason(&di));
     unsigned w;
     if ((rc = xg__xen_guest_width(x, domid, &w, d)) < 0)
         return rc;
@@ -346,15 +388,19 @@ int xg__xen_resume(xg_hv *hv, uint32_t domid, xg_diag *d)
     memset(&ctx, 0, sizeof(ctx));
     struct xg_loc vl = { XGF_DOMID(domid), XGF_VCPU(0) };
     if (xc_vcpu_getcontext(x->xch, domid, 0, &ctx) < 0)
-        return FAIL(x, d, errno, &vl, "getting vcpu0's context of domain %u to resume it failed "
-                                      "(XEN_DOMCTL_getvcpucontext)", domid);
+        return FAIL(x, d, errno, &vl,
+                    "getting vcpu0's context of domain %u to resume it failed "
+                    "(XEN_DOMCTL_getvcpucontext)",
+                    domid);
     if (w == 8)
         ctx.x64.user_regs.rax = 1;
     else
         ctx.x32.user_regs.eax = 1;
     if (xc_vcpu_setcontext(x->xch, domid, 0, &ctx) < 0)
-        return FAIL(x, d, errno, &vl, "setting vcpu0's suspend return value to 1 in domain %u failed "
-                                      "(XEN_DOMCTL_setvcpucontext)", domid);
+        return FAIL(x, d, errno, &vl,
+                    "setting vcpu0's suspend return value to 1 in domain %u failed "
+                    "(XEN_DOMCTL_setvcpucontext)",
+                    domid);
     struct xen_domctl domctl = { .cmd = XEN_DOMCTL_resumedomain, .domain = (domid_t)domid };
     if (xc_domctl(x->xch, &domctl) < 0)
         return FAIL(x, d, errno, &l, "resuming domain %u failed (XEN_DOMCTL_resumedomain)", domid);
