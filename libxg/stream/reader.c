@@ -36,7 +36,8 @@ static int read_xl_header(xg_stream_reader *r, const uint8_t first8[8], bool *st
     uint64_t start = r->off - 8;
     memcpy(&h, first8, 8);
     struct xg_loc loc = { XGF_OFFSET(start) };
-    int rc = xg__src_read_exact(r, (uint8_t *)&h + 8, sizeof(h) - 8, "the xl save-file header", &loc);
+    int rc = xg__src_read_exact(r, (uint8_t *)&h + 8, sizeof(h) - 8, "the xl save-file header",
+                                &loc);
     if (rc < 0)
         return rc;
     if (memcmp(h.magic, XL_MAGIC, XL_MAGIC_LEN) != 0)
@@ -50,14 +51,16 @@ static int read_xl_header(xg_stream_reader *r, const uint8_t first8[8], bool *st
     if (h.mandatory_flags & ~XL_MANDATORY_KNOWN) {
         struct xg_loc l = { XGF_OFFSET(start + 36), XGF_FIELD("mandatory_flags"),
                             XGF_FOUND(h.mandatory_flags), XGF_EXPECTED(XL_MANDATORY_KNOWN) };
-        return xg_diag_err(r->d, XG_E_VERSION, &l,
-                           "xl save file needs features this reader does not know (mandatory flags %#x)",
-                           h.mandatory_flags & ~XL_MANDATORY_KNOWN);
+        return xg_diag_err(
+            r->d, XG_E_VERSION, &l,
+            "xl save file needs features this reader does not know (mandatory flags %#x)",
+            h.mandatory_flags & ~XL_MANDATORY_KNOWN);
     }
     if (h.optional_data_len > XL_OPTIONAL_DATA_MAX) {
         struct xg_loc l = { XGF_OFFSET(start + 44), XGF_FIELD("optional_data_len"),
                             XGF_FOUND(h.optional_data_len), XGF_EXPECTED(XL_OPTIONAL_DATA_MAX) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "xl optional data of %u bytes is implausibly large",
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                           "xl optional data of %u bytes is implausibly large",
                            h.optional_data_len);
     }
     uint32_t left = h.optional_data_len;
@@ -71,9 +74,10 @@ static int read_xl_header(xg_stream_reader *r, const uint8_t first8[8], bool *st
         if (r->info.xl_config_len > left) {
             struct xg_loc l = { XGF_OFFSET(start + 48), XGF_FIELD("config length"),
                                 XGF_FOUND(r->info.xl_config_len), XGF_EXPECTED(left) };
-            return xg_diag_err(r->d, XG_E_CORRUPT, &l,
-                               "xl config of %u bytes does not fit in the %u bytes of optional data left",
-                               r->info.xl_config_len, left);
+            return xg_diag_err(
+                r->d, XG_E_CORRUPT, &l,
+                "xl config of %u bytes does not fit in the %u bytes of optional data left",
+                r->info.xl_config_len, left);
         }
     }
     rc = xg__src_skip(r, left, "the xl domain configuration", NULL);
@@ -95,8 +99,10 @@ static int read_libxl_prefix(xg_stream_reader *r)
         return rc;
     uint32_t version = xg__be32(rest), options = xg__be32(rest + 4);
     if (version != 2) {
-        struct xg_loc l = { XGF_OFFSET(start + 8), XGF_FIELD("version"), XGF_FOUND(version), XGF_EXPECTED(2) };
-        return xg_diag_err(r->d, XG_E_VERSION, &l, "libxl stream version %u is not supported (only 2)", version);
+        struct xg_loc l = { XGF_OFFSET(start + 8), XGF_FIELD("version"), XGF_FOUND(version),
+                            XGF_EXPECTED(2) };
+        return xg_diag_err(r->d, XG_E_VERSION, &l,
+                           "libxl stream version %u is not supported (only 2)", version);
     }
     if (options & LIBXL_OPT_RESERVED) {
         struct xg_loc l = { XGF_OFFSET(start + 12), XGF_FIELD("options"), XGF_FOUND(options),
@@ -124,7 +130,8 @@ static int read_libxl_prefix(xg_stream_reader *r)
         case LIBXL_REC_LIBXC_CONTEXT:
             if (len != 0) {
                 rl.has_found = 1, rl.found = len, rl.has_expected = 1, rl.expected = 0;
-                return xg_diag_err(r->d, XG_E_CORRUPT, &rl, "libxl LIBXC_CONTEXT record must be empty");
+                return xg_diag_err(r->d, XG_E_CORRUPT, &rl,
+                                   "libxl LIBXC_CONTEXT record must be empty");
             }
             return 0;
         case LIBXL_REC_END:
@@ -134,7 +141,8 @@ static int read_libxl_prefix(xg_stream_reader *r)
         case LIBXL_REC_CHECKPOINT_END:
         case LIBXL_REC_CHECKPOINT_STATE:
             if (len > XG_REC_LENGTH_MAX)
-                return xg_diag_err(r->d, XG_E_CORRUPT, &rl, "libxl record of %u bytes exceeds the limit", len);
+                return xg_diag_err(r->d, XG_E_CORRUPT, &rl,
+                                   "libxl record of %u bytes exceeds the limit", len);
             rc = xg__src_skip(r, XG_ROUNDUP((uint64_t)len, 8), "a libxl record body", &rl);
             if (rc < 0)
                 return rc;
@@ -160,12 +168,15 @@ static int read_libxc_headers(xg_stream_reader *r, const uint8_t first8[8])
     uint16_t options = xg__be16(ih + 16), res1 = xg__be16(ih + 18);
     uint32_t res2 = xg__be32(ih + 20);
     if (id != IHDR_ID) {
-        struct xg_loc l = { XGF_OFFSET(start + 8), XGF_FIELD("id"), XGF_FOUND(id), XGF_EXPECTED(IHDR_ID) };
+        struct xg_loc l = { XGF_OFFSET(start + 8), XGF_FIELD("id"), XGF_FOUND(id),
+                            XGF_EXPECTED(IHDR_ID) };
         return xg_diag_err(r->d, XG_E_CORRUPT, &l, "bad image id (expected 0x58454e46 \"XENF\")");
     }
     if (version < 2 || version > 3) {
-        struct xg_loc l = { XGF_OFFSET(start + 12), XGF_FIELD("version"), XGF_FOUND(version), XGF_EXPECTED(3) };
-        return xg_diag_err(r->d, XG_E_VERSION, &l, "image version %u is not supported (2 and 3 are)", version);
+        struct xg_loc l = { XGF_OFFSET(start + 12), XGF_FIELD("version"), XGF_FOUND(version),
+                            XGF_EXPECTED(3) };
+        return xg_diag_err(r->d, XG_E_VERSION, &l,
+                           "image version %u is not supported (2 and 3 are)", version);
     }
     if (options & IHDR_OPT_RESERVED) {
         struct xg_loc l = { XGF_OFFSET(start + 16), XGF_FIELD("options"), XGF_FOUND(options),
@@ -175,11 +186,13 @@ static int read_libxc_headers(xg_stream_reader *r, const uint8_t first8[8])
     if (res1 || res2) {
         struct xg_loc l = { XGF_OFFSET(start + 18), XGF_FIELD("reserved"),
                             XGF_FOUND((uint64_t)res1 << 32 | res2), XGF_EXPECTED(0) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "reserved field of the image header is not zero");
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                           "reserved field of the image header is not zero");
     }
     if (options & IHDR_OPT_BIG_ENDIAN) {
         struct xg_loc l = { XGF_OFFSET(start + 16), XGF_FIELD("options") };
-        return xg_diag_err(r->d, XG_E_UNSUPPORTED, &l, "big-endian image: xg handles little-endian (x86) images only");
+        return xg_diag_err(r->d, XG_E_UNSUPPORTED, &l,
+                           "big-endian image: xg handles little-endian (x86) images only");
     }
     r->info.version = version;
 
@@ -190,17 +203,22 @@ static int read_libxc_headers(xg_stream_reader *r, const uint8_t first8[8])
     if (rc < 0)
         return rc;
     if (dh.type != XG_DOMAIN_X86_PV && dh.type != XG_DOMAIN_X86_HVM) {
-        struct xg_loc l = { XGF_OFFSET(doff), XGF_FIELD("type"), XGF_FOUND(dh.type), XGF_EXPECTED(XG_DOMAIN_X86_PV) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "unknown domain type %#x (1 = x86 PV, 2 = x86 HVM)", dh.type);
+        struct xg_loc l = { XGF_OFFSET(doff), XGF_FIELD("type"), XGF_FOUND(dh.type),
+                            XGF_EXPECTED(XG_DOMAIN_X86_PV) };
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                           "unknown domain type %#x (1 = x86 PV, 2 = x86 HVM)", dh.type);
     }
     if (dh.page_shift != XG_PAGE_SHIFT) {
         struct xg_loc l = { XGF_OFFSET(doff + 4), XGF_FIELD("page_shift"), XGF_FOUND(dh.page_shift),
                             XGF_EXPECTED(XG_PAGE_SHIFT) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "page shift %u is not 12 (4 KiB pages)", dh.page_shift);
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "page shift %u is not 12 (4 KiB pages)",
+                           dh.page_shift);
     }
     if (dh.reserved) {
-        struct xg_loc l = { XGF_OFFSET(doff + 6), XGF_FIELD("reserved"), XGF_FOUND(dh.reserved), XGF_EXPECTED(0) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "reserved field of the domain header is not zero");
+        struct xg_loc l = { XGF_OFFSET(doff + 6), XGF_FIELD("reserved"), XGF_FOUND(dh.reserved),
+                            XGF_EXPECTED(0) };
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                           "reserved field of the domain header is not zero");
     }
     r->info.domain_type = dh.type;
     r->info.page_shift = dh.page_shift;
@@ -217,7 +235,10 @@ static bool is_legacy_start(const uint8_t b[8])
     return false;
 }
 
-/* xend (Xen 3.x): "LinuxGuestRecord", a big-endian config length, the SXP config, then a legacy stream. */
+/*
+ * xend (Xen 3.x): "LinuxGuestRecord", a big-endian config length, the SXP
+ * config, then a legacy stream.
+ */
 static int read_xend_header(xg_stream_reader *r, const uint8_t first8[8])
 {
     uint8_t rest[12];
@@ -231,7 +252,8 @@ static int read_xend_header(xg_stream_reader *r, const uint8_t first8[8])
     uint32_t len = xg__be32(rest + 8);
     if (len > XL_OPTIONAL_DATA_MAX) {
         struct xg_loc l = { XGF_OFFSET(start + 16), XGF_FIELD("config length"), XGF_FOUND(len) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "xend config of %u bytes is implausibly large", len);
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "xend config of %u bytes is implausibly large",
+                           len);
     }
     r->info.wrapper = XG_WRAP_XEND;
     r->info.xl_config_len = len;
@@ -243,14 +265,20 @@ static int open_legacy(xg_stream_reader *r, const uint8_t b[8])
 {
     struct xg_loc l = { XGF_OFFSET(r->raw_off - 8), XGF_FIELD("octets 4-7") };
     if (r->opts.raw_only)
-        return xg_diag_err(r->d, XG_E_UNSUPPORTED, &l, "a legacy (pre-Xen 4.6) image where a v2 libxc stream is expected");
-    /* Octets 4-7: the top of a 64-bit toolstack's p2m_size (0), or a 32-bit one's extended-info marker. */
+        return xg_diag_err(r->d, XG_E_UNSUPPORTED, &l,
+                           "a legacy (pre-Xen 4.6) image where a v2 libxc stream is expected");
+    /*
+     * Octets 4-7: the top of a 64-bit toolstack's p2m_size (0), or a
+     * 32-bit one's extended-info marker.
+     */
     uint32_t hi = xg__le32(b + 4), p2m_size = xg__le32(b);
     unsigned word = hi == 0 ? 8 : hi == 0xffffffffU ? 4 : 0;
     /* Octets 0-3: p2m_size, at most 2^28 (a legacy batch has 28 bits of pfn). */
     if (!word || p2m_size == 0 || p2m_size > XG_LEGACY_MAX_PFNS)
-        return xg_diag_err(r->d, XG_E_VERSION, &l,
-                           "not a Xen save image: neither a migration stream v2 (first 8 bytes all 0xff) nor a legacy PV image");
+        return xg_diag_err(
+            r->d, XG_E_VERSION, &l,
+            "not a Xen save image: neither a migration stream v2 (first 8 bytes all 0xff) "
+            "nor a legacy PV image");
     memcpy(r->push, b, 8);
     r->push_len = 8;
     r->push_pos = 0;
@@ -278,11 +306,13 @@ static int open_headers(xg_stream_reader *r)
         return xg_diag_err(r->d, XG_E_TRUNCATED, NULL, "empty input: not a Xen save image");
     if (n < 8) {
         struct xg_loc l = { XGF_OFFSET(0), XGF_FOUND((uint64_t)n), XGF_EXPECTED(8) };
-        return xg_diag_err(r->d, XG_E_TRUNCATED, &l, "input of %zd bytes is too short to be a Xen save image", n);
+        return xg_diag_err(r->d, XG_E_TRUNCATED, &l,
+                           "input of %zd bytes is too short to be a Xen save image", n);
     }
     if (b[0] == XG_GZIP_MAGIC0 && b[1] == XG_GZIP_MAGIC1) {
         if (r->opts.raw_only)
-            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL, "gzip-compressed input where a raw libxc stream is expected");
+            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL,
+                               "gzip-compressed input where a raw libxc stream is expected");
         int rc = xg__gzr_open(r->fd, b, 8, r->d, &r->gz);
         if (rc < 0)
             return rc;
@@ -293,13 +323,15 @@ static int open_headers(xg_stream_reader *r)
             return (int)n;
         if (n < 8) {
             struct xg_loc l = { XGF_OFFSET(0), XGF_FOUND((uint64_t)n), XGF_EXPECTED(8) };
-            return xg_diag_err(r->d, XG_E_TRUNCATED, &l, "compressed input holds only %zd bytes: not a Xen save image", n);
+            return xg_diag_err(r->d, XG_E_TRUNCATED, &l,
+                               "compressed input holds only %zd bytes: not a Xen save image", n);
         }
     }
 
     if (memcmp(b, XL_MAGIC, 8) == 0) {
         if (r->opts.raw_only)
-            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL, "xl save file where a raw libxc stream is expected");
+            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL,
+                               "xl save file where a raw libxc stream is expected");
         bool v2 = false;
         int rc = read_xl_header(r, b, &v2);
         if (rc < 0)
@@ -310,19 +342,22 @@ static int open_headers(xg_stream_reader *r)
         if (!v2 && xg__be64(b) == IHDR_MARKER) {
             struct xg_loc l = { XGF_OFFSET(r->off - 8), XGF_FIELD("stream start") };
             return xg_diag_err(r->d, XG_E_VERSION, &l,
-                               "the xl header announces a legacy stream (no STREAMv2 flag) but a migration stream v2 follows");
+                               "the xl header announces a legacy stream (no STREAMv2 flag) "
+                               "but a migration stream v2 follows");
         }
         if (!v2)
             return open_legacy(r, b); /* xl before Xen 4.6 wrote a legacy stream */
         if (xg__be64(b) != LIBXL_IDENT) {
             struct xg_loc l = { XGF_OFFSET(r->off - 8), XGF_FIELD("ident"), XGF_FOUND(xg__be64(b)),
                                 XGF_EXPECTED(LIBXL_IDENT) };
-            return xg_diag_err(r->d, XG_E_CORRUPT, &l, "xl save file says a libxl stream follows, but there is none");
+            return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                               "xl save file says a libxl stream follows, but there is none");
         }
     }
     if (xg__be64(b) == LIBXL_IDENT) {
         if (r->opts.raw_only)
-            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL, "libxl stream where a raw libxc stream is expected");
+            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL,
+                               "libxl stream where a raw libxc stream is expected");
         int rc = read_libxl_prefix(r);
         if (rc < 0)
             return rc;
@@ -332,7 +367,8 @@ static int open_headers(xg_stream_reader *r)
     }
     if (memcmp(b, XEND_MAGIC, 8) == 0) {
         if (r->opts.raw_only)
-            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL, "xend save file where a raw libxc stream is expected");
+            return xg_diag_err(r->d, XG_E_UNSUPPORTED, NULL,
+                               "xend save file where a raw libxc stream is expected");
         int rc = read_xend_header(r, b);
         if (rc < 0)
             return rc;
@@ -396,7 +432,8 @@ void xg_stream_reader_close(xg_stream_reader *r)
 /* ------------------------------------------------------------ records */
 
 
-static int check_padding(xg_stream_reader *r, const uint8_t *pad, size_t n, uint64_t at, struct xg_loc loc)
+static int check_padding(xg_stream_reader *r, const uint8_t *pad, size_t n, uint64_t at,
+                         struct xg_loc loc)
 {
     for (size_t i = 0; i < n; i++) {
         if (pad[i]) {
@@ -407,7 +444,8 @@ static int check_padding(xg_stream_reader *r, const uint8_t *pad, size_t n, uint
             loc.found = pad[i];
             loc.has_expected = 1;
             loc.expected = 0;
-            return xg_diag_err(r->d, XG_E_CORRUPT, &loc, "non-zero padding byte after the %s record body",
+            return xg_diag_err(r->d, XG_E_CORRUPT, &loc,
+                               "non-zero padding byte after the %s record body",
                                xg_stream_rec_name(loc.rec_type));
         }
     }
@@ -431,7 +469,8 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
             return xg_diag_err(r->d, XG_E_TRUNCATED, &l,
                                "image ends after record %llu without an END record (truncated)",
                                (unsigned long long)r->next_index - 1);
-        return xg_diag_err(r->d, XG_E_TRUNCATED, &l, "image ends right after its headers, without any record");
+        return xg_diag_err(r->d, XG_E_TRUNCATED, &l,
+                           "image ends right after its headers, without any record");
     }
     if ((size_t)n < sizeof(h)) {
         struct xg_loc l = { XGF_OFFSET(hdr_off), XGF_FOUND((uint64_t)n), XGF_EXPECTED(8) };
@@ -449,12 +488,14 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
     bool known = h.type < XG_REC__NR_KNOWN;
     if (!known && !(h.type & XG_REC_OPTIONAL))
         return xg_diag_err(r->d, XG_E_UNSUPPORTED, &loc,
-                           "unknown mandatory record type %#x: this image needs a newer restorer", h.type);
+                           "unknown mandatory record type %#x: this image needs a newer restorer",
+                           h.type);
     if (h.length > r->opts.max_record) {
         struct xg_loc l = loc;
         l.field = "body_length", l.has_found = 1, l.found = h.length, l.has_expected = 1,
         l.expected = r->opts.max_record;
-        return xg_diag_err(r->d, XG_E_CORRUPT, &l, "%s record claims %u bytes, more than the %u-byte record limit",
+        return xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                           "%s record claims %u bytes, more than the %u-byte record limit",
                            xg_stream_rec_name(h.type), h.length, r->opts.max_record);
     }
     int rc = xg__rec_check_header(r, rec, loc);
@@ -477,7 +518,10 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
     rec->body = r->buf;
     if (h.type == XG_REC_END) {
         r->seen_end = true;
-        /* A wrapped v2 stream goes on with the libxl trailer, checked there; a legacy PV image ends here. */
+        /*
+         * A wrapped v2 stream goes on with the libxl trailer, checked
+         * there; a legacy PV image ends here.
+         */
         if (r->gz && (r->info.wrapper == XG_WRAP_NONE || r->legacy))
             return xg__src_gz_check_end(r, "the END record");
     }
@@ -511,8 +555,10 @@ int xg_stream_read_trailer(xg_stream_reader *r)
         l.rec_type = type;
         if (type == LIBXL_REC_END) {
             if (len) {
-                l.field = "body_length", l.has_found = 1, l.found = len, l.has_expected = 1, l.expected = 0;
-                return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l, "libxl END record must be empty"));
+                l.field = "body_length", l.has_found = 1, l.found = len, l.has_expected = 1,
+                l.expected = 0;
+                return fail(r,
+                            xg_diag_err(r->d, XG_E_CORRUPT, &l, "libxl END record must be empty"));
             }
             r->trailer_done = true;
             if (r->gz)
@@ -520,10 +566,12 @@ int xg_stream_read_trailer(xg_stream_reader *r)
             return 0;
         }
         if (type > LIBXL_REC_CHECKPOINT_STATE || type == LIBXL_REC_LIBXC_CONTEXT)
-            return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l, "unexpected libxl record type %#x after the libxc stream",
+            return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                                       "unexpected libxl record type %#x after the libxc stream",
                                        type));
         if (len > XG_REC_LENGTH_MAX)
-            return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l, "libxl record of %u bytes exceeds the limit", len));
+            return fail(r, xg_diag_err(r->d, XG_E_CORRUPT, &l,
+                                       "libxl record of %u bytes exceeds the limit", len));
         rc = xg__src_skip(r, XG_ROUNDUP((uint64_t)len, 8), "a libxl record body", &l);
         if (rc < 0)
             return fail(r, rc);

@@ -134,7 +134,8 @@ int xg__src_gz_check_end(xg_stream_reader *r, const char *after)
         return (int)n;
     if (n > 0) {
         struct xg_loc loc = { XGF_OFFSET(at), XGF_FOUND(extra) };
-        return xg_diag_err(r->d, XG_E_CORRUPT, &loc, "data follows %s inside the gzip-compressed image", after);
+        return xg_diag_err(r->d, XG_E_CORRUPT, &loc,
+                           "data follows %s inside the gzip-compressed image", after);
     }
     return 0;
 }
