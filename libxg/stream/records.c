@@ -34,14 +34,19 @@ enum {
     XG_RK_V2_ENDS_STATIC_HVM = 1 << 9, /* v2 HVM: the first one implies STATIC_DATA_END */
 };
 
+/*
+ * Checks the body of rec (its header already checked; the body starts at
+ * body_off in the stream, for the locations of findings) and fills
+ * rec->u.  0, or a negative XG_E_* with a finding.
+ */
 typedef int (*body_fn)(xg_stream_reader *r, struct xg_record *rec, struct xg_loc loc,
                        uint64_t body_off);
 
-/* What a record type is. */
+/* What a record type is: one row of rec_kinds[]. */
 struct rec_kind {
-    const char *name; /* the spec's name */
-    bool has_exact;   /* the length must be exactly `exact` */
-    uint32_t exact;
+    const char *name;    /* the spec's name */
+    bool has_exact;      /* the length must be exactly `exact` */
+    uint32_t exact;      /* (with has_exact) */
     uint32_t min;        /* the length is at least this */
     uint32_t multiple;   /* 0, or the length is a multiple of this */
     unsigned flags;      /* XG_RK_* */
@@ -50,6 +55,7 @@ struct rec_kind {
     body_fn parse;       /* checks the body in r->buf and fills rec->u (NULL: a blob) */
 };
 
+/* loc, pointed at `field` at offset `at` of the body, with what was found and expected. */
 static struct xg_loc field_loc(struct xg_loc loc, uint64_t body_off, uint64_t at, const char *field,
                                uint64_t found, uint64_t expected)
 {
