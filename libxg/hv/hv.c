@@ -26,7 +26,7 @@ static const char *const op_names[XG_HV_NR_OPS] = {
 
 struct fault {
     enum xg_hv_op op;
-    unsigned nth;      /* 0: every call */
+    unsigned nth; /* 0: every call */
     int err;
     unsigned calls;
 };
@@ -169,7 +169,8 @@ int xg_hv_set_faults(xg_hv *hv, const char *spec, xg_diag *d)
             if (*end || v <= 0) {
                 free(copy);
                 free(fs);
-                return xg_diag_err(d, XG_E_INVAL, NULL, "bad call number in fault spec \"%s\"", spec);
+                return xg_diag_err(d, XG_E_INVAL, NULL, "bad call number in fault spec \"%s\"",
+                                   spec);
             }
             f->nth = (unsigned)v;
         }
@@ -212,11 +213,11 @@ static int injected(xg_hv *hv, enum xg_hv_op op)
     return 0;
 }
 
-#define INJECT(op, loc)                                                                                   \
-    do {                                                                                                  \
-        int e_ = injected(hv, XG_HV_OP_##op);                                                             \
-        if (e_)                                                                                           \
-            return xg_diag_syserr(d, XG_E_HV, e_, loc, "%s refused (injected fault)", #op);              \
+#define INJECT(op, loc)                                                                     \
+    do {                                                                                    \
+        int e_ = injected(hv, XG_HV_OP_##op);                                               \
+        if (e_)                                                                             \
+            return xg_diag_syserr(d, XG_E_HV, e_, loc, "%s refused (injected fault)", #op); \
     } while (0)
 
 int xg_hv_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d)
@@ -232,8 +233,8 @@ int xg_hv_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_
     return hv->ops->domain_info(hv, domid, out, d);
 }
 
-int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages, int *errs,
-              xg_hv_mapping **out, xg_diag *d)
+int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
+              int *errs, xg_hv_mapping **out, xg_diag *d)
 {
     *out = NULL;
     INJECT(map, NULL);
@@ -246,7 +247,8 @@ void xg_hv_unmap(xg_hv *hv, xg_hv_mapping *m)
         hv->ops->unmap(hv, m);
 }
 
-int xg_hv_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types, xg_diag *d)
+int xg_hv_page_types(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns, uint32_t *types,
+                     xg_diag *d)
 {
     INJECT(page_types, NULL);
     return hv->ops->page_types(hv, domid, n, mfns, types, d);
@@ -265,23 +267,24 @@ int xg_hv_vcpu_get(xg_hv *hv, uint32_t domid, unsigned vcpu, void *ctx, size_t s
     return hv->ops->vcpu_get(hv, domid, vcpu, ctx, size, d);
 }
 
-int xg_hv_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size, xg_diag *d)
+int xg_hv_vcpu_set(xg_hv *hv, uint32_t domid, unsigned vcpu, const void *ctx, size_t size,
+                   xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid), XGF_VCPU(vcpu) };
     INJECT(vcpu_set, &l);
     return hv->ops->vcpu_set(hv, domid, vcpu, ctx, size, d);
 }
 
-int xg_hv_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf, size_t *len,
-                        xg_diag *d)
+int xg_hv_vcpu_blob_get(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, void *buf,
+                        size_t *len, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid), XGF_VCPU(vcpu) };
     INJECT(vcpu_blob_get, &l);
     return hv->ops->vcpu_blob_get(hv, domid, vcpu, kind, buf, len, d);
 }
 
-int xg_hv_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind, const void *buf,
-                        size_t len, xg_diag *d)
+int xg_hv_vcpu_blob_set(xg_hv *hv, uint32_t domid, unsigned vcpu, enum xg_vcpu_blob kind,
+                        const void *buf, size_t len, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid), XGF_VCPU(vcpu) };
     INJECT(vcpu_blob_set, &l);
@@ -302,8 +305,8 @@ int xg_hv_tsc_info_set(xg_hv *hv, uint32_t domid, const struct xg_rec_tsc_info *
     return hv->ops->tsc_info_set(hv, domid, tsc, d);
 }
 
-int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap, uint64_t nr_pfns,
-                   uint64_t *dirty, xg_diag *d)
+int xg_hv_logdirty(xg_hv *hv, uint32_t domid, enum xg_logdirty_op op, unsigned long *bitmap,
+                   uint64_t nr_pfns, uint64_t *dirty, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(logdirty, &l);
@@ -365,14 +368,16 @@ int xg_hv_set_address_size(xg_hv *hv, uint32_t domid, unsigned guest_width, xg_d
     return hv->ops->set_address_size(hv, domid, guest_width, d);
 }
 
-int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port, xg_diag *d)
+int xg_hv_evtchn_alloc_unbound(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port,
+                               xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(evtchn_alloc_unbound, &l);
     return hv->ops->evtchn_alloc_unbound(hv, domid, remote_domid, port, d);
 }
 
-int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns, xg_diag *d)
+int xg_hv_populate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
+                   xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(populate, &l);
@@ -390,8 +395,8 @@ int xg_hv_depopulate(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *mfns
     return hv->ops->depopulate(hv, domid, n, mfns, d);
 }
 
-int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n, unsigned *done,
-                     xg_diag *d)
+int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req, unsigned n,
+                     unsigned *done, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     *done = 0;
@@ -399,13 +404,13 @@ int xg_hv_mmu_update(xg_hv *hv, uint32_t domid, const struct xg_mmu_update *req,
     return hv->ops->mmu_update(hv, domid, req, n, done, d);
 }
 
-int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n, unsigned *done,
-                 xg_diag *d)
+int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsigned n,
+                 unsigned *done, xg_diag *d)
 {
     *done = 0;
     /* Faults per kind of op, counted op by op, so "pin@3" is the third pin. */
     for (unsigned i = 0; i < n; i++) {
-        enum xg_hv_op kind = ops[i].cmd <= XG_MMUEXT_PIN_L4_TABLE ? XG_HV_OP_pin
+        enum xg_hv_op kind = ops[i].cmd <= XG_MMUEXT_PIN_L4_TABLE  ? XG_HV_OP_pin
                              : ops[i].cmd == XG_MMUEXT_UNPIN_TABLE ? XG_HV_OP_unpin
                                                                    : XG_HV_OP_new_baseptr;
         int e = injected(hv, kind);
@@ -416,8 +421,8 @@ int xg_hv_mmuext(xg_hv *hv, uint32_t domid, const struct xg_mmuext_op *ops, unsi
             if (rc < 0)
                 return rc;
             struct xg_loc l = { XGF_DOMID(domid), XGF_MFN(ops[i].mfn) };
-            return xg_diag_syserr(d, XG_E_HV, e, &l, "%s of mfn %#llx refused (injected fault)", op_names[kind],
-                                  (unsigned long long)ops[i].mfn);
+            return xg_diag_syserr(d, XG_E_HV, e, &l, "%s of mfn %#llx refused (injected fault)",
+                                  op_names[kind], (unsigned long long)ops[i].mfn);
         }
     }
     return hv->ops->mmuext(hv, domid, ops, n, done, d);
@@ -432,8 +437,9 @@ int xg_hv_frame_owner(xg_hv *hv, uint64_t mfn, uint32_t *owner)
     return hv->ops->frame_owner(hv, mfn, owner, NULL);
 }
 
-int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves, uint32_t *nr_leaves,
-                         struct xg_msr_entry *msrs, uint32_t *nr_msrs, xg_diag *d)
+int xg_hv_cpu_policy_get(xg_hv *hv, uint32_t domid, struct xg_cpuid_leaf *leaves,
+                         uint32_t *nr_leaves, struct xg_msr_entry *msrs, uint32_t *nr_msrs,
+                         xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(cpu_policy_get, &l);
@@ -447,11 +453,13 @@ int xg_hv_gnttab_seed(xg_hv *hv, uint32_t domid, uint64_t console_gfn, uint64_t 
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(gnttab_seed, &l);
-    return hv->ops->gnttab_seed(hv, domid, console_gfn, xenstore_gfn, console_domid, xenstore_domid, d);
+    return hv->ops->gnttab_seed(hv, domid, console_gfn, xenstore_gfn, console_domid, xenstore_domid,
+                                d);
 }
 
-int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves, uint32_t nr_leaves,
-                         const struct xg_msr_entry *msrs, uint32_t nr_msrs, xg_diag *d)
+int xg_hv_cpu_policy_set(xg_hv *hv, uint32_t domid, const struct xg_cpuid_leaf *leaves,
+                         uint32_t nr_leaves, const struct xg_msr_entry *msrs, uint32_t nr_msrs,
+                         xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
     INJECT(cpu_policy_set, &l);

@@ -12,7 +12,7 @@
 #ifndef XG_HV_OPS_H
 #define XG_HV_OPS_H
 
-#define XG_HV_FAULT_OPS(X) \
+#define XG_HV_FAULT_OPS(X)  \
     X(xen_version)          \
     X(domain_info)          \
     X(map)                  \

@@ -25,9 +25,9 @@ struct xg_gzr {
     int fd;
     z_stream z;
     uint8_t *in;
-    bool eof_fd;       /* read() returned 0 */
-    bool member_done;  /* inflate said Z_STREAM_END for the current member */
-    bool finished;     /* no more data, cleanly */
+    bool eof_fd;      /* read() returned 0 */
+    bool member_done; /* inflate said Z_STREAM_END for the current member */
+    bool finished;    /* no more data, cleanly */
 };
 
 int xg__gzr_open(int fd, const void *prefix, size_t prefix_len, xg_diag *d, struct xg_gzr **out)
@@ -89,8 +89,9 @@ ssize_t xg__gzr_read(struct xg_gzr *g, void *buf, size_t len, uint64_t offset, x
                 continue;
             if (g->z.next_in[0] != XG_GZIP_MAGIC0) {
                 struct xg_loc loc = { XGF_OFFSET(offset + done) };
-                return xg_diag_err(d, XG_E_CORRUPT, &loc,
-                                   "data after the end of the gzip stream is not another gzip member");
+                return xg_diag_err(
+                    d, XG_E_CORRUPT, &loc,
+                    "data after the end of the gzip stream is not another gzip member");
             }
             inflateReset(&g->z);
             g->member_done = false;
@@ -106,8 +107,9 @@ ssize_t xg__gzr_read(struct xg_gzr *g, void *buf, size_t len, uint64_t offset, x
         } else if (zr == Z_BUF_ERROR) {
             if (g->z.avail_in == 0 && g->eof_fd) {
                 struct xg_loc loc = { XGF_OFFSET(offset + done) };
-                return xg_diag_err(d, XG_E_TRUNCATED, &loc,
-                                   "compressed image ends in the middle of a gzip member (file truncated?)");
+                return xg_diag_err(
+                    d, XG_E_TRUNCATED, &loc,
+                    "compressed image ends in the middle of a gzip member (file truncated?)");
             }
         } else if (zr != Z_OK) {
             struct xg_loc loc = { XGF_OFFSET(offset + done) };

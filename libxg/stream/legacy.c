@@ -31,25 +31,30 @@
 #define LEGACY_MAX_BATCH 1024U
 #define LEGACY_MAX_VCPU_ID 4095
 #define LEGACY_EXTV_SIZE 128U
-#define LEGACY_XTAB_PFN0 0xf0000000U /* an unmappable pfn the old saver left in batches */
+#define LEGACY_XTAB_PFN0 0xf0000000U     /* an unmappable pfn the old saver left in batches */
 #define LEGACY_MAX_UNMAPPABLE (1U << 20) /* XTAB|mfn frames kept to name them (4 MiB) */
 
-enum stage { ST_HEADERS, ST_CHUNKS, ST_TAIL, ST_DONE };
+enum stage {
+    ST_HEADERS,
+    ST_CHUNKS,
+    ST_TAIL,
+    ST_DONE
+};
 
 struct xg_legacy {
     xg_raw_read_fn read;
     void *arg;
     xg_diag *d;
-    uint64_t in_off;         /* file offset of the next legacy byte */
-    unsigned word;           /* toolstack word size: 4 or 8 */
+    uint64_t in_off; /* file offset of the next legacy byte */
+    unsigned word;   /* toolstack word size: 4 or 8 */
     enum stage stage;
     uint64_t p2m_size;
     unsigned width, levels;
     uint32_t basic_len, xsave_len;
     bool extv;
-    uint64_t *online;        /* online vcpu ids (VCPU_INFO chunk), or NULL: vcpu0 */
+    uint64_t *online;            /* online vcpu ids (VCPU_INFO chunk), or NULL: vcpu0 */
     struct xg_stream_info *info; /* where XTAB|mfn entries are reported (report_unmappable) */
-    uint32_t *unmappable;    /* their machine frames, the first LEGACY_MAX_UNMAPPABLE */
+    uint32_t *unmappable;        /* their machine frames, the first LEGACY_MAX_UNMAPPABLE */
     size_t nr_unmappable, cap_unmappable;
     unsigned nr_online;
     /* Converted bytes not yet handed out. */
@@ -102,7 +107,8 @@ static int in_u64(struct xg_legacy *l, uint64_t *v, const char *what)
     return rc;
 }
 
-static int bad(struct xg_legacy *l, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(struct xg_legacy *l, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(struct xg_legacy *l, int code, const char *fmt, ...)
 {
     char msg[256];
@@ -150,32 +156,23 @@ static uint8_t *emit(struct xg_legacy *l, uint32_t type, const void *body, uint3
 
 /* ------------------------------------------------------------ stages */
 
-static int headers(struct xg_legacy *l)
+/*
+ * The extended-info section, after p2m_size: its blocks give the guest's
+ * width ("vcpu": the size of vcpu0's context), whether extended vcpu
+ * state follows each context ("extv") and the size of the xsave state
+ * ("xcnt").
+ */
+static int read_extended_info(struct xg_legacy *l)
 {
-    uint8_t *ih = out_room(l, IHDR_SIZE + DHDR_SIZE);
-    if (!ih)
-        return xg_diag_err(l->d, XG_E_NOMEM, NULL, "out of memory");
-    memset(ih, 0, IHDR_SIZE + DHDR_SIZE);
-    xg__put_be64(ih, IHDR_MARKER);
-    xg__put_be32(ih + 8, IHDR_ID);
-    xg__put_be32(ih + 12, XG_STREAM_VERSION);
-    /* Domain header: x86 PV, 4 KiB pages, "Xen 0.1": converted from a legacy image, as Xen's converter says. */
-    xg__put_le32(ih + IHDR_SIZE, XG_DOMAIN_X86_PV);
-    xg__put_le16(ih + IHDR_SIZE + 4, XG_PAGE_SHIFT);
-    xg__put_le32(ih + IHDR_SIZE + 12, 1);
-
-    int rc = in_word(l, &l->p2m_size, "p2m_size");
-    if (rc < 0)
-        return rc;
-    if (l->p2m_size == 0 || l->p2m_size > XG_LEGACY_MAX_PFNS)
-        return bad(l, XG_E_CORRUPT, "p2m_size %#llx is not a plausible number of pfns",
-                   (unsigned long long)l->p2m_size);
+    int rc;
     uint64_t marker;
     if ((rc = in_word(l, &marker, "the extended-info marker")) < 0)
         return rc;
     if (marker != (l->word == 8 ? ~0ULL : 0xffffffffULL))
-        return bad(l, XG_E_UNSUPPORTED, "no extended-info block (marker %#llx): an HVM image, or a PV image from "
-                                        "before Xen 3.0, which xg does not read", (unsigned long long)marker);
+        return bad(l, XG_E_UNSUPPORTED,
+                   "no extended-info block (marker %#llx): an HVM image, or a PV image from "
+                   "before Xen 3.0, which xg does not read",
+                   (unsigned long long)marker);
     uint32_t total = 0, so_far = 0;
     if ((rc = in_u32(l, &total, "the extended-info length")) < 0)
         return rc;
@@ -198,7 +195,8 @@ static int headers(struct xg_legacy *l)
         uint32_t size = xg__le32(hdr + 4);
         so_far += 8;
         if (size > total - so_far) {
-            rc = bad(l, XG_E_CORRUPT, "extended-info block \"%.4s\" of %u bytes overruns its %u-byte section",
+            rc = bad(l, XG_E_CORRUPT,
+                     "extended-info block \"%.4s\" of %u bytes overruns its %u-byte section",
                      (const char *)hdr, size, total);
             goto fail;
         }
@@ -220,8 +218,10 @@ static int headers(struct xg_legacy *l)
                                                * later, from the tables (pv/levels.c) */
             else {
                 free(data);
-                rc = bad(l, XG_E_CORRUPT, "the \"vcpu\" block of %u bytes is neither a 64-bit (5168) nor a "
-                                          "32-bit (2800) vcpu context", size);
+                rc = bad(l, XG_E_CORRUPT,
+                         "the \"vcpu\" block of %u bytes is neither a 64-bit (5168) nor a "
+                         "32-bit (2800) vcpu context",
+                         size);
                 goto fail;
             }
             l->basic_len = size;
@@ -240,9 +240,41 @@ static int headers(struct xg_legacy *l)
     }
     free(vcpu0);
     if (!l->width)
-        return bad(l, XG_E_CORRUPT, "the extended info has no \"vcpu\" block: the guest's width is unknown");
+        return bad(l, XG_E_CORRUPT,
+                   "the extended info has no \"vcpu\" block: the guest's width is unknown");
     if (l->xsave_len && (l->xsave_len < 16 || l->xsave_len > (1U << 20)))
         return bad(l, XG_E_CORRUPT, "xsave size %u is implausible", l->xsave_len);
+    return 0;
+fail:
+    free(vcpu0);
+    return rc;
+}
+
+static int headers(struct xg_legacy *l)
+{
+    uint8_t *ih = out_room(l, IHDR_SIZE + DHDR_SIZE);
+    if (!ih)
+        return xg_diag_err(l->d, XG_E_NOMEM, NULL, "out of memory");
+    memset(ih, 0, IHDR_SIZE + DHDR_SIZE);
+    xg__put_be64(ih, IHDR_MARKER);
+    xg__put_be32(ih + 8, IHDR_ID);
+    xg__put_be32(ih + 12, XG_STREAM_VERSION);
+    /*
+     * Domain header: x86 PV, 4 KiB pages, "Xen 0.1": converted from a
+     * legacy image, as Xen's converter says.
+     */
+    xg__put_le32(ih + IHDR_SIZE, XG_DOMAIN_X86_PV);
+    xg__put_le16(ih + IHDR_SIZE + 4, XG_PAGE_SHIFT);
+    xg__put_le32(ih + IHDR_SIZE + 12, 1);
+
+    int rc = in_word(l, &l->p2m_size, "p2m_size");
+    if (rc < 0)
+        return rc;
+    if (l->p2m_size == 0 || l->p2m_size > XG_LEGACY_MAX_PFNS)
+        return bad(l, XG_E_CORRUPT, "p2m_size %#llx is not a plausible number of pfns",
+                   (unsigned long long)l->p2m_size);
+    if ((rc = read_extended_info(l)) < 0)
+        return rc;
     uint8_t info[8] = { (uint8_t)l->width, (uint8_t)l->levels };
     if (!emit(l, XG_REC_X86_PV_INFO, info, 8) || !emit(l, XG_REC_STATIC_DATA_END, NULL, 0))
         return XG_E_NOMEM;
@@ -262,9 +294,6 @@ static int headers(struct xg_legacy *l)
     }
     l->stage = ST_CHUNKS;
     return 0;
-fail:
-    free(vcpu0);
-    return rc;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -298,7 +327,8 @@ static int note_unmappable(struct xg_legacy *l, uint32_t mfn)
 static int page_batch(struct xg_legacy *l, int32_t n)
 {
     if (n > (int32_t)LEGACY_MAX_BATCH)
-        return bad(l, XG_E_CORRUPT, "page batch of %d pages exceeds the maximum of %u", n, LEGACY_MAX_BATCH);
+        return bad(l, XG_E_CORRUPT, "page batch of %d pages exceeds the maximum of %u", n,
+                   LEGACY_MAX_BATCH);
     uint64_t sorted[LEGACY_MAX_BATCH], entries[LEGACY_MAX_BATCH];
     unsigned count = 0, nr_data = 0;
     for (int32_t i = 0; i < n; i++) {
@@ -311,7 +341,8 @@ static int page_batch(struct xg_legacy *l, int32_t n)
             continue;
         /* The legacy saver packed the type into bits 28-31 of a 28-bit pfn. */
         if (w >> 32)
-            return bad(l, XG_E_CORRUPT, "page batch word %#llx has bits above 31 set", (unsigned long long)w);
+            return bad(l, XG_E_CORRUPT, "page batch word %#llx has bits above 31 set",
+                       (unsigned long long)w);
         uint32_t type = (uint32_t)(w & 0xf0000000U);
         /*
          * Xen 3.x's saver wrote a frame it could not map (its dom0's privcmd refused it) as
@@ -325,8 +356,8 @@ static int page_batch(struct xg_legacy *l, int32_t n)
             continue;
         }
         if (!xg_pfinfo_known(type))
-            return bad(l, XG_E_CORRUPT, "pfn %#llx has the reserved type %s", (unsigned long long)(w & 0x0fffffff),
-                       xg_pfinfo_name(type));
+            return bad(l, XG_E_CORRUPT, "pfn %#llx has the reserved type %s",
+                       (unsigned long long)(w & 0x0fffffff), xg_pfinfo_name(type));
         sorted[count] = w & 0x0fffffff;
         entries[count++] = xg_pd_entry(w & 0x0fffffff, type);
         if (xg_pfinfo_has_data(type))
@@ -335,7 +366,8 @@ static int page_batch(struct xg_legacy *l, int32_t n)
     qsort(sorted, count, sizeof(uint64_t), cmp_u64);
     for (unsigned i = 1; i < count; i++)
         if (sorted[i] == sorted[i - 1])
-            return bad(l, XG_E_CORRUPT, "pfn %#llx appears twice in one page batch", (unsigned long long)sorted[i]);
+            return bad(l, XG_E_CORRUPT, "pfn %#llx appears twice in one page batch",
+                       (unsigned long long)sorted[i]);
     if (!count)
         return 0;
     uint8_t *body = emit(l, XG_REC_PAGE_DATA, NULL, 8 + count * 8 + nr_data * XG_PAGE_SIZE);
@@ -345,7 +377,8 @@ static int page_batch(struct xg_legacy *l, int32_t n)
     xg__put_le32(body + 4, 0);
     for (unsigned i = 0; i < count; i++)
         xg__put_le64(body + 8 + 8 * i, entries[i]);
-    return in_exact(l, body + 8 + count * 8, (size_t)nr_data * XG_PAGE_SIZE, "a page batch's contents");
+    return in_exact(l, body + 8 + count * 8, (size_t)nr_data * XG_PAGE_SIZE,
+                    "a page batch's contents");
 }
 
 static int vcpu_info_chunk(struct xg_legacy *l)
@@ -355,7 +388,8 @@ static int vcpu_info_chunk(struct xg_legacy *l)
     if (rc < 0)
         return rc;
     if ((int32_t)max_id < 0 || (int32_t)max_id > LEGACY_MAX_VCPU_ID)
-        return bad(l, XG_E_CORRUPT, "vcpu max id %d out of range (0..%d)", (int32_t)max_id, LEGACY_MAX_VCPU_ID);
+        return bad(l, XG_E_CORRUPT, "vcpu max id %d out of range (0..%d)", (int32_t)max_id,
+                   LEGACY_MAX_VCPU_ID);
     free(l->online);
     l->online = calloc(max_id + 1, sizeof(uint64_t));
     l->nr_online = 0;
@@ -394,9 +428,9 @@ static int chunk(struct xg_legacy *l)
         if ((rc = in_exact(l, tmp, 20, "the TSC_INFO chunk")) < 0)
             return rc;
         uint8_t t[24] = { 0 };
-        xg__put_le32(t, xg__le32(tmp));         /* mode */
-        xg__put_le32(t + 4, xg__le32(tmp + 12)); /* khz */
-        xg__put_le64(t + 8, xg__le64(tmp + 4));  /* nsec */
+        xg__put_le32(t, xg__le32(tmp));           /* mode */
+        xg__put_le32(t + 4, xg__le32(tmp + 12));  /* khz */
+        xg__put_le64(t + 8, xg__le64(tmp + 4));   /* nsec */
         xg__put_le32(t + 16, xg__le32(tmp + 16)); /* incarnation */
         return emit(l, XG_REC_X86_TSC_INFO, t, 24) ? 0 : XG_E_NOMEM;
     }
@@ -417,12 +451,25 @@ static int chunk(struct xg_legacy *l)
         }
         return 0;
     }
-    case -3: case -4: case -8: case -10: case -11: case -14: case -15: case -16: case -17: case -19: case -20:
+    case -3:
+    case -4:
+    case -8:
+    case -10:
+    case -11:
+    case -14:
+    case -15:
+    case -16:
+    case -17:
+    case -19:
+    case -20:
         return bad(l, XG_E_CORRUPT, "chunk %d belongs to HVM images, not to a PV one", marker);
-    case -5: case -6:
+    case -5:
+    case -6:
         return bad(l, XG_E_UNSUPPORTED, "chunk %d (tmem) is not supported", marker);
-    case -12: case -13:
-        return bad(l, XG_E_UNSUPPORTED, "chunk %d: Remus-compressed page data is not supported", marker);
+    case -12:
+    case -13:
+        return bad(l, XG_E_UNSUPPORTED, "chunk %d: Remus-compressed page data is not supported",
+                   marker);
     default:
         return bad(l, XG_E_CORRUPT, "unknown chunk %d", marker);
     }
@@ -463,7 +510,8 @@ static int tail(struct xg_legacy *l)
         }
         if (l->xsave_len) {
             uint64_t mask, size;
-            if ((rc = in_u64(l, &mask, "an xsave header")) < 0 || (rc = in_u64(l, &size, "an xsave header")) < 0)
+            if ((rc = in_u64(l, &mask, "an xsave header")) < 0 ||
+                (rc = in_u64(l, &size, "an xsave header")) < 0)
                 return rc;
             if (size != l->xsave_len - 16)
                 return bad(l, XG_E_CORRUPT, "xsave area of %llu bytes where \"xcnt\" announced %u",
@@ -489,8 +537,8 @@ static int tail(struct xg_legacy *l)
 
 /* ------------------------------------------------------------ interface */
 
-int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uint64_t file_off, xg_diag *d,
-                    struct xg_legacy **out)
+int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uint64_t file_off,
+                    xg_diag *d, struct xg_legacy **out)
 {
     *out = NULL;
     struct xg_legacy *l = calloc(1, sizeof(*l));
@@ -515,9 +563,15 @@ ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len)
                 break;
             int rc;
             switch (l->stage) {
-            case ST_HEADERS: rc = headers(l); break;
-            case ST_CHUNKS: rc = chunk(l); break;
-            default: rc = tail(l); break;
+            case ST_HEADERS:
+                rc = headers(l);
+                break;
+            case ST_CHUNKS:
+                rc = chunk(l);
+                break;
+            default:
+                rc = tail(l);
+                break;
             }
             if (rc < 0)
                 return rc;

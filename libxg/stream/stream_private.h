@@ -62,8 +62,8 @@ struct xg_legacy;
  * its first byte, which is at file_off in the file (diagnostics give file
  * offsets).
  */
-int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uint64_t file_off, xg_diag *d,
-                    struct xg_legacy **out);
+int xg__legacy_open(xg_raw_read_fn read, void *arg, unsigned toolstack_word, uint64_t file_off,
+                    xg_diag *d, struct xg_legacy **out);
 /* The converted v2 stream: up to len bytes; fewer only after its END record. */
 ssize_t xg__legacy_read(struct xg_legacy *l, void *buf, size_t len);
 struct xg_stream_info;
