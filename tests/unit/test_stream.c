@@ -1910,11 +1910,13 @@ START_TEST(test_writer_async_same_bytes)
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
     struct xgt_thread *t = xgt_thread_start(async_pipe_main, &fds[1]);
-    uint8_t small[1000];
+    xgt_buf_zero(&piped, serial.len + 4096); /* room for all, and for more if it came */
+    size_t got = 0;
     ssize_t n;
-    while ((n = read(fds[0], small, sizeof(small))) > 0)
-        xgt_buf_put(&piped, small, (size_t)n);
+    while ((n = read(fds[0], piped.data + got, piped.len - got < 1000 ? piped.len - got : 1000)) > 0)
+        got += (size_t)n;
     ck_assert_int_eq(n, 0);
+    piped.len = got;
     ck_assert_int_eq(xgt_thread_join(t), 0);
     close(fds[0]);
     ck_assert_uint_eq(piped.len, serial.len);
@@ -1930,8 +1932,10 @@ START_TEST(test_writer_async_same_bytes)
         if (rec.type != XG_REC_PAGE_DATA)
             continue;
         ck_assert_uint_eq(rec.u.page_data.nr_data, 4);
+        unsigned wrong = 0; /* one assertion per record: each ck_assert is a message to Check */
         for (unsigned i = 0; i < 4 * 4096; i++)
-            ck_assert_uint_eq(rec.u.page_data.data[i], (r + 1) & 0xff);
+            wrong += rec.u.page_data.data[i] != ((r + 1) & 0xff);
+        ck_assert_msg(wrong == 0, "record %u: %u bytes are not %u", r, wrong, (r + 1) & 0xff);
         r++;
     } while (rec.type != XG_REC_END);
     ck_assert_uint_eq(r, 300);
