@@ -53,6 +53,9 @@ int xg_stream_writer_open(int fd, const struct xg_stream_writer_opts *opts, xg_d
         int e = xg__wq_open(fd, &w->q);
         if (e) {
             free(w);
+            if (e == ENOMEM)
+                return xg_diag_err(d, XG_E_NOMEM, NULL,
+                                   "out of memory starting the stream writer's thread");
             return xg_diag_syserr(d, XG_E_NOMEM, e, NULL,
                                   "cannot start the stream writer's thread");
         }
