@@ -3,6 +3,7 @@
  * the pipe baseline measured in the same run (bench/README.md).
  *
  *   bench_engine save    [--mem SIZE] [--runs R]   non-live save to /dev/null and through a pipe
+ *                                                  (pipelined, and with the serial writer of before)
  *   bench_engine live    [--mem SIZE] [--rate PCT] live save through a pipe while a workload dirties PCT% of pages/s
  *   bench_engine restore [--mem SIZE] [--runs R]   restore from a file and through a pipe
  *   bench_engine scale   [--sizes MIB,...] [--runs R]  seconds per GiB and peak memory by guest size
@@ -481,7 +482,8 @@ int main(int argc, char **argv)
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: %s save|live|restore|scale [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
                    "       [--sizes MIB,MIB,...]\n"
-                   "  save     non-live save to /dev/null and through a pipe, beside a pipe baseline\n"
+                   "  save     non-live save to /dev/null and through a pipe (pipelined, then with the\n"
+                   "           serial writer), beside a pipe baseline\n"
                    "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
                    "  restore  restore from a file and through a pipe, beside the baseline\n"
                    "  scale    save and restore guests of each --sizes (default 256,1024,4096,16384 MiB):\n"
