@@ -3,6 +3,7 @@
  * the pipe baseline measured in the same run (bench/README.md).
  *
  *   bench_engine save    [--mem SIZE] [--runs R]   non-live save to /dev/null and through a pipe
+ *                                                  (pipelined, and with the serial writer of before)
  *   bench_engine live    [--mem SIZE] [--rate PCT] live save through a pipe while a workload dirties PCT% of pages/s
  *   bench_engine restore [--mem SIZE] [--runs R]   restore from a file and through a pipe
  *   bench_engine scale   [--sizes MIB,...] [--runs R]  seconds per GiB and peak memory by guest size
@@ -28,6 +29,7 @@
 
 #include "benchutil.h"
 #include "hv/sim/guest.h"
+#include "save_private.h"
 #include "xg/restore.h"
 #include "xg/save.h"
 #include "xg/xg.h"
@@ -149,7 +151,8 @@ static double save_to_null(uint32_t dom, struct bench_mem *m)
     return t;
 }
 
-static double save_to_pipe(uint32_t dom)
+/* serial: the stream written by the saving thread itself, as before the writer had a thread. */
+static double save_to_pipe(uint32_t dom, bool serial)
 {
     int p[2];
     if (pipe(p) < 0)
@@ -160,6 +163,7 @@ static double save_to_pipe(uint32_t dom)
     if (c == 0) {
         close(p[0]);
         bench_pin_to(0);
+        xg__save_serial_writer = serial;
         save_child(host_a, dom, p[1], false, NULL);
     }
     close(p[1]);
@@ -183,20 +187,29 @@ static int cmd_save(void)
     new_host(host_a);
     uint32_t dom = build(host_a);
     size_t nr = mem / BENCH_PAGE;
-    double tb[16], tn[16], tp[16];
+    double tb[16], tn[16], tp[16], ts[16], rp[16], rs[16];
     struct bench_mem m = { 0 };
     for (int i = 0; i < runs; i++) {
         tb[i] = bench_pipe_baseline(nr, 1 << 20);
         tn[i] = save_to_null(dom, &m);
-        tp[i] = save_to_pipe(dom);
-        printf("  run %d: baseline %.2f GiB/s, save to /dev/null %.2f, save through a pipe %.2f\n", i + 1,
-               (double)mem / BENCH_GIB / tb[i], (double)mem / BENCH_GIB / tn[i], (double)mem / BENCH_GIB / tp[i]);
+        tp[i] = save_to_pipe(dom, false);
+        ts[i] = save_to_pipe(dom, true);
+        rp[i] = tb[i] / tp[i];
+        rs[i] = tb[i] / ts[i];
+        double gib = (double)mem / BENCH_GIB;
+        printf("  run %d: baseline %.2f GiB/s, save to /dev/null %.2f, save through a pipe %.2f "
+               "(ratio %.2f), with the serial writer %.2f (ratio %.2f)\n",
+               i + 1, gib / tb[i], gib / tn[i], gib / tp[i], rp[i], gib / ts[i], rs[i]);
     }
     double b = bench_median(tb, runs), n = bench_median(tn, runs), p = bench_median(tp, runs);
+    double sp = bench_median(ts, runs);
     printf("median of %d runs, %llu MiB guest, 2 vcpus:\n", runs, (unsigned long long)(mem >> 20));
     printf("%-34s %6.2f GiB/s\n", "baseline (pipe, 1 MiB write/read)", (double)mem / BENCH_GIB / b);
     report("save to /dev/null", n, b);
     report("save through a pipe", p, b);
+    report("  the same, serial writer (before)", sp, b);
+    printf("median of the runs' own ratios: pipelined %.2f, serial writer %.2f\n",
+           bench_median(rp, runs), bench_median(rs, runs));
     printf("peak memory of the saving process: %llu KiB anonymous (whole RSS high-water %llu KiB)\n",
            (unsigned long long)m.anon_kib, (unsigned long long)m.hwm_kib);
     return 0;
@@ -469,7 +482,8 @@ int main(int argc, char **argv)
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: %s save|live|restore|scale [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
                    "       [--sizes MIB,MIB,...]\n"
-                   "  save     non-live save to /dev/null and through a pipe, beside a pipe baseline\n"
+                   "  save     non-live save to /dev/null and through a pipe (pipelined, then with the\n"
+                   "           serial writer), beside a pipe baseline\n"
                    "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
                    "  restore  restore from a file and through a pipe, beside the baseline\n"
                    "  scale    save and restore guests of each --sizes (default 256,1024,4096,16384 MiB):\n"

@@ -273,6 +273,15 @@ struct xg_stream_writer_opts {
     bool gzip;             /* compress the whole stream with zlib */
     int gzip_level;        /* 1..9, 0 = default (1: fast) */
     unsigned gzip_threads; /* compression threads, 0 = one per online CPU */
+    /*
+     * Write from a thread of the writer's own (ignored with gzip, which has
+     * its threads): each call returns once its record is queued, so the
+     * caller prepares the next record while this one is written.  Headers,
+     * bodies and PAGE_DATA's entries are copied; PAGE_DATA's pages are
+     * not, and must stay mapped and unchanged until xg_stream_writer_wait()
+     * covers their record.  A write error is reported by a later call.
+     */
+    bool async;
 };
 
 /*
@@ -311,6 +320,20 @@ int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id, c
 int xg_stream_write_tsc_info(xg_stream_writer *w, const struct xg_rec_tsc_info *tsc);
 int xg_stream_write_hvm_params(xg_stream_writer *w, const struct xg_hvm_param *p, uint32_t count);
 int xg_stream_write_end(xg_stream_writer *w);
+
+/*
+ * A mark covering every record written so far, for xg_stream_writer_wait()
+ * (0 when not async: nothing is ever pending).
+ */
+uint64_t xg_stream_writer_mark(const xg_stream_writer *w);
+
+/*
+ * Wait until everything up to `mark` is written (async), so that the
+ * pages those records referenced may be unmapped.  Returns 0, or the
+ * error of a failed write (reported once in the writer's diag; the
+ * records it covers are then dropped, never written later).
+ */
+int xg_stream_writer_wait(xg_stream_writer *w, uint64_t mark);
 
 /*
  * Finish the stream: flush, and write the gzip trailer when compressing.

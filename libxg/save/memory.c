@@ -21,6 +21,15 @@
 
 #include "save_private.h"
 
+/* Wait until the previous batch's record is written, then let go of its frames. */
+static int release_held(struct save_ctx *c)
+{
+    int rc = xg_stream_writer_wait(c->w, c->held_mark);
+    xg_hv_unmap(c->hv, c->held_map);
+    c->held_map = NULL;
+    return rc;
+}
+
 static void progress_batch(struct save_ctx *c, unsigned n, const char *phase)
 {
     c->pass_done += n;
@@ -196,13 +205,23 @@ static int send_batch(struct save_ctx *c, unsigned n, bool final)
     if (nout && (rc = xg_stream_write_page_data(c->w, nout, c->b_entries, c->b_pages)) < 0)
         goto out;
     count_sent(c, npages, final);
+    if (nout) {
+        /* The record may still be going out from this batch's frames and tables: hold them. */
+        rc = release_held(c);
+        c->held_map = map;
+        c->held_mark = xg_stream_writer_mark(c->w);
+        uint8_t *s = c->scratch;
+        c->scratch = c->scratch_spare;
+        c->scratch_spare = s;
+        return rc;
+    }
 out:
     xg_hv_unmap(c->hv, map);
     return rc;
 }
 
 /* Send every pfn whose bit is set in `set` (all pfns when set is NULL). */
-static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, const char *phase)
+static int send_batches(struct save_ctx *c, const unsigned long *set, bool final, const char *phase)
 {
     unsigned n = 0;
     c->pass_done = 0;
@@ -229,6 +248,14 @@ static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, c
         progress_batch(c, n, phase);
     }
     return 0;
+}
+
+/* A pass ends with all of its records written and no frame of it still mapped. */
+static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, const char *phase)
+{
+    int rc = send_batches(c, set, final, phase);
+    int wrc = release_held(c);
+    return rc < 0 ? rc : wrc;
 }
 
 static int suspend_guest(struct save_ctx *c)
@@ -409,13 +436,14 @@ int xg__save_memory(struct save_ctx *c)
     c->b_maps = calloc(XG_MAX_BATCH, sizeof(void *));
     c->b_errs = calloc(XG_MAX_BATCH, sizeof(int));
     c->scratch = malloc((size_t)XG_MAX_BATCH * XG_PAGE_SIZE);
+    c->scratch_spare = malloc((size_t)XG_MAX_BATCH * XG_PAGE_SIZE);
     c->dirty = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->deferred = calloc(XG_BITMAP_LONGS(c->nr_pfns), sizeof(unsigned long));
     c->last_type = malloc(c->nr_pfns);
     c->sent_mfn = malloc(c->nr_pfns * sizeof(uint64_t));
     if (!c->b_pfns || !c->b_mfns || !c->b_entries || !c->b_map_mfns || !c->b_types || !c->b_pages ||
-        !c->b_maps || !c->b_errs || !c->scratch || !c->dirty || !c->deferred || !c->last_type ||
-        !c->sent_mfn)
+        !c->b_maps || !c->b_errs || !c->scratch || !c->scratch_spare || !c->dirty || !c->deferred ||
+        !c->last_type || !c->sent_mfn)
         return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory for the save buffers");
     memset(c->last_type, 0xff, c->nr_pfns);
 

@@ -244,12 +244,15 @@ static int XG_MUST_CHECK cleanup(struct save_ctx *c, bool failed)
     free(c->b_maps);
     free(c->b_errs);
     free(c->scratch);
+    free(c->scratch_spare);
     free(c->dirty);
     free(c->deferred);
     free(c->last_type);
     free(c->sent_mfn);
     return rc;
 }
+
+bool xg__save_serial_writer;
 
 int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *params,
             const struct xg_save_callbacks *cb, struct xg_save_stats *stats, xg_diag *d)
@@ -279,7 +282,8 @@ int xg_save(xg_hv *hv, uint32_t domid, int fd, const struct xg_save_params *para
     if (rc == 0) {
         struct xg_stream_writer_opts wo = { .gzip = c.p->compress,
                                             .gzip_level = c.p->compress_level,
-                                            .gzip_threads = c.p->compress_threads };
+                                            .gzip_threads = c.p->compress_threads,
+                                            .async = !xg__save_serial_writer };
         rc = xg_stream_writer_open(fd, &wo, d, &c.w);
     }
     if (rc == 0)

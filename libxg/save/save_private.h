@@ -58,6 +58,15 @@ struct save_ctx {
     int *b_errs;
     uint64_t *b_map_mfns;
     uint8_t *scratch; /* normalised tables of one batch */
+    /*
+     * The stream writer writes from a thread of its own: the previous
+     * batch's record may still be going out from its frames and its
+     * scratch while this batch is prepared.  They are let go once the
+     * writer has passed held_mark.
+     */
+    uint8_t *scratch_spare;
+    xg_hv_mapping *held_map;
+    uint64_t held_mark;
 
     double t0;
     uint64_t pass_done, pass_total;
@@ -100,6 +109,9 @@ uint64_t xg__save_check_p2m(struct save_ctx *c, enum xg_severity sev);
 /* One p2m entry: bad when it names a frame beyond the host or one the M2P gives another pfn. */
 bool xg__save_p2m_bad(const struct save_ctx *c, uint64_t pfn, uint64_t *mfn);
 void xg__save_explain_p2m(struct save_ctx *c, uint64_t pfn, uint64_t mfn, enum xg_severity sev);
+
+/* Tests only: write the stream in the saving thread, as before the writer had a thread. */
+extern bool xg__save_serial_writer;
 
 /* memory.c: the passes over memory, live or not. */
 int xg__save_memory(struct save_ctx *c);

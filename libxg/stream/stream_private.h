@@ -47,6 +47,35 @@ int xg__gzw_finish(struct xg_gzw *z, xg_diag *d);
 void xg__gzw_close(struct xg_gzw *z);
 uint64_t xg__gzw_bytes_out(const struct xg_gzw *z);
 
+/* ---- writer_thread.c: the writer's own thread (xg_stream_writer_opts.async) ---- */
+
+struct xg__wq;
+/* Where a queued write starts, and, after a failure, its errno. */
+struct xg__wq_failure {
+    int err;
+    uint64_t offset;         /* of the job's first byte in the stream */
+    uint64_t index;          /* records written before it */
+    uint32_t type;           /* its record type, or ~0U for the stream headers */
+};
+/* Start the thread writing to fd.  Returns 0 or an errno value. */
+int xg__wq_open(int fd, struct xg__wq **out);
+/*
+ * Queue one write of iov[0..n): pieces before ref_first are copied, the
+ * rest referenced until xg__wq_wait() covers this job.  Blocks while the
+ * queue is full.  Returns 0, XG_E_IO once an earlier write failed
+ * (xg__wq_failed() says which), or XG_E_NOMEM.
+ */
+int xg__wq_put(struct xg__wq *q, const struct iovec *iov, unsigned n, unsigned ref_first,
+               const struct xg__wq_failure *where);
+/* Jobs queued so far: a mark for xg__wq_wait(). */
+uint64_t xg__wq_queued(const struct xg__wq *q);
+/* Wait until the first nr jobs are written or discarded; XG_E_IO if a write failed. */
+int xg__wq_wait(struct xg__wq *q, uint64_t nr);
+/* Whether a write failed, and which (f may be NULL). */
+bool xg__wq_failed(struct xg__wq *q, struct xg__wq_failure *f);
+/* Discard what has not started, stop the thread and free.  NULL is fine. */
+void xg__wq_close(struct xg__wq *q);
+
 /* ---- legacy.c: pre-Xen 4.6 PV images, converted to v2 on the fly ---- */
 
 /* Raw bytes of the image: up to len, fewer only at its end; negative XG_E_* on error. */

@@ -3,7 +3,9 @@
  *
  * Every record goes out as one gather list {header, body pieces, padding};
  * PAGE_DATA's pages are referenced, never copied.  With gzip the same
- * gather list is fed to zlib instead of writev().
+ * gather list is fed to zlib instead of writev().  With opts.async the
+ * gather list goes to the writer's own thread (writer_thread.c), page
+ * contents by reference: the caller keeps them until xg_stream_writer_wait().
  */
 #include "config.h"
 
@@ -21,8 +23,10 @@ struct xg_stream_writer {
     int fd;
     xg_diag *d;
     struct xg_gzw *gz;
+    struct xg__wq *q;        /* async: the writing thread */
     uint64_t bytes;          /* raw bytes written (before compression) */
     uint64_t nr_records;
+    int fail_rc;             /* the error that set failed */
     bool headers_done, ended, failed, finished;
     struct iovec *iov;       /* scratch gather list */
     unsigned iov_cap;
@@ -45,32 +49,78 @@ int xg_stream_writer_open(int fd, const struct xg_stream_writer_opts *opts, xg_d
             free(w);
             return rc;
         }
+    } else if (opts && opts->async) {
+        int e = xg__wq_open(fd, &w->q);
+        if (e) {
+            free(w);
+            if (e == ENOMEM)
+                return xg_diag_err(d, XG_E_NOMEM, NULL,
+                                   "out of memory starting the stream writer's thread");
+            return xg_diag_syserr(d, XG_E_NOMEM, e, NULL,
+                                  "cannot start the stream writer's thread");
+        }
     }
     *out = w;
     return 0;
 }
 
-static int emit(xg_stream_writer *w, const struct iovec *iov, unsigned n)
+static int write_failed(xg_stream_writer *w, int e, const struct xg__wq_failure *where)
+{
+    struct xg_loc loc = { XGF_OFFSET(where->offset) };
+    if (where->type != ~0U) {
+        loc.has_rec_index = loc.has_rec_type = 1;
+        loc.rec_index = where->index;
+        loc.rec_type = where->type;
+    }
+    int rc = xg_diag_syserr(w->d, XG_E_IO, e, &loc, "writing the image");
+    if (e == EPIPE)
+        xg_diag_hint(w->d, "the reader of the image went away (closed pipe)");
+    else if (e == ENOSPC)
+        xg_diag_hint(w->d, "the disk holding the image is full");
+    return rc;
+}
+
+/* The thread's failure, reported once in the caller's diag. */
+static int async_failed(xg_stream_writer *w)
+{
+    struct xg__wq_failure f;
+    if (!xg__wq_failed(w->q, &f))
+        return 0;
+    if (!w->failed) {
+        w->failed = true;
+        w->fail_rc = write_failed(w, f.err, &f);
+    }
+    return w->fail_rc;
+}
+
+/*
+ * Write iov[0..n) (a record of `type`, or the headers: ~0U).  Async,
+ * pieces from ref_first on are referenced, the others copied.
+ */
+static int emit(xg_stream_writer *w, const struct iovec *iov, unsigned n, uint32_t type,
+                unsigned ref_first)
 {
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += iov[i].iov_len;
+    struct xg__wq_failure where = { 0, w->bytes, w->nr_records, type };
     int rc;
     if (w->gz) {
         rc = xg__gzw_writev(w->gz, iov, n, w->d);
+    } else if (w->q) {
+        rc = xg__wq_put(w->q, iov, n, ref_first, &where);
+        if (rc == XG_E_IO)
+            return async_failed(w);
+        if (rc < 0)
+            rc = xg_diag_err(w->d, rc, NULL, "out of memory queueing a record");
     } else if (xg__writev_full(w->fd, iov, n) < 0) {
-        int e = errno;
-        struct xg_loc loc = { XGF_OFFSET(w->bytes) };
-        rc = xg_diag_syserr(w->d, XG_E_IO, e, &loc, "writing the image");
-        if (e == EPIPE)
-            xg_diag_hint(w->d, "the reader of the image went away (closed pipe)");
-        else if (e == ENOSPC)
-            xg_diag_hint(w->d, "the disk holding the image is full");
+        rc = write_failed(w, errno, &where);
     } else {
         rc = 0;
     }
     if (rc < 0) {
         w->failed = true;
+        w->fail_rc = rc;
         return rc;
     }
     w->bytes += total;
@@ -102,7 +152,7 @@ int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type, uint32_t 
         .type = domain_type, .page_shift = XG_PAGE_SHIFT, .xen_major = xen_major, .xen_minor = xen_minor,
     };
     struct iovec iov[2] = { { ih, sizeof(ih) }, { &dh, sizeof(dh) } };
-    rc = emit(w, iov, 2);
+    rc = emit(w, iov, 2, ~0U, 2);
     if (rc == 0)
         w->headers_done = true;
     return rc;
@@ -120,7 +170,9 @@ static int grow_iov(xg_stream_writer *w, unsigned n)
     return 0;
 }
 
-int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *body, unsigned n)
+/* A record whose body pieces from ref_first on are referenced when async (PAGE_DATA's pages). */
+static int write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *body, unsigned n,
+                         unsigned ref_first)
 {
     int rc = usable(w);
     if (rc < 0)
@@ -145,13 +197,18 @@ int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iov
     size_t pad = (8 - len % 8) % 8;
     if (pad)
         w->iov[k++] = (struct iovec){ (void *)zero_pad, pad };
-    rc = emit(w, w->iov, k);
+    rc = emit(w, w->iov, k, type, ref_first < n ? ref_first + 1 : k);
     if (rc == 0) {
         w->nr_records++;
         if (type == XG_REC_END)
             w->ended = true;
     }
     return rc;
+}
+
+int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *body, unsigned n)
+{
+    return write_recordv(w, type, body, n, n);
 }
 
 int xg_stream_write_record(xg_stream_writer *w, uint32_t type, const void *body, uint32_t len)
@@ -186,7 +243,7 @@ int xg_stream_write_page_data(xg_stream_writer *w, uint32_t count, const uint64_
             return xg_diag_err(w->d, XG_E_INVAL, NULL, "PAGE_DATA page pointer %u is NULL", i);
         stack_iov[k++] = (struct iovec){ (void *)pages[i], XG_PAGE_SIZE };
     }
-    return xg_stream_write_recordv(w, XG_REC_PAGE_DATA, stack_iov, k);
+    return write_recordv(w, XG_REC_PAGE_DATA, stack_iov, k, 2);
 }
 
 int xg_stream_write_pv_info(xg_stream_writer *w, uint8_t guest_width, uint8_t pt_levels)
@@ -233,6 +290,18 @@ int xg_stream_write_end(xg_stream_writer *w)
     return xg_stream_write_record(w, XG_REC_END, NULL, 0);
 }
 
+uint64_t xg_stream_writer_mark(const xg_stream_writer *w)
+{
+    return w->q ? xg__wq_queued(w->q) : 0;
+}
+
+int xg_stream_writer_wait(xg_stream_writer *w, uint64_t mark)
+{
+    if (w->q && xg__wq_wait(w->q, mark) < 0)
+        return async_failed(w);
+    return w->failed ? w->fail_rc : 0;
+}
+
 int xg_stream_writer_finish(xg_stream_writer *w)
 {
     if (w->finished || w->failed)
@@ -241,6 +310,12 @@ int xg_stream_writer_finish(xg_stream_writer *w)
     int rc = 0;
     if (w->gz && (rc = xg__gzw_finish(w->gz, w->d)) < 0)
         w->failed = true;
+    if (w->q) {
+        /* Everything written, and the thread gone: the fd is the caller's again. */
+        rc = xg_stream_writer_wait(w, xg__wq_queued(w->q));
+        xg__wq_close(w->q);
+        w->q = NULL;
+    }
     return rc;
 }
 
@@ -251,6 +326,7 @@ int xg_stream_writer_close(xg_stream_writer *w)
     int rc = xg_stream_writer_finish(w);
     if (w->gz)
         xg__gzw_close(w->gz);
+    xg__wq_close(w->q);
     free(w->iov);
     free(w);
     return rc;

@@ -23,6 +23,9 @@
 #include "xg/save.h"
 #include "xg/xg.h"
 
+/* From save_private.h (not included: pv/pv.h, included above, is not guarded to its end). */
+extern bool xg__save_serial_writer;
+
 struct env {
     char *dir, *host, *host2, *img;
     uint32_t dom;
@@ -502,6 +505,129 @@ START_TEST(closed_pipe_resumes_the_guest)
 }
 END_TEST
 
+/*
+ * In a child: copy the read end of fds to out in small reads (a slow
+ * receiver), or stop after `limit` bytes.  The parent keeps the write end.
+ */
+static pid_t start_receiver(const int fds[2], const char *out, uint64_t limit)
+{
+    int fd = fds[0];
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[1]);
+        int o = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+        char buf[3000];
+        uint64_t got = 0;
+        ssize_t n;
+        while (got < limit && (n = read(fd, buf, sizeof(buf))) > 0) {
+            got += (uint64_t)n;
+            if (o >= 0 && write(o, buf, (size_t)n) != n)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(fd);
+    return pid;
+}
+
+static void read_image(const char *path, struct xgt_buf *b)
+{
+    xgt_buf_init(b);
+    xgt_read_file(path, b);
+}
+
+/*
+ * The save's writer thread (the stream is written while the next batch is
+ * prepared) writes the bytes the saving thread wrote alone: the same
+ * paused guest saved both ways, to a file and through a pipe drained in
+ * small reads, gives one image.
+ */
+START_TEST(pipelined_save_writes_the_serial_image)
+{
+    static const char *layouts[] = { "linux64", "pae32" };
+    struct env e;
+    env_init(&e, layouts[_i], 24 << 20, 2, 40 + (uint64_t)_i, 0);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params p = { 0 };
+    xg__save_serial_writer = true;
+    int rc = save(&e, &p, NULL, d);
+    xg__save_serial_writer = false;
+    ck_assert_int_eq(rc, 0);
+    check_image_matches(&e);
+    struct xgt_buf serial, to_file, piped;
+    read_image(e.img, &serial);
+    /* The guest stays suspended after a save: the next saves find it as the first left it. */
+    ck_assert_int_eq(save(&e, &p, NULL, d), 0);
+    read_image(e.img, &to_file);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t rx = start_receiver(fds, e.img, UINT64_MAX);
+    xg_hv *hv = xgt_open_sim(e.host);
+    rc = xg_save(hv, e.dom, fds[1], &p, NULL, NULL, d);
+    close(fds[1]);
+    xg_hv_close(hv);
+    int status;
+    ck_assert_int_eq(waitpid(rx, &status, 0), rx);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    read_image(e.img, &piped);
+    ck_assert_uint_gt(serial.len, 24 << 20);
+    ck_assert_uint_eq(to_file.len, serial.len);
+    ck_assert_uint_eq(piped.len, serial.len);
+    ck_assert(memcmp(to_file.data, serial.data, serial.len) == 0);
+    ck_assert(memcmp(piped.data, serial.data, serial.len) == 0);
+    xgt_buf_free(&serial);
+    xgt_buf_free(&to_file);
+    xgt_buf_free(&piped);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * The receiver goes away in the middle of the memory: the save fails with
+ * EPIPE at a PAGE_DATA record's offset, reported once, resumes the guest
+ * and leaves nothing mapped, with the writer's thread or without it.
+ */
+START_TEST(receiver_gone_mid_memory_cleans_up)
+{
+    struct env e;
+    env_init(&e, "linux64", 24 << 20, 2, 5, 0);
+    signal(SIGPIPE, SIG_IGN);
+    xg__save_serial_writer = _i == 1;
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t rx = start_receiver(fds, NULL, 5 << 20);
+    xg_hv *hv = xgt_open_sim(e.host);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params sp = { 0 };
+    int rc = xg_save(hv, e.dom, fds[1], &sp, NULL, NULL, d);
+    xg__save_serial_writer = false;
+    close(fds[1]);
+    xg_hv_close(hv);
+    waitpid(rx, NULL, 0);
+    ck_assert_int_eq(rc, XG_E_IO);
+    ck_assert_uint_eq(xg_diag_total(d, XG_SEV_ERROR), 1);
+    const struct xg_finding *f = xg_diag_first_error(d);
+    ck_assert_int_eq(f->sys_errno, EPIPE);
+    ck_assert(f->loc.has_offset && f->loc.offset > (4 << 20) && f->loc.offset < (24 << 20));
+    ck_assert(f->loc.has_rec_type && f->loc.rec_type == XG_REC_PAGE_DATA);
+    ck_assert(xgt_diag_has(d, "closed pipe"));
+    struct dom_state s = state_of(&e);
+    ck_assert(!s.suspended && !s.logdirty && !s.paused);
+    struct sim_host *h;
+    ck_assert_int_eq(sim_host_open(e.host, d, &h), 0);
+    ck_assert_uint_eq(h->hdr->map_used, 0);
+    ck_assert_int_eq(sim_check_consistency(h, d), 0);
+    sim_host_close(h);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(injected_map_failure_cleans_up)
 {
     struct env e;
@@ -659,6 +785,11 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     /* Under valgrind (make check-valgrind) one layout: each takes a minute or more there. */
     tcase_add_loop_test(tc, live_save_under_churn, 0, getenv("XGT_VALGRIND") ? 1 : 3);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pipelined_save");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, pipelined_save_writes_the_serial_image, 0, 2);
+    tcase_add_loop_test(tc, receiver_gone_mid_memory_cleans_up, 0, 2);
     suite_add_tcase(s, tc);
     struct {
         const char *name;

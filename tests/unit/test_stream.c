@@ -1792,14 +1792,14 @@ END_TEST
 /* The reader went away: XG_E_IO with EPIPE, then the writer refuses to go on. */
 START_TEST(test_writer_epipe)
 {
-    for (int gz = 0; gz < 2; gz++) {
+    for (int gz = 0; gz < 3; gz++) { /* 0: plain, 1: gzip, 2: plain from the writer's thread */
         int fds[2];
         ck_assert_int_eq(pipe(fds), 0);
         signal(SIGPIPE, SIG_IGN);
         close(fds[0]);
         xg_diag *d = xg_diag_new();
         xg_stream_writer *w = NULL;
-        struct xg_stream_writer_opts o = { .gzip = gz };
+        struct xg_stream_writer_opts o = { .gzip = gz == 1, .async = gz == 2 };
         ck_assert_int_eq(xg_stream_writer_open(fds[1], &o, d, &w), 0);
         int rc = xg_stream_write_headers(w, XG_DOMAIN_X86_PV, 4, 17);
         static uint8_t junk[1 << 20];
@@ -1816,13 +1816,162 @@ START_TEST(test_writer_epipe)
         ck_assert_int_eq(rc, XG_E_IO);
         const struct xg_finding *f = xg_diag_first_error(d);
         ck_assert(f && f->code == XG_E_IO && f->sys_errno == EPIPE);
-        if (!gz)
+        if (gz != 1) {
             ck_assert(f->hint != NULL);
+            ck_assert(f->loc.has_offset && f->loc.offset == 0); /* the headers, the first write */
+            /* Once, and the refusal after it. */
+            ck_assert_uint_eq(xg_diag_count(d), 1 + (closed ? 0 : 1));
+        }
         if (!closed)
             xg_stream_writer_close(w);
         close(fds[1]);
         xg_diag_free(d);
     }
+}
+END_TEST
+
+/* ------------------------------------------------------------ async writer */
+
+/* PAGE_DATA records of pages in `pages`, each record waited for before its pages change. */
+struct async_pages {
+    uint8_t *pages;          /* 4 pages, rewritten between records */
+    unsigned records;
+};
+
+static int async_pages_fn(xg_stream_writer *w, void *arg)
+{
+    struct async_pages *a = arg;
+    int rc = xg_stream_write_headers(w, XG_DOMAIN_X86_PV, 4, 17);
+    if (rc == 0)
+        rc = xg_stream_write_pv_info(w, 8, 4);
+    if (rc == 0)
+        rc = xg_stream_write_record(w, XG_REC_STATIC_DATA_END, NULL, 0);
+    for (unsigned r = 0; rc == 0 && r < a->records; r++) {
+        uint64_t mark = xg_stream_writer_mark(w);
+        if ((rc = xg_stream_writer_wait(w, mark)) < 0)
+            break;
+        /* Only now may the pages of the records before change. */
+        memset(a->pages, (int)(r + 1), 4 * 4096);
+        uint64_t e[5];
+        const void *pg[4];
+        for (unsigned i = 0; i < 5; i++)
+            e[i] = xg_pd_entry(r * 5 + i, i == 2 ? XG_PFINFO_XTAB : XG_PFINFO_NOTAB);
+        for (unsigned i = 0; i < 4; i++)
+            pg[i] = a->pages + i * 4096;
+        rc = xg_stream_write_page_data(w, 5, e, pg);
+    }
+    if (rc == 0)
+        rc = xg_stream_write_end(w);
+    return rc;
+}
+
+static void write_async_pages(int fd, bool async, unsigned records)
+{
+    struct async_pages a = { malloc(4 * 4096), records };
+    ck_assert(a.pages != NULL);
+    xg_diag *d = xg_diag_new();
+    xg_stream_writer *w;
+    struct xg_stream_writer_opts o = { .async = async };
+    ck_assert_int_eq(xg_stream_writer_open(fd, &o, d, &w), 0);
+    int rc = async_pages_fn(w, &a);
+    if (rc == 0)
+        rc = xg_stream_writer_finish(w);
+    ck_assert_int_eq(xg_stream_writer_close(w), 0);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    xg_diag_free(d);
+    free(a.pages);
+}
+
+static int async_pipe_main(void *arg)
+{
+    int *fd = arg;
+    write_async_pages(*fd, true, 300);
+    close(*fd);
+    return 0;
+}
+
+/*
+ * The writer's thread writes the bytes the calling thread would, in order,
+ * through a pipe read in small pieces (the queue fills and waits), and the
+ * page contents of each record are the ones they had when it was queued.
+ */
+START_TEST(test_writer_async_same_bytes)
+{
+    int fd = xgt_tmpfd();
+    write_async_pages(fd, false, 300);
+    struct xgt_buf serial, piped;
+    xgt_buf_init(&serial);
+    xgt_buf_init(&piped);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(xgt_read_all(fd, &serial), 0);
+    close(fd);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    struct xgt_thread *t = xgt_thread_start(async_pipe_main, &fds[1]);
+    xgt_buf_zero(&piped, serial.len + 4096); /* room for all, and for more if it came */
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(fds[0], piped.data + got, piped.len - got < 1000 ? piped.len - got : 1000)) > 0)
+        got += (size_t)n;
+    ck_assert_int_eq(n, 0);
+    piped.len = got;
+    ck_assert_int_eq(xgt_thread_join(t), 0);
+    close(fds[0]);
+    ck_assert_uint_eq(piped.len, serial.len);
+    ck_assert(memcmp(piped.data, serial.data, serial.len) == 0);
+    /* And the stream says what it should: record r's pages all hold r + 1. */
+    struct xgt_rd rd;
+    xgt_rd_open(&rd, piped.data, piped.len, NULL);
+    ck_assert_int_eq(rd.open_rc, 0);
+    struct xg_record rec;
+    unsigned r = 0;
+    do {
+        ck_assert_int_eq(xg_stream_read(rd.r, &rec), 0);
+        if (rec.type != XG_REC_PAGE_DATA)
+            continue;
+        ck_assert_uint_eq(rec.u.page_data.nr_data, 4);
+        unsigned wrong = 0; /* one assertion per record: each ck_assert is a message to Check */
+        for (unsigned i = 0; i < 4 * 4096; i++)
+            wrong += rec.u.page_data.data[i] != ((r + 1) & 0xff);
+        ck_assert_msg(wrong == 0, "record %u: %u bytes are not %u", r, wrong, (r + 1) & 0xff);
+        r++;
+    } while (rec.type != XG_REC_END);
+    ck_assert_uint_eq(r, 300);
+    xgt_rd_close(&rd);
+    xgt_buf_free(&serial);
+    xgt_buf_free(&piped);
+}
+END_TEST
+
+/* A full disk: ENOSPC with the offset and record of the write that failed, reported once. */
+START_TEST(test_writer_async_enospc)
+{
+    int fd = open("/dev/full", O_WRONLY);
+    if (fd < 0)
+        return; /* no /dev/full in this sandbox */
+    xg_diag *d = xg_diag_new();
+    xg_stream_writer *w;
+    struct xg_stream_writer_opts o = { .async = true };
+    ck_assert_int_eq(xg_stream_writer_open(fd, &o, d, &w), 0);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 100; i++)
+        rc = i ? xg_stream_write_record(w, XG_REC_OPTIONAL | 1, "x", 1)
+               : xg_stream_write_headers(w, XG_DOMAIN_X86_PV, 4, 17);
+    if (rc == 0)
+        rc = xg_stream_writer_finish(w);
+    ck_assert_int_eq(rc, XG_E_IO);
+    ck_assert_int_eq(xg_stream_writer_wait(w, xg_stream_writer_mark(w)), XG_E_IO);
+    ck_assert_int_eq(xg_stream_writer_finish(w), 0); /* idempotent after the failure */
+    ck_assert_int_eq(xg_stream_writer_close(w), 0);
+    close(fd);
+    ck_assert_uint_eq(xg_diag_count(d), 1);
+    const struct xg_finding *f = xg_diag_first_error(d);
+    ck_assert(f && f->code == XG_E_IO && f->sys_errno == ENOSPC);
+    ck_assert(f->loc.has_offset && f->loc.offset == 0);
+    ck_assert(f->hint && strstr(f->hint, "full"));
+    xg_diag_free(d);
 }
 END_TEST
 
@@ -1970,6 +2119,8 @@ static Suite *stream_suite(void)
         { "empty_and_short", test_empty_and_short, 0 },
         { "writer_refusals", test_writer_refusals, 0 },
         { "writer_epipe", test_writer_epipe, 0 },
+        { "writer_async_same_bytes", test_writer_async_same_bytes, 0 },
+        { "writer_async_enospc", test_writer_async_enospc, 0 },
         { "names", test_names, 0 },
         { "fixture_xl_417", test_fixture_xl_417, 120 },
     };

@@ -132,6 +132,29 @@ fetch_packages() {
     mv "$cache/root.new" "$cache/root"
 }
 
+# strace, for the syscall-counts test (tests.sh), from Debian like the
+# rest, unpacked apart so that the main cache and its key stay as they are.
+STRACE_PKGS="strace libunwind8"
+strace_cache=$cache_root/xen-tier-strace
+fetch_strace() {
+    [ -x "$strace_cache/root/usr/bin/strace" ] && return 0
+    say "fetching $STRACE_PKGS into $strace_cache (apt-get download, dpkg -x)"
+    rm -rf "$strace_cache/debs.new" "$strace_cache/root.new"
+    mkdir -p "$strace_cache/debs.new" "$strace_cache/root.new"
+    chmod 755 "$strace_cache/debs.new"
+    # shellcheck disable=SC2086
+    if ! apt_download "$strace_cache/debs.new" $STRACE_PKGS; then
+        say "no strace (apt-get download failed): syscall-counts will say so"
+        return 0
+    fi
+    for deb in "$strace_cache"/debs.new/*.deb; do
+        dpkg -x "$deb" "$strace_cache/root.new" || { say "dpkg -x $deb failed: no strace"; return 0; }
+    done
+    rm -rf "$strace_cache/debs" "$strace_cache/root"
+    mv "$strace_cache/debs.new" "$strace_cache/debs"
+    mv "$strace_cache/root.new" "$strace_cache/root"
+}
+
 # ---------------------------------------------------------------- the VM's files
 R=    # the unpacked packages ($cache/root)
 
@@ -230,6 +253,12 @@ build_images() {
     # glibc loads libgcc_s (pthread_cancel) and libnss_* at run time; both
     # came with the copy above, check they are there.
     [ -e "$d/lib/x86_64-linux-gnu/libgcc_s.so.1" ] || die "libgcc_s.so.1 missing"
+    if [ -x "$strace_cache/root/usr/bin/strace" ]; then
+        copy "$strace_cache/root/usr/bin/strace" "$d/usr/bin/strace"
+        for f in "$strace_cache"/root/usr/lib/x86_64-linux-gnu/*.so*; do
+            [ -e "$f" ] && cp -a "$f" "$d/usr/lib/x86_64-linux-gnu/"
+        done
+    fi
     xb=usr/lib/xen-4.17/bin
     for f in xl xenstored xenconsoled xen-init-dom0 libxl-save-helper xenstore-control; do
         copy "$R/$xb/$f" "$d/$xb/$f"
@@ -415,6 +444,7 @@ XEN_VERSION=${xen_built%% *}
 XEN_DIR=${xen_built#* }
 [ -n "$XEN_VERSION" ] && [ -s "$XEN_DIR/xen.gz" ] || die "build-xen.sh gave no hypervisor ('$xen_built')"
 fetch_packages
+fetch_strace
 R=$cache/root
 check_xen_build
 build_images
@@ -509,6 +539,32 @@ if grep -q '^XGTIME' "$work/serial.txt"; then
             for (i = 1; i <= 2; i++)
                 if (med[ops[i] " xen"] > 0 && (ops[i] " xg") in med)
                     printf "  %-8s ratio xg/xen %.2f\n", ops[i], med[ops[i] " xg"] / med[ops[i] " xen"]
+        }'
+fi
+# Counts: XGCOST OP HELPER GUEST-MIB WHAT N (tests.sh, syscall-counts), what
+# one helper's process tree asked of dom0's kernel for one save or restore
+# of the guest; per GiB of guest, side by side, and xg over Xen, for the
+# totals, the ioctls by device and the syscalls that move the image (every
+# syscall's count is in the XGCOST lines of serial.txt).
+if grep -q '^XGCOST' "$work/serial.txt"; then
+    say "syscalls and ioctls of one save and one restore, per GiB of guest (strace -f of the helper):"
+    sed -n 's/^XGCOST //p' "$work/serial.txt" | awk '
+        { per[$1 " " $4 " " $2] = $5 * 1024 / $3 }
+        END {
+            nk = split("syscalls ioctl privcmd-hypercall privcmd-mmapbatch privcmd-mmap-resource " \
+                       "privcmd-other evtchn gntdev ioctl-other mmap munmap read write writev futex", keys, " ")
+            n = 0
+            for (o = 1; o <= 2; o++)
+                for (j = 1; j <= nk; j++)
+                    order[++n] = (o == 1 ? "save" : "restore") " " keys[j]
+            printf "  %-8s %-26s %12s %12s %8s\n", "op", "what", "xen /GiB", "xg /GiB", "xg/xen"
+            for (i = 1; i <= n; i++) {
+                split(order[i], a, " ")
+                x = per[order[i] " xen"] + 0; g = per[order[i] " xg"] + 0
+                r = "-"
+                if (x > 0) r = sprintf("%.2f", g / x)
+                printf "  %-8s %-26s %12.0f %12.0f %8s\n", a[1], a[2], x, g, r
+            }
         }'
 fi
 # Live migrations: XGMIG SENDER RECEIVER ROUND LIVE-PASSES FINAL TOTAL

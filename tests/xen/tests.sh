@@ -26,7 +26,7 @@ OUT=/dev/vda
 OP_TIMEOUT=300    # seconds for one xl/xc_save/xc_restore run, under TCG and load
 
 ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
-  live-migration xg-migrate-pipe xc-save xc-save-live check-under-load xg-bad-image"
+  live-migration xg-migrate-pipe xc-save xc-save-live check-under-load xg-bad-image syscall-counts"
 # The test guest's tests (testguest.sh adds its own to ALL_TESTS).
 [ -f /xg/testguest.sh ] && . /xg/testguest.sh
 # The divert package installed with dpkg (divert.sh adds xg-divert).
@@ -716,6 +716,75 @@ t_xg_bad_image() {
         return 1
     fi
     why="$what: refused by xl restore (xg's helper) and xc_restore naming pfn ${cr3:-?}, Xen logged no page-type error; Xen's own helper refuses it too"
+}
+
+# syscall-counts: one xl save and one xl restore of the same guest with
+# each helper, the helper's process tree under `strace -f` (a wrapper named
+# as LIBXL_SAVE_HELPER; xl's own work is the same for both and not
+# counted).  Prints XGCOST OP HELPER GUEST-MIB WHAT N for every syscall
+# name and, for ioctls, by device: privcmd hypercalls (IOCTL_PRIVCMD_
+# HYPERCALL: domctls, mmu and memory ops, ...), privcmd mappings
+# (MMAPBATCH, MMAPBATCH_V2, MMAP_RESOURCE), event channels and grant
+# tables; run.sh prints them per GiB side by side.  Counts, not times:
+# they do not move with TCG's noise.
+XEN_HELPER=/usr/lib/xen-4.17/bin/libxl-save-helper
+traced_helper() { # HELPER TRACE: a wrapper that runs HELPER under strace, writing TRACE
+    printf '#!/bin/sh\nexec /usr/bin/strace -f -qq -e raw=ioctl -o %s %s "$@"\n' "$2" "$1" >"$W/traced-helper"
+    chmod 755 "$W/traced-helper"
+}
+cost_lines() { # OP HELPER MIB TRACE
+    awk -v op="$1" -v h="$2" -v mib="$3" '
+        $2 ~ /^[a-z_0-9]+\(/ {
+            name = $2; sub(/\(.*/, "", name); n[name]++; total++
+            if (name == "ioctl") {
+                req = $3; sub(/,$/, "", req); l = length(req)
+                dev = substr(req, l - 3, 2); nr = substr(req, l - 1, 2)
+                if (dev == "50") k = (nr == "00") ? "privcmd-hypercall" : (nr == "03" || nr == "04") ? "privcmd-mmapbatch" : (nr == "07") ? "privcmd-mmap-resource" : "privcmd-other"
+                else if (dev == "45") k = "evtchn"
+                else if (dev == "47") k = "gntdev"
+                else k = "ioctl-other"
+                n[k]++
+            }
+        }
+        END {
+            printf "XGCOST %s %s %s syscalls %d\n", op, h, mib, total
+            for (k in n) printf "XGCOST %s %s %s %s %d\n", op, h, mib, k, n[k]
+        }' "$4"
+}
+t_syscall_counts() {
+    have_xg_helper || return 1
+    [ -x /usr/bin/strace ] || { why="no strace in dom0 (run.sh fetches Debian's strace; see its log)"; return 1; }
+    for h in xen xg; do
+        ensure_guest || return 1
+        mib=$(xl list xgu 2>/dev/null | awk 'NR == 2 { print $3 }')
+        real=$XEN_HELPER
+        [ "$h" = xg ] && real=$XG_HELPER
+        SAVED_BY=$(helper_name $h)
+        traced_helper "$real" "$W/strace-save-$h"
+        t=$(now)
+        if ! LIBXL_SAVE_HELPER=$W/traced-helper timeout $OP_TIMEOUT xl save xgu "$W/c.xl" >"$W/save.log" 2>&1; then
+            show "$W/save.log"
+            why="xl save with $(helper_name $h) under strace failed"
+            return 1
+        fi
+        SAVED_AT=$(count)
+        echo "XGINFO syscall-counts: save with $(helper_name $h) under strace, $(since "$t") s"
+        traced_helper "$real" "$W/strace-restore-$h"
+        t=$(now)
+        if ! LIBXL_SAVE_HELPER=$W/traced-helper timeout $OP_TIMEOUT xl -v restore -e "$W/c.xl" >"$W/restore.log" 2>&1; then
+            show "$W/restore.log"
+            context
+            why="xl restore with $(helper_name $h) under strace failed"
+            return 1
+        fi
+        rm -f "$W/c.xl"
+        echo "XGINFO syscall-counts: restore with $(helper_name $h) under strace, $(since "$t") s"
+        counts_past "$SAVED_AT" "saved and restored with $(helper_name $h) under strace" || return 1
+        cost_lines save $h "$mib" "$W/strace-save-$h"
+        cost_lines restore $h "$mib" "$W/strace-restore-$h"
+        rm -f "$W/strace-save-$h" "$W/strace-restore-$h"
+    done
+    why="one save and one restore of a ${mib} MiB guest with each helper under strace; counts per GiB in the summary"
 }
 
 # Save and restore times with both helpers, alternating, on the same guest
