@@ -53,9 +53,9 @@ struct xg__wq;
 /* Where a queued write starts, and, after a failure, its errno. */
 struct xg__wq_failure {
     int err;
-    uint64_t offset;         /* of the job's first byte in the stream */
-    uint64_t index;          /* records written before it */
-    uint32_t type;           /* its record type, or ~0U for the stream headers */
+    uint64_t offset; /* of the job's first byte in the stream */
+    uint64_t index;  /* records written before it */
+    uint32_t type;   /* its record type, or ~0U for the stream headers */
 };
 /* Start the thread writing to fd.  Returns 0 or an errno value. */
 int xg__wq_open(int fd, struct xg__wq **out);
