@@ -133,7 +133,10 @@ void xg_report_add_save(xg_report *r, const struct xg_save_stats *st)
     }
 }
 
-/* A 2-level guest (or conflicting evidence), and page tables the saving host lost: only when found. */
+/*
+ * A 2-level guest (or conflicting evidence), and page tables the saving host
+ * lost: only when found.
+ */
 static void add_paging(xmlNodePtr s, const struct xg_restore_result *res)
 {
     const struct xg_paging_evidence *ev = &res->paging;

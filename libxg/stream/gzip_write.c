@@ -35,7 +35,12 @@
 #define XG_GZW_CHUNK (1U << 20)
 #define XG_GZW_MAX_WORKERS 8
 
-enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_DONE };
+enum slot_state {
+    SLOT_FREE,
+    SLOT_QUEUED,
+    SLOT_BUSY,
+    SLOT_DONE
+};
 
 struct gzw_slot {
     uint8_t *in;
@@ -43,7 +48,7 @@ struct gzw_slot {
     uint8_t *out;
     size_t out_len;
     enum slot_state state;
-    bool failed;             /* deflate refused the chunk */
+    bool failed; /* deflate refused the chunk */
 };
 
 struct gzw_worker {
@@ -56,18 +61,18 @@ struct gzw_worker {
 struct xg_gzw {
     int fd;
     uint64_t bytes_out;
-    size_t out_cap;          /* deflateBound of one chunk */
+    size_t out_cap; /* deflateBound of one chunk */
     unsigned nr_slots, nr_workers;
     struct gzw_slot *slots;
     struct gzw_worker *workers;
     /* Chunk sequence numbers: slot = seq % nr_slots. */
-    uint64_t filled;         /* chunks handed to the pool */
-    uint64_t taken;          /* chunks a worker has started */
-    uint64_t written;        /* chunks written to fd */
+    uint64_t filled;  /* chunks handed to the pool */
+    uint64_t taken;   /* chunks a worker has started */
+    uint64_t written; /* chunks written to fd */
     bool stopping, finished, failed;
     pthread_mutex_t lock;
-    pthread_cond_t work;     /* a chunk was queued, or stopping */
-    pthread_cond_t done;     /* a chunk was compressed */
+    pthread_cond_t work; /* a chunk was queued, or stopping */
+    pthread_cond_t done; /* a chunk was compressed */
 };
 
 /* Deflate one chunk into a complete gzip member. */

@@ -23,12 +23,12 @@ struct xg_stream_writer {
     int fd;
     xg_diag *d;
     struct xg_gzw *gz;
-    struct xg__wq *q;        /* async: the writing thread */
-    uint64_t bytes;          /* raw bytes written (before compression) */
+    struct xg__wq *q; /* async: the writing thread */
+    uint64_t bytes;   /* raw bytes written (before compression) */
     uint64_t nr_records;
-    int fail_rc;             /* the error that set failed */
+    int fail_rc; /* the error that set failed */
     bool headers_done, ended, failed, finished;
-    struct iovec *iov;       /* scratch gather list */
+    struct iovec *iov; /* scratch gather list */
     unsigned iov_cap;
 };
 
@@ -136,7 +136,8 @@ static int usable(xg_stream_writer *w)
     return 0;
 }
 
-int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type, uint32_t xen_major, uint32_t xen_minor)
+int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type, uint32_t xen_major,
+                            uint32_t xen_minor)
 {
     int rc = usable(w);
     if (rc < 0)
@@ -149,7 +150,10 @@ int xg_stream_write_headers(xg_stream_writer *w, uint32_t domain_type, uint32_t 
     xg__put_be32(ih + 12, XG_STREAM_VERSION);
     xg__put_be16(ih + 16, 0); /* little-endian */
     struct wire_dhdr dh = {
-        .type = domain_type, .page_shift = XG_PAGE_SHIFT, .xen_major = xen_major, .xen_minor = xen_minor,
+        .type = domain_type,
+        .page_shift = XG_PAGE_SHIFT,
+        .xen_major = xen_major,
+        .xen_minor = xen_minor,
     };
     struct iovec iov[2] = { { ih, sizeof(ih) }, { &dh, sizeof(dh) } };
     rc = emit(w, iov, 2, ~0U, 2);
@@ -184,7 +188,8 @@ static int write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec 
     for (unsigned i = 0; i < n; i++)
         len += body[i].iov_len;
     if (len > XG_REC_LENGTH_MAX)
-        return xg_diag_err(w->d, XG_E_INVAL, NULL, "%s record of %llu bytes exceeds the %u-byte limit",
+        return xg_diag_err(w->d, XG_E_INVAL, NULL,
+                           "%s record of %llu bytes exceeds the %u-byte limit",
                            xg_stream_rec_name(type), (unsigned long long)len, XG_REC_LENGTH_MAX);
     rc = grow_iov(w, n + 2);
     if (rc < 0)
@@ -206,7 +211,8 @@ static int write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec 
     return rc;
 }
 
-int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *body, unsigned n)
+int xg_stream_write_recordv(xg_stream_writer *w, uint32_t type, const struct iovec *body,
+                            unsigned n)
 {
     return write_recordv(w, type, body, n, n);
 }
@@ -221,14 +227,15 @@ int xg_stream_write_page_data(xg_stream_writer *w, uint32_t count, const uint64_
                               const void *const *pages)
 {
     if (count == 0 || count > XG_MAX_BATCH)
-        return xg_diag_err(w->d, XG_E_INVAL, NULL, "PAGE_DATA batch of %u pages (must be 1..%u)", count,
-                           XG_MAX_BATCH);
+        return xg_diag_err(w->d, XG_E_INVAL, NULL, "PAGE_DATA batch of %u pages (must be 1..%u)",
+                           count, XG_MAX_BATCH);
     unsigned nr_data = 0;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t t = xg_pd_type(entries[i]);
         if (!xg_pfinfo_known(t) || (entries[i] & XG_PD_RSVD_MASK))
-            return xg_diag_err(w->d, XG_E_INVAL, NULL, "PAGE_DATA entry %u (%#llx) has an invalid type or reserved bits",
-                               i, (unsigned long long)entries[i]);
+            return xg_diag_err(w->d, XG_E_INVAL, NULL,
+                               "PAGE_DATA entry %u (%#llx) has an invalid type or reserved bits", i,
+                               (unsigned long long)entries[i]);
         if (xg_pfinfo_has_data(t))
             nr_data++;
     }
@@ -252,19 +259,21 @@ int xg_stream_write_pv_info(xg_stream_writer *w, uint8_t guest_width, uint8_t pt
     return xg_stream_write_record(w, XG_REC_X86_PV_INFO, &pi, sizeof(pi));
 }
 
-int xg_stream_write_p2m_frames(xg_stream_writer *w, uint32_t start_pfn, uint32_t end_pfn, const uint64_t *pfns,
-                               uint32_t nr)
+int xg_stream_write_p2m_frames(xg_stream_writer *w, uint32_t start_pfn, uint32_t end_pfn,
+                               const uint64_t *pfns, uint32_t nr)
 {
     struct wire_p2m_frames_hdr h = { .start_pfn = start_pfn, .end_pfn = end_pfn };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)pfns, (size_t)nr * 8 } };
     return xg_stream_write_recordv(w, XG_REC_X86_PV_P2M_FRAMES, iov, 2);
 }
 
-int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id, const void *ctx, uint32_t size)
+int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id, const void *ctx,
+                         uint32_t size)
 {
     if (type < XG_REC_X86_PV_VCPU_BASIC ||
         (type > XG_REC_X86_PV_VCPU_XSAVE && type != XG_REC_X86_PV_VCPU_MSRS))
-        return xg_diag_err(w->d, XG_E_INVAL, NULL, "%s is not a vcpu record", xg_stream_rec_name(type));
+        return xg_diag_err(w->d, XG_E_INVAL, NULL, "%s is not a vcpu record",
+                           xg_stream_rec_name(type));
     struct wire_vcpu_hdr h = { .vcpu_id = vcpu_id };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)ctx, size } };
     return xg_stream_write_recordv(w, type, iov, 2);
@@ -273,7 +282,10 @@ int xg_stream_write_vcpu(xg_stream_writer *w, uint32_t type, uint32_t vcpu_id, c
 int xg_stream_write_tsc_info(xg_stream_writer *w, const struct xg_rec_tsc_info *tsc)
 {
     struct wire_tsc_info t = {
-        .mode = tsc->mode, .khz = tsc->khz, .nsec = tsc->nsec, .incarnation = tsc->incarnation,
+        .mode = tsc->mode,
+        .khz = tsc->khz,
+        .nsec = tsc->nsec,
+        .incarnation = tsc->incarnation,
     };
     return xg_stream_write_record(w, XG_REC_X86_TSC_INFO, &t, sizeof(t));
 }

@@ -32,7 +32,7 @@
 #define WQ_DEPTH 4U
 
 struct wq_job {
-    uint8_t *copy;           /* the copied pieces, back to back */
+    uint8_t *copy; /* the copied pieces, back to back */
     size_t copy_cap;
     struct iovec *iov;
     unsigned iov_cap, n;
@@ -43,8 +43,8 @@ struct xg__wq {
     int fd;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t queued_cv;   /* a job was queued, or stopping */
-    pthread_cond_t done_cv;     /* a job was written or discarded */
+    pthread_cond_t queued_cv;     /* a job was queued, or stopping */
+    pthread_cond_t done_cv;       /* a job was written or discarded */
     struct wq_job jobs[WQ_DEPTH]; /* job number j lives in jobs[j % WQ_DEPTH] */
     uint64_t queued, done;
     bool stopping;
