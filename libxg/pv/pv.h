@@ -166,8 +166,6 @@ static inline bool xg_pv_image_cr1(uint64_t cr1, uint64_t *pfn)
     return true;
 }
 
-#endif
-
 /* ---------------------------------------------------------------- validation */
 
 /*
@@ -243,3 +241,5 @@ int xg_pv_paging_findings(const struct xg_pv_image_view *v, const struct xg_pagi
 /* The 2008 pattern: cr3 recorded untyped; a warning in d with the confidence, when found. */
 void xg_pv_lost_tables(const struct xg_pv_image_view *v, unsigned levels,
                        struct xg_lost_tables *out, xg_diag *d);
+
+#endif

@@ -125,17 +125,15 @@ void cli_ui_log(void *arg, const char *line)
     fprintf(stderr, "%s: %s\n", ui->prog, line);
 }
 
-xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d)
+xg_hv *cli_open_backend(const char *spec, xg_diag *d)
 {
     xg_hv *hv = NULL;
     if (xg_hv_open(spec, d, &hv) == 0)
         return hv;
-    xg_diag_print(stderr, d, false);
+    /* The caller prints d: the finding and this hint once, in that order. */
     if (!spec && !getenv("XG_BACKEND"))
-        fprintf(stderr,
-                "%s: no Xen here; to run on a simulated host: "
-                "xg-sim init HOST, then --backend sim:HOST\n",
-                prog);
+        xg_diag_hint(d, "no Xen here; to run on a simulated host: "
+                        "xg-sim init HOST, then --backend sim:HOST");
     return NULL;
 }
 

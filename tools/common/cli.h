@@ -55,10 +55,11 @@ void cli_ui_done(struct cli_ui *ui);
 
 /*
  * Open the backend named by spec (or XG_BACKEND, or real Xen).  On
- * failure prints the diagnostics and, when no backend was asked for and
- * there is no Xen, how to use the simulated host.
+ * failure returns NULL with the findings in d, which the caller prints;
+ * when no backend was asked for, the last one carries a hint on how to use
+ * the simulated host.
  */
-xg_hv *cli_open_backend(const char *prog, const char *spec, xg_diag *d);
+xg_hv *cli_open_backend(const char *spec, xg_diag *d);
 
 /*
  * A tool's XML report: cli_report_begin makes it with the run's outcome (rc, the domain

@@ -32,36 +32,37 @@ static const char *prog = "xc_restore";
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: %s [--backend sim:PATH|xen] (--domid N | --create) [--in FILE|-]\n"
-            "                  [--check] [--vcpus N] [--store-evtchn P] [--console-evtchn P]\n"
-            "                  [--report FILE.xml] [--progress] [--verbose]\n"
-            "       %s IOFD DOMID STORE_EVTCHN CONSOLE_EVTCHN HVM PAE APIC [SUPERPAGES [CHECKPOINTED]]\n"
-            "                                             (xend's calling convention)\n"
-            "\n"
-            "Restore a Xen x86 PV guest from an image (migration stream v2: raw, gzip, or an\n"
-            "xl save file).  The image's page tables are checked the way Xen will check\n"
-            "them before anything is pinned; a bad image is refused with every reason.\n"
-            "\n"
-            "  -b, --backend B        sim:PATH for a simulated host, xen for real Xen\n"
-            "                         (default: $XG_BACKEND, else xen)\n"
-            "  -d, --domid N          restore into this empty domain\n"
-            "  -C, --create           create the domain (prints \"domid N\")\n"
-            "      --vcpus N          with --create: vcpus of the new domain (default 16)\n"
-            "  -i, --in FILE          the image (default: standard input)\n"
-            "  -c, --check            read and validate the image against the target, change nothing\n"
-            "      --store-evtchn P   event channel for xenstore (default: the domain's, or a new one)\n"
-            "      --console-evtchn P event channel for the console (likewise)\n"
-            "      --pin-order ORDER  dependency (default), or pfn as Xen's own restore does\n"
-            "                         (for comparison: NetBSD-like guests then fail to pin)\n"
-            "  -r, --report FILE      write the run's diagnostics and figures as XML\n"
-            "  -p, --progress         progress bar on stderr (default when it is a terminal)\n"
-            "  -v, --verbose          say what is done\n"
-            "  -h, --help             this text\n"
-            "\n"
-            "On success prints store-mfn N and console-mfn N (and domid N with --create);\n"
-            "the domain is left paused.  Exit status: 0 restored, 1 failed, 2 usage error.\n",
-            prog, prog);
+    fprintf(
+        out,
+        "usage: %s [--backend sim:PATH|xen] (--domid N | --create) [--in FILE|-]\n"
+        "                  [--check] [--vcpus N] [--store-evtchn P] [--console-evtchn P]\n"
+        "                  [--report FILE.xml] [--progress] [--verbose]\n"
+        "       %s IOFD DOMID STORE_EVTCHN CONSOLE_EVTCHN HVM PAE APIC [SUPERPAGES [CHECKPOINTED]]\n"
+        "                                             (xend's calling convention)\n"
+        "\n"
+        "Restore a Xen x86 PV guest from an image (migration stream v2: raw, gzip, or an\n"
+        "xl save file).  The image's page tables are checked the way Xen will check\n"
+        "them before anything is pinned; a bad image is refused with every reason.\n"
+        "\n"
+        "  -b, --backend B        sim:PATH for a simulated host, xen for real Xen\n"
+        "                         (default: $XG_BACKEND, else xen)\n"
+        "  -d, --domid N          restore into this empty domain\n"
+        "  -C, --create           create the domain (prints \"domid N\")\n"
+        "      --vcpus N          with --create: vcpus of the new domain (default 16)\n"
+        "  -i, --in FILE          the image (default: standard input)\n"
+        "  -c, --check            read and validate the image against the target, change nothing\n"
+        "      --store-evtchn P   event channel for xenstore (default: the domain's, or a new one)\n"
+        "      --console-evtchn P event channel for the console (likewise)\n"
+        "      --pin-order ORDER  dependency (default), or pfn as Xen's own restore does\n"
+        "                         (for comparison: NetBSD-like guests then fail to pin)\n"
+        "  -r, --report FILE      write the run's diagnostics and figures as XML\n"
+        "  -p, --progress         progress bar on stderr (default when it is a terminal)\n"
+        "  -v, --verbose          say what is done\n"
+        "  -h, --help             this text\n"
+        "\n"
+        "On success prints store-mfn N and console-mfn N (and domid N with --create);\n"
+        "the domain is left paused.  Exit status: 0 restored, 1 failed, 2 usage error.\n",
+        prog, prog);
 }
 
 #define usage_error(...) cli_usage_error(prog, usage, __VA_ARGS__)
@@ -142,12 +143,15 @@ static int xend_mode(int argc, char **argv)
 {
     uint64_t iofd, domid, store, console, hvm, pae, apic, v;
     if (!cli_parse_u64(argv[1], 0, 65535, &iofd) || !cli_parse_u64(argv[2], 0, 0x7fef, &domid) ||
-        !cli_parse_u64(argv[3], 0, 0xffffffff, &store) || !cli_parse_u64(argv[4], 0, 0xffffffff, &console) ||
-        !cli_parse_u64(argv[5], 0, 1, &hvm) || !cli_parse_u64(argv[6], 0, 1, &pae) ||
-        !cli_parse_u64(argv[7], 0, 1, &apic) || (argc > 8 && !cli_parse_u64(argv[8], 0, 1, &v)) ||
+        !cli_parse_u64(argv[3], 0, 0xffffffff, &store) ||
+        !cli_parse_u64(argv[4], 0, 0xffffffff, &console) || !cli_parse_u64(argv[5], 0, 1, &hvm) ||
+        !cli_parse_u64(argv[6], 0, 1, &pae) || !cli_parse_u64(argv[7], 0, 1, &apic) ||
+        (argc > 8 && !cli_parse_u64(argv[8], 0, 1, &v)) ||
         (argc > 9 && !cli_parse_u64(argv[9], 0, 1, &v))) {
-        fprintf(stderr, "usage: %s iofd domid store_evtchn console_evtchn hvm pae apic [superpages [checkpointed]]\n",
-                prog);
+        fprintf(
+            stderr,
+            "usage: %s iofd domid store_evtchn console_evtchn hvm pae apic [superpages [checkpointed]]\n",
+            prog);
         return EXIT_USAGE;
     }
     if (hvm) {
@@ -156,7 +160,9 @@ static int xend_mode(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (argc > 9 && v)
-        fprintf(stderr, "WARNING: checkpointed (Remus) streams are not supported; restoring a plain stream\n");
+        fprintf(
+            stderr,
+            "WARNING: checkpointed (Remus) streams are not supported; restoring a plain stream\n");
     xg_diag *d = xg_diag_new();
     if (!d)
         return EXIT_FAIL;
@@ -164,7 +170,9 @@ static int xend_mode(int argc, char **argv)
     xg_hv *hv = NULL;
     if (xg_hv_open(getenv("XG_BACKEND"), d, &hv) == 0) {
         struct xg_restore_params p = {
-            .domid = (uint32_t)domid, .store_evtchn = (int)store, .console_evtchn = (int)console,
+            .domid = (uint32_t)domid,
+            .store_evtchn = (int)store,
+            .console_evtchn = (int)console,
         };
         struct xg_restore_callbacks cb = { .log = xend_log };
         struct xg_restore_result res;
@@ -182,7 +190,10 @@ static int xend_mode(int argc, char **argv)
             const struct xg_finding *f = xg_diag_get(d, i);
             char ctx[512];
             xg_loc_format(ctx, sizeof(ctx), &f->loc);
-            fprintf(stderr, "%s: %s%s%s%s\n", f->sev == XG_SEV_ERROR ? "ERROR" : f->sev == XG_SEV_WARNING ? "WARNING" : "NOTE",
+            fprintf(stderr, "%s: %s%s%s%s\n",
+                    f->sev == XG_SEV_ERROR     ? "ERROR"
+                    : f->sev == XG_SEV_WARNING ? "WARNING"
+                                               : "NOTE",
                     f->msg, ctx[0] ? " [" : "", ctx, ctx[0] ? "]" : "");
             if (f->xen_says)
                 fprintf(stderr, "  Xen would log: %s\n", f->xen_says);
@@ -200,17 +211,27 @@ int main(int argc, char **argv)
     if (argc >= 8 && argc <= 10 && argv[1][0] >= '0' && argv[1][0] <= '9')
         return xend_mode(argc, argv);
 
-    enum { OPT_VCPUS = 256, OPT_STORE, OPT_CONSOLE, OPT_PIN_ORDER };
+    enum {
+        OPT_VCPUS = 256,
+        OPT_STORE,
+        OPT_CONSOLE,
+        OPT_PIN_ORDER
+    };
     static const struct option opts[] = {
-        { "backend", required_argument, NULL, 'b' }, { "domid", required_argument, NULL, 'd' },
-        { "create", no_argument, NULL, 'C' },        { "in", required_argument, NULL, 'i' },
-        { "check", no_argument, NULL, 'c' },         { "report", required_argument, NULL, 'r' },
-        { "progress", no_argument, NULL, 'p' },      { "verbose", no_argument, NULL, 'v' },
+        { "backend", required_argument, NULL, 'b' },
+        { "domid", required_argument, NULL, 'd' },
+        { "create", no_argument, NULL, 'C' },
+        { "in", required_argument, NULL, 'i' },
+        { "check", no_argument, NULL, 'c' },
+        { "report", required_argument, NULL, 'r' },
+        { "progress", no_argument, NULL, 'p' },
+        { "verbose", no_argument, NULL, 'v' },
         { "vcpus", required_argument, NULL, OPT_VCPUS },
         { "store-evtchn", required_argument, NULL, OPT_STORE },
         { "console-evtchn", required_argument, NULL, OPT_CONSOLE },
         { "pin-order", required_argument, NULL, OPT_PIN_ORDER },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     const char *backend = NULL, *in = NULL, *report = NULL;
     uint64_t domid = UINT64_MAX, v;
@@ -219,17 +240,31 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "b:d:Ci:cr:pvh", opts, NULL)) != -1) {
         switch (c) {
-        case 'b': backend = optarg; break;
+        case 'b':
+            backend = optarg;
+            break;
         case 'd':
             if (!cli_parse_u64(optarg, 0, 0x7fef, &domid))
                 return usage_error("bad --domid \"%s\"", optarg);
             break;
-        case 'C': p.create = true; break;
-        case 'i': in = optarg; break;
-        case 'c': p.check_only = true; break;
-        case 'r': report = optarg; break;
-        case 'p': progress = true; break;
-        case 'v': verbose = true; break;
+        case 'C':
+            p.create = true;
+            break;
+        case 'i':
+            in = optarg;
+            break;
+        case 'c':
+            p.check_only = true;
+            break;
+        case 'r':
+            report = optarg;
+            break;
+        case 'p':
+            progress = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
         case OPT_VCPUS:
             if (!cli_parse_u64(optarg, 1, XG_HV_MAX_VCPUS, &v))
                 return usage_error("bad --vcpus \"%s\"", optarg);
@@ -246,8 +281,11 @@ int main(int argc, char **argv)
                 return usage_error("--pin-order takes dependency or pfn, not \"%s\"", optarg);
             p.pin_in_pfn_order = strcmp(optarg, "pfn") == 0;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return usage_error("unknown option");
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            return usage_error("unknown option");
         }
     }
     if (optind != argc)
@@ -261,17 +299,20 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (fd == STDIN_FILENO && isatty(fd))
-        return usage_error("the image is read from standard input, which is a terminal: give --in FILE");
+        return usage_error(
+            "the image is read from standard input, which is a terminal: give --in FILE");
 
     xg_diag *d = xg_diag_new();
     if (!d)
         return EXIT_FAIL;
-    struct cli_ui ui = { .prog = prog, .progress = progress || isatty(STDERR_FILENO), .verbose = verbose };
+    struct cli_ui ui = { .prog = prog,
+                         .progress = progress || isatty(STDERR_FILENO),
+                         .verbose = verbose };
     struct xg_restore_callbacks cb = { .progress = cli_ui_progress, .log = cli_ui_log, .arg = &ui };
     struct xg_restore_result res;
     memset(&res, 0, sizeof(res));
     int status = EXIT_FAIL, rc = XG_E_INVAL;
-    xg_hv *hv = cli_open_backend(prog, backend, d);
+    xg_hv *hv = cli_open_backend(backend, d);
     if (hv) {
         rc = XG_E_UNSUPPORTED;
         if (!refuse_two_level(fd, &res, d))
@@ -281,8 +322,10 @@ int main(int argc, char **argv)
         if (rc == 0) {
             status = EXIT_OK;
             if (p.check_only) {
-                fprintf(stderr, "%s: the image passed every check (%llu page tables, %llu live); nothing was changed\n",
-                        prog, (unsigned long long)res.tables, (unsigned long long)res.tables_live);
+                fprintf(
+                    stderr,
+                    "%s: the image passed every check (%llu page tables, %llu live); nothing was changed\n",
+                    prog, (unsigned long long)res.tables, (unsigned long long)res.tables_live);
             } else {
                 if (p.create)
                     printf("domid %u\n", res.domid);
@@ -300,7 +343,10 @@ int main(int argc, char **argv)
         xg_report *xr = cli_report_begin(prog, rc, p.create ? res.domid : p.domid);
         xg_report_set_param(xr, "backend", backend ? backend : getenv("XG_BACKEND"));
         xg_report_set_param(xr, "image", in ? in : "-");
-        xg_report_set_param(xr, "mode", p.check_only ? "check" : p.create ? "create" : "existing domain");
+        xg_report_set_param(xr, "mode",
+                            p.check_only ? "check"
+                            : p.create   ? "create"
+                                         : "existing domain");
         xg_report_add_restore(xr, &res);
         if (cli_report_finish(xr, report, d) < 0 && status == EXIT_OK)
             status = EXIT_FAIL;

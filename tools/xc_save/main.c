@@ -93,9 +93,11 @@ static int xend_suspend(void *arg, xg_diag *d)
     fflush(stdout);
     char line[256];
     if (!fgets(line, sizeof(line), stdin))
-        return xg_diag_err(d, XG_E_CANCELLED, NULL, "xend closed the pipe instead of answering the suspend request");
+        return xg_diag_err(d, XG_E_CANCELLED, NULL,
+                           "xend closed the pipe instead of answering the suspend request");
     if (strncmp(line, "done", 4) != 0)
-        return xg_diag_err(d, XG_E_CANCELLED, NULL, "xend answered \"%.*s\" to the suspend request, not \"done\"",
+        return xg_diag_err(d, XG_E_CANCELLED, NULL,
+                           "xend answered \"%.*s\" to the suspend request, not \"done\"",
                            (int)strcspn(line, "\n"), line);
     return 0;
 }
@@ -133,7 +135,8 @@ static int xend_mode(int argc, char **argv)
     }
     (void)argc;
     if (flags & XCFLAGS_HVM) {
-        fprintf(stderr, "ERROR: domain %llu: HVM guests are not supported by xg's xc_save (PV only)\n",
+        fprintf(stderr,
+                "ERROR: domain %llu: HVM guests are not supported by xg's xc_save (PV only)\n",
                 (unsigned long long)domid);
         return EXIT_FAIL;
     }
@@ -171,14 +174,20 @@ int main(int argc, char **argv)
         return xend_mode(argc, argv);
 
     static const struct option opts[] = {
-        { "backend", required_argument, NULL, 'b' }, { "domid", required_argument, NULL, 'd' },
-        { "out", required_argument, NULL, 'o' },     { "live", no_argument, NULL, 'l' },
-        { "max-iters", required_argument, NULL, 'I' }, { "max-factor", required_argument, NULL, 'F' },
-        { "compress", no_argument, NULL, 'z' },      { "check", no_argument, NULL, 'c' },
+        { "backend", required_argument, NULL, 'b' },
+        { "domid", required_argument, NULL, 'd' },
+        { "out", required_argument, NULL, 'o' },
+        { "live", no_argument, NULL, 'l' },
+        { "max-iters", required_argument, NULL, 'I' },
+        { "max-factor", required_argument, NULL, 'F' },
+        { "compress", no_argument, NULL, 'z' },
+        { "check", no_argument, NULL, 'c' },
         { "compress-level", required_argument, NULL, 'L' },
         { "compress-threads", required_argument, NULL, 'T' },
-        { "progress", no_argument, NULL, 'p' },      { "report", required_argument, NULL, 'r' },
-        { "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
+        { "progress", no_argument, NULL, 'p' },
+        { "report", required_argument, NULL, 'r' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *backend = NULL, *out = NULL, *report = NULL;
@@ -188,13 +197,19 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "b:d:o:lzcpr:vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'b': backend = optarg; break;
+        case 'b':
+            backend = optarg;
+            break;
         case 'd':
             if (!cli_parse_u64(optarg, 0, 0x7fef, &domid))
                 return usage_error("bad --domid \"%s\"", optarg);
             break;
-        case 'o': out = optarg; break;
-        case 'l': p.live = true; break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'l':
+            p.live = true;
+            break;
         case 'I':
             if (!cli_parse_u64(optarg, 1, 63, &v))
                 return usage_error("bad --max-iters \"%s\" (1..63)", optarg);
@@ -204,7 +219,9 @@ int main(int argc, char **argv)
             if (!cli_parse_double(optarg, 1, 1000, &p.max_factor))
                 return usage_error("bad --max-factor \"%s\" (1..1000)", optarg);
             break;
-        case 'z': p.compress = true; break;
+        case 'z':
+            p.compress = true;
+            break;
         case 'L':
             if (!cli_parse_u64(optarg, 1, 9, &v))
                 return usage_error("bad --compress-level \"%s\" (1..9)", optarg);
@@ -217,12 +234,23 @@ int main(int argc, char **argv)
             p.compress = true;
             p.compress_threads = (unsigned)v;
             break;
-        case 'c': p.check_only = true; break;
-        case 'p': progress = true; break;
-        case 'r': report = optarg; break;
-        case 'v': verbose = true; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return usage_error("unknown option");
+        case 'c':
+            p.check_only = true;
+            break;
+        case 'p':
+            progress = true;
+            break;
+        case 'r':
+            report = optarg;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            return usage_error("unknown option");
         }
     }
     if (optind != argc)
@@ -251,7 +279,8 @@ int main(int argc, char **argv)
                 fd = open(out, O_WRONLY | O_CLOEXEC);
             }
             if (fd < 0) {
-                fprintf(stderr, "%s: cannot create %s: %s\n", prog, tmp ? tmp : out, strerror(errno));
+                fprintf(stderr, "%s: cannot create %s: %s\n", prog, tmp ? tmp : out,
+                        strerror(errno));
                 free(tmp);
                 return EXIT_FAIL;
             }
@@ -261,12 +290,14 @@ int main(int argc, char **argv)
     xg_diag *d = xg_diag_new();
     if (!d)
         return EXIT_FAIL;
-    struct cli_ui ui = { .prog = prog, .progress = progress || isatty(STDERR_FILENO), .verbose = verbose };
+    struct cli_ui ui = { .prog = prog,
+                         .progress = progress || isatty(STDERR_FILENO),
+                         .verbose = verbose };
     struct xg_save_callbacks cb = { .progress = cli_ui_progress, .log = cli_ui_log, .arg = &ui };
     int status = EXIT_FAIL, rc = XG_E_INVAL;
     struct xg_save_stats st;
     memset(&st, 0, sizeof(st));
-    xg_hv *hv = cli_open_backend(prog, backend, d);
+    xg_hv *hv = cli_open_backend(backend, d);
     if (hv) {
         rc = xg_save(hv, (uint32_t)domid, fd, &p, &cb, &st, d);
         status = rc == 0 ? EXIT_OK : EXIT_FAIL;
@@ -281,7 +312,8 @@ int main(int argc, char **argv)
         close(fd);
         if (tmp) {
             if (status == EXIT_OK && rename(tmp, out) < 0) {
-                fprintf(stderr, "%s: cannot rename %s to %s: %s\n", prog, tmp, out, strerror(errno));
+                fprintf(stderr, "%s: cannot rename %s to %s: %s\n", prog, tmp, out,
+                        strerror(errno));
                 status = EXIT_FAIL;
             }
             if (status != EXIT_OK)
@@ -303,7 +335,8 @@ int main(int argc, char **argv)
         xg_report *xr = cli_report_begin(prog, rc, (uint32_t)domid);
         xg_report_set_param(xr, "backend", backend ? backend : getenv("XG_BACKEND"));
         xg_report_set_param(xr, "mode", p.check_only ? "check" : p.live ? "live" : "non-live");
-        if (!p.check_only && rc == 0) /* a failed save's image is gone: its figures would describe nothing */
+        if (!p.check_only &&
+            rc == 0) /* a failed save's image is gone: its figures would describe nothing */
             xg_report_add_save(xr, &st);
         if (cli_report_finish(xr, report, d) < 0 && status == EXIT_OK)
             status = EXIT_FAIL;
