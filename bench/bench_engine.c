@@ -29,7 +29,7 @@
 
 #include "benchutil.h"
 #include "hv/sim/guest.h"
-#include "save_private.h"
+#include "save/save_private.h"
 #include "xg/restore.h"
 #include "xg/save.h"
 #include "xg/xg.h"
