@@ -19,12 +19,17 @@ esac
 status=0 total=0
 for t in "$@"; do
     mkdir -p "tests/fuzz/corpus/$t"
-    # -max_len: the guest images inspect and restore need whole are a little over 1 MiB; the
-    # reader targets mutate faster on prefixes, and a short one still reaches every record type.
+    # -max_len: inspect and restore need whole guest images (the biggest seed, and a
+    # little room to grow); the reader targets mutate faster on prefixes, and a short one
+    # still reaches every record type.
     max_len=131072
-    case $t in inspect | restore) max_len=1200000 ;; esac
+    case $t in
+    inspect | restore)
+        biggest=$(wc -c tests/fuzz/seeds/$t/* | sort -n | tail -2 | head -1 | awk '{print $1}')
+        max_len=$((${biggest:-1048576} + 65536)) ;;
+    esac
     [ "$mode" = runs ] && case $t in inspect | restore) limit=-runs=${FUZZ_RUNS_IMAGE:-$((n / 20))} ;; *) limit=-runs=$n ;; esac
-    "./tests/fuzz/lf_$t" "$limit" -max_len=$max_len -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+    "./tests/fuzz/lf_$t" "$limit" -max_len=$max_len -timeout=20 -rss_limit_mb=4096 -reload=0 -print_final_stats=1 \
         -artifact_prefix="tests/fuzz/crash-$t-" "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" \
         >"tests/fuzz/$t.log" 2>&1
     rc=$?

@@ -6,8 +6,8 @@
 #            VERIFY, CHECKPOINT, extra records), and gzipped guest images
 #   legacy:  the same turned into pre-4.6 images (32/64-bit toolstack,
 #            bare, xl- and xend-wrapped)
-#   inspect, restore: a 1 MiB guest image of each layout (and gzipped),
-#            and four of the sample streams
+#   inspect, restore: the smallest guest of each layout (one vcpu; and
+#            gzipped), a two-vcpu linux64 one, and four of the sample streams
 # Needs the build's tools; abs_top_builddir or the current directory.
 set -eu
 out=$1
@@ -34,14 +34,29 @@ for bits in 32 64; do
 done
 "$legacy" "$out/stream/sample-2" "$out/legacy/sample32-xtab" --bits 32 --xtab-pad --unmapped 2
 
-"$sim" init "$tmp/host" --frames 8192 >/dev/null
+# The smallest guest of a layout: the builder refuses a one-page guest and says how
+# small one can be ("at least N KiB").  Small seeds are what makes the whole-image
+# targets fast: their cost per input grows with the image.
+smallest() {
+    if "$sim" create "$tmp/host" --layout "$1" --vcpus "$2" --mem 4K >/dev/null 2>"$tmp/err"; then
+        echo "seeds.sh: a 4 KiB $1 guest was accepted" >&2
+        exit 1
+    fi
+    kib=$(sed -n 's/.*too small for this layout (at least \([0-9][0-9]*\) KiB).*/\1/p' "$tmp/err")
+    [ -n "$kib" ] || { cat "$tmp/err" >&2; exit 1; }
+    echo "${kib}K"
+}
+"$sim" init "$tmp/host" --frames 2048 >/dev/null
 for layout in linux64 pae32 netbsd64; do
-    dom=$("$sim" create "$tmp/host" --layout $layout --mem 1M)
+    dom=$("$sim" create "$tmp/host" --layout $layout --mem "$(smallest $layout 1)")
     "$save" -b "sim:$tmp/host" -d "$dom" --out "$out/inspect/$layout"
     "$save" -b "sim:$tmp/host" -d "$dom" --compress --out "$out/inspect/$layout.gz"
     cp "$out/inspect/$layout" "$out/restore/$layout"
     cp "$out/inspect/$layout.gz" "$out/stream/$layout.gz"
 done
+dom=$("$sim" create "$tmp/host" --layout linux64 --vcpus 2 --mem "$(smallest linux64 2)")
+"$save" -b "sim:$tmp/host" -d "$dom" --out "$out/inspect/linux64-2vcpu"
+cp "$out/inspect/linux64-2vcpu" "$out/restore/linux64-2vcpu"
 "$legacy" "$out/inspect/pae32" "$out/legacy/pae32-xl" --bits 32 --wrap xl
 # Small whole streams too (refused by validation, but 25 times faster to mutate than a guest).
 for n in 1 2 7 10; do

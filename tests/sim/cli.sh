@@ -114,6 +114,9 @@ refuse 2 create "$host" --layout beos --mem 8M
 refuse 2 create "$host" --layout linux64 --mem 8M --fault gremlins
 refuse 2 create "$host" --layout linux64 --mem lots
 refuse 2 create "$host" --layout linux64 --mem 8Q
+refuse 2 create "$host" --layout linux64 --mem 1000        # not whole 4 KiB pages
+refuse 2 create "$host" --layout linux64 --mem 0
+refuse 1 create "$host" --layout linux64 --mem 4K          # smaller than the layout allows
 refuse 2 create "$host" --layout linux64 --mem 8M --vcpus 0
 refuse 2 create "$host" --layout linux64 --mem 8M --vcpus 17
 refuse 2 create "$host" --layout linux64 --mem 8M --vcpus two
@@ -211,6 +214,22 @@ expected_doms="$d1 $d2 $d4 "
 intact "destroy"
 free_after=$("$sim" list "$host" | awk 'NR == 1 { print $5 }')
 [ "$free_after" -eq $((free_before + 4096 + 1)) ] && ok || bad "destroy freed $((free_after - free_before)) frames, expected 4097"
+
+# ---- the smallest guest of each layout (the fuzz seeds): the builder says
+# how small, and a guest of exactly that builds and passes its self-check
+small=$dir/small
+"$sim" init "$small" --frames 1024 >/dev/null
+for layout in linux64 pae32 netbsd64; do
+    for vcpus in 1 2; do
+        "$sim" create "$small" --layout $layout --vcpus $vcpus --mem 4K >"$out" 2>"$err"
+        kib=$(sed -n 's/.*too small for this layout (at least \([0-9]*\) KiB)$/\1/p' "$err")
+        [ -n "$kib" ] && ok || { bad "$layout: a 4 KiB guest did not say the minimum: $(cat "$err")"; continue; }
+        run 1 create "$small" --layout $layout --vcpus $vcpus --mem $((kib - 4))K
+        run 0 create "$small" --layout $layout --vcpus $vcpus --mem "${kib}K" && dom=$(cat "$out") &&
+            run 0 self-check "$small" "$dom" && run 0 destroy "$small" "$dom"
+    done
+done
+"$sim" check "$small" >/dev/null 2>&1 && ok || bad "the host of the smallest guests is inconsistent"
 
 # ---- log: Xen's console
 run 0 log "$host" && grep -q '^(XEN) Xen version 4.17' "$out" && ok

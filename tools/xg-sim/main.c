@@ -119,8 +119,10 @@ static int cmd_create(int argc, char **argv, xg_diag *d)
                 return usage_error("unknown layout \"%s\" (linux64, pae32, netbsd64)", optarg);
             break;
         case 'm':
-            if (!cli_parse_size(optarg, &o.mem_bytes) || o.mem_bytes < (1U << 20))
-                return usage_error("bad --mem \"%s\" (a size such as 128M or 1G)", optarg);
+            /* Any whole number of pages: the builder says how small each layout can be. */
+            if (!cli_parse_size(optarg, &o.mem_bytes) || !o.mem_bytes || o.mem_bytes % 4096)
+                return usage_error("bad --mem \"%s\" (a size in whole 4 KiB pages, such as 128M)",
+                                   optarg);
             have_mem = true;
             break;
         case 'v':
