@@ -270,6 +270,15 @@ PY
         if [ -f "$builddir/tests/xen/guest/$k" ]; then cp "$builddir/tests/xen/guest/$k" "$d/xg/guest/$k"; fi
     done
 
+    # The simulator's guests and their mutants (simdiff.sh, simdiff-host.sh),
+    # judged by xg here before the VM boots.
+    cp "$here/simdiff.sh" "$d/xg/simdiff.sh"
+    if want_test sim-images || want_test sim-diff; then
+        say "saving the simulator's guests and judging their mutants with xg (simdiff-host.sh)"
+        "$here/simdiff-host.sh" prepare "$builddir" "$d/xg/sim" "$work/simdiff" ||
+            die "simdiff-host.sh prepare failed (see above)"
+    fi
+
     # xg: the tools and what they link that the VM does not have already.
     found=
     for t in tools/xc_save/xc_save tools/xc_restore/xc_restore tools/xg-inspect/xg-inspect \
@@ -290,6 +299,13 @@ PY
 
     mkcpio "$d" >"$work/dom0-initrd"
     rm -rf "$d" "$g"
+}
+
+# Is test NAME selected (XG_XEN_TESTS, or all)?
+want_test() {
+    [ -z "${XG_XEN_TESTS:-}" ] && return 0
+    case " $(echo $XG_XEN_TESTS) " in *" $1 "*) return 0 ;; esac
+    return 1
 }
 
 # ---------------------------------------------------------------- run
@@ -439,10 +455,36 @@ check_image() {
         verdict=FAIL reason="$reason; $r"
     fi
 }
+# The differential test: the VM's verdicts (Xen's own restore) against
+# xg's on this machine (simdiff-host.sh judge); the table is printed here.
+simdiff_judge() { # NAME VERDICT REASON: sets verdict and reason
+    verdict=$2 reason=$3
+    if [ "$1" = sim-images ]; then
+        base=$(sed -n 's/^XGSIMBASE //p' "$work/serial.txt" | while read -r l x; do
+            p=$(awk -v l="$l" '$1 == l { print $2 }' "$work/simdiff/base-verdicts" 2>/dev/null)
+            [ "$x" = "$p" ] || echo " $l (Xen's restore $x, the simulator in pfn order ${p:-?})"
+        done)
+        if [ -n "$base" ]; then
+            verdict=FAIL reason="$reason; Xen and the simulator differ on:$base"
+        else
+            reason="$reason; Xen's own restore agrees with the simulator's pin-order model on every image"
+        fi
+        return 0
+    fi
+    "$here/simdiff-host.sh" judge "$work/simdiff" "$work/serial.txt" "$here/simdiff.explained" >"$work/simdiff.out" 2>&1
+    say "differential test: Xen's own restore against xg (per layout: Xen accepts / xg refuses, Xen refuses / xg accepts):"
+    grep -v '^RESULT ' "$work/simdiff.out"
+    r=$(sed -n 's/^RESULT //p' "$work/simdiff.out" | tail -n 1)
+    case $r in
+        PASS*) reason="$reason; ${r#PASS }" ;;
+        *) verdict=FAIL reason="$reason; ${r#FAIL }${r:-simdiff-host.sh judge printed no result}" ;;
+    esac
+}
 while read -r name verdict reason; do
     case $name in
         xg-save-restore) check_image "$verdict" "$reason" xg-save.xl xl ;;
         xc-save) check_image "$verdict" "$reason" xc-save.img libxc ;;
+        sim-images|sim-diff) simdiff_judge "$name" "$verdict" "$reason" ;;
     esac
     report "$name" "$verdict" "$reason"
 done <"$work/results"

@@ -29,6 +29,8 @@ ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
   live-migration xg-migrate-pipe xc-save xc-save-live check-under-load xg-bad-image"
 # The test guest's tests (testguest.sh adds its own to ALL_TESTS).
 [ -f /xg/testguest.sh ] && . /xg/testguest.sh
+# The simulator's guests on the real hypervisor (simdiff.sh adds its own).
+[ -f /xg/simdiff.sh ] && . /xg/simdiff.sh
 
 mkdir -p /tmp
 mount -t tmpfs -o size=800m tmpfs /tmp
