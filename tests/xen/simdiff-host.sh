@@ -18,7 +18,8 @@
 #       cleaned serial log, prints the agreement table and the
 #       disagreements, and ends with one line "PASS|FAIL WHY".  A
 #       disagreement listed in EXPLAINED (LAYOUT SEED JUDGE DESCRIPTION,
-#       with a reference to docs/xen-mm-rules.md) is counted apart.
+#       or "kind KIND DIRECTION JUDGE" for every mutant of that kind, with
+#       a reference to docs/xen-mm-rules.md) is counted apart.
 set -u
 
 die() { echo "simdiff-host: $*" >&2; exit 1; }
@@ -119,13 +120,14 @@ judge() {
             while ((getline line < explained) > 0) {
                 if (line ~ /^#/ || line ~ /^[ \t]*$/) continue
                 split(line, f, " ")
+                if (f[1] == "kind") { kind_ok[f[2] " " f[3] " " f[4]] = 1; continue }
                 d = line; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", d); sub(/ *#.*$/, "", d)
                 ok[f[1] " " f[2] " " f[3]] = d
             }
         }
         FNR == NR { xen[$1 " " $2] = $3; xsum[$1 " " $2] = $4; next }
         {
-            key = $1 " " $2; l = $1; total[l]++
+            key = $1 " " $2; l = $1; total[l]++; kind = $7; sub(/:$/, "", kind)
             d = $0; for (i = 1; i <= 6; i++) sub(/^[^ ]+ /, "", d)
             if (!(key in xen)) { missing[l]++; continue }
             if (xsum[key] != $3) { badsum[l]++; print "  mutant differs (md5): " key; continue }
@@ -147,7 +149,8 @@ judge() {
                 # xg-inspect, the order is the whole difference.
                 if (jn == "inspect" && ($5 == 0) == xa && ($6 == 0) == ga) {
                     order[l]++; print "  pin order: " what
-                } else if ((l " " $2 " " jn) in ok && ok[l " " $2 " " jn] == d) {
+                } else if (((l " " $2 " " jn) in ok && ok[l " " $2 " " jn] == d) ||
+                           ((kind " " dir " " jn) in kind_ok)) {
                     expl[l " " jn]++; print "  explained: " what
                 } else {
                     dis[l " " jn " " dir]++; bad++; print "  DISAGREE: " what
