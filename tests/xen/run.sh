@@ -19,6 +19,8 @@
 #   XG_XEN_KVM=1     use KVM instead of TCG (opt-in; CI machines have none)
 #   XG_XEN_TESTS     run only these tests (space-separated names, see tests.sh)
 #   XG_XEN_MIG_ROUNDS rounds of live migrations (default 3; fewer only to debug)
+#   XG_SIMDIFF_MUTANTS mutants per layout in sim-diff (default 112)
+#   XG_SIMDIFF_BUDGET seconds sim-diff may take in the VM (default 3600)
 #   XG_XEN_VERBOSE=1 dom0 kernel messages on the console, set -x in tests.sh
 #   XG_XEN_KEEP=1    keep the initrd and the output disk in the work folder
 # The serial log of the last run is kept in BUILDDIR/tests/xen/serial.log.
@@ -320,6 +322,7 @@ run_vm() {
     if [ "${XG_XEN_VERBOSE:-0}" = 1 ]; then kargs="$kargs loglevel=7 xgverbose"; else kargs="$kargs loglevel=3"; fi
     [ -n "${XG_XEN_TESTS:-}" ] && kargs="$kargs xgtests=$(echo "$XG_XEN_TESTS" | tr ' ' ':')"
     [ -n "${XG_XEN_MIG_ROUNDS:-}" ] && kargs="$kargs xgrounds=$XG_XEN_MIG_ROUNDS"
+    [ -n "${XG_SIMDIFF_BUDGET:-}" ] && kargs="$kargs xgsimbudget=$XG_SIMDIFF_BUDGET"
     # QEMU's multiboot -initrd splits modules on commas: no comma may appear
     # in a path or a command line.
     case "$work$kargs" in *,*) die "the work folder or kernel arguments contain a comma: $work $kargs" ;; esac

@@ -49,7 +49,7 @@ prepare() {
         [ -x "$t" ] || die "$t is not built"
     done
     mkdir -p "$payload" "$work"
-    rm -f "$work"/*.host "$work/xg-verdicts"
+    rm -f "$work"/*.host
     xl_head >"$payload/xl.head"
     xl_tail >"$payload/xl.tail"
     "$sim" init "$work/src.host" --frames 8192 >/dev/null || die "xg-sim init"
@@ -79,6 +79,15 @@ prepare() {
         echo "$l $(sim_restore "$payload/$l.img" pfn) $(sim_restore "$payload/$l.img" dependency)"
     done >"$work/base-verdicts"
     printf '%s\n' "$NMUT" >"$payload/mutants"
+    # The same images, tools and count as last time: the verdicts stand.
+    stamp=$( (cat "$payload"/*.img; echo "$NMUT"
+              cat "$sim" "$save" "$restore" "$inspect" "$mutate" "$b"/libxg/.libs/*.so* 2>/dev/null) |
+             md5sum | cut -c1-32)
+    if [ -s "$work/xg-verdicts" ] && [ "$(cat "$work/stamp" 2>/dev/null)" = "$stamp" ]; then
+        echo "simdiff-host: xg's verdicts of $NMUT mutants per layout kept from the last run (same images and tools)"
+        return 0
+    fi
+    rm -f "$work/xg-verdicts" "$work/stamp"
     for l in $LAYOUTS; do
         s=0
         while [ "$s" -lt "$NMUT" ]; do
@@ -95,6 +104,7 @@ prepare() {
         done
     done
     rm -f "$work/m.img" "$work/src.host" "$work/dst.host"
+    echo "$stamp" >"$work/stamp"
 }
 
 # sim_restore IMAGE ORDER: xc_restore --create on the simulated host (the

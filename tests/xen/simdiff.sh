@@ -96,33 +96,54 @@ t_sim_images() {
     [ -z "$fails" ] || { why="${fails#; } [${res#; }]"; return 1; }
 }
 
+# sim_mutant LAYOUT SEED: one mutant, made and restored; its XGSIMDIFF line.
+sim_mutant() {
+    m=$W/mut-$1-$2
+    if ! xg-mutate "$SIM/$1.img" "$m.img" --seed "$2" >"$m.log" 2>&1; then
+        echo "XGINFO xg-mutate $1 --seed $2 failed: $(head -n 1 "$m.log")"
+        echo "XGSIMDIFF $1 $2 mutate-failed -"
+        rm -f "$m.img" "$m.log"
+        return 0
+    fi
+    sum=$(md5sum <"$m.img" | cut -c1-32)
+    cat "$SIM/xl.head" "$m.img" "$SIM/xl.tail" >"$m.xl"
+    rm -f "$m.img"
+    sim_cfg "$1-$2" "xgm-$1-$2"
+    timeout $SIM_TIMEOUT xl restore -p "$W/sim-$1-$2.cfg" "$m.xl" >"$m.log" 2>&1
+    r=$?
+    sim_destroy "xgm-$1-$2"
+    echo "XGSIMDIFF $1 $2 $r $sum"
+    rm -f "$m.xl" "$m.log" "$W/sim-$1-$2.cfg"
+}
+
+# The mutants, seed by seed and layout by layout in turn (a run cut short
+# still covers every layout), SIM_JOBS at a time (dom0 has 2 vcpus), until
+# XG_SIMDIFF_BUDGET seconds have gone (the host then fails the test for
+# the mutants never run).
+SIM_JOBS=2
 t_sim_diff() {
     sim_have || return 1
     destroy_all
     n=$(cat "$SIM/mutants")
+    budget=${XG_SIMDIFF_BUDGET:-3600}
     t0=$(now)
-    total=0 acc=0 errs=0
-    for l in linux64 pae32 netbsd64; do
-        s=0
-        while [ "$s" -lt "$n" ]; do
-            if ! xg-mutate "$SIM/$l.img" "$W/mut.img" --seed "$s" >"$W/mut.log" 2>&1; then
-                errs=$((errs + 1))
-                echo "XGINFO xg-mutate $l --seed $s failed: $(head -n 1 "$W/mut.log")"
-                s=$((s + 1))
-                continue
+    end=$(in_secs "$budget")
+    s=0 started=0 running=0
+    while [ "$s" -lt "$n" ] && not_past "$end"; do
+        for l in linux64 pae32 netbsd64; do
+            sim_mutant "$l" "$s" &
+            running=$((running + 1))
+            started=$((started + 1))
+            if [ "$running" -ge "$SIM_JOBS" ]; then
+                wait
+                running=0
             fi
-            sum=$(md5sum <"$W/mut.img" | cut -c1-32)
-            sim_xl_restore "$l" "xgm-$l-$s" "$W/mut.img"
-            r=$?
-            echo "XGSIMDIFF $l $s $r $sum"
-            [ "$r" = 0 ] && acc=$((acc + 1))
-            total=$((total + 1))
-            s=$((s + 1))
         done
+        s=$((s + 1))
     done
-    rm -f "$W/mut.img" "$W/sim.xl"
+    wait
     left=$(others)
     [ -z "$left" ] || { why="domains left behind: $left"; return 1; }
-    why="$total mutants restored by xl restore -p with Xen's helper in $(since "$t0") s: $acc accepted; the host compares"
-    [ "$errs" = 0 ] || { why="$why; xg-mutate failed $errs times"; return 1; }
+    why="$started of $((3 * n)) mutants restored by xl restore -p with Xen's helper in $(since "$t0") s ($SIM_JOBS at a time); the host compares"
+    [ "$started" = $((3 * n)) ] || { why="$why; stopped at the budget of $budget s"; return 1; }
 }

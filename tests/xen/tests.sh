@@ -41,6 +41,7 @@ for a in $(cat /proc/cmdline); do
     case $a in
         xgtests=*) SELECTED=$(echo "${a#xgtests=}" | tr ':' ' ') ;;
         xgrounds=*) XG_ROUNDS=${a#xgrounds=} ;;
+        xgsimbudget=*) XG_SIMDIFF_BUDGET=${a#xgsimbudget=} ;;
         xgverbose) XG_VERBOSE=1; PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x ;;
     esac
 done
