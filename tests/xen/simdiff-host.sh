@@ -123,7 +123,7 @@ sim_restore() {
 
 judge() {
     work=$1 serial=$2 explained=$3
-    [ -s "$work/xg-verdicts" ] || { echo "FAIL no xg verdicts (prepare did not run)"; return 0; }
+    [ -s "$work/xg-verdicts" ] || { echo "RESULT FAIL no xg verdicts (prepare did not run)"; return 0; }
     sed -n 's/^XGSIMDIFF //p' "$serial" >"$work/xen-verdicts"
     awk -v explained="$explained" -v nmut="$NMUT" '
         BEGIN {
@@ -139,8 +139,8 @@ judge() {
         {
             key = $1 " " $2; l = $1; total[l]++; kind = $7; sub(/:$/, "", kind)
             d = $0; for (i = 1; i <= 6; i++) sub(/^[^ ]+ /, "", d)
-            if (!(key in xen)) { missing[l]++; continue }
-            if (xsum[key] != $3) { badsum[l]++; print "  mutant differs (md5): " key; continue }
+            if (!(key in xen)) { missing[l]++; next }
+            if (xsum[key] != $3) { badsum[l]++; print "  mutant differs (md5): " key; next }
             run[l]++
             xa = xen[key] == 0
             xenacc[l] += xa
