@@ -1008,11 +1008,11 @@ static int image_check_file(const char *path, const char *needle)
  * when it meets the vcpu record (which comes after the pages), so the
  * restore's reader notes, as each ordinary page goes by, whether Xen would
  * refuse it as a GDT frame.  Found by the tier's differential test
- * (sim-diff): Xen's own restore refused an interrupt gate (type 14) in the
- * GDT frame that xg-inspect had passed.  Xen 4.17 xen/arch/x86/pv/
- * descriptor-tables.c, validate_segdesc_page: all 512 descriptors of the
- * frame go through check_descriptor, and any refused one fails the
- * vcpu context with EINVAL.
+ * (sim-diff): the simulator's restore refused an interrupt gate (type 14)
+ * in the GDT frame that xg-inspect had passed.  Xen 4.17.5 xen/arch/x86/pv/
+ * descriptor-tables.c, validate_segdesc_page (line 287): all 512
+ * descriptors of the frame go through check_descriptor (line 294), and any
+ * refused one fails the vcpu context with EINVAL.
  */
 START_TEST(gdt_checked_offline)
 {
