@@ -725,8 +725,9 @@ static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t
         xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
                     "vcpu%u's GDT frame %u (pfn %#llx) holds a descriptor Xen refuses", vc, g,
                     (unsigned long long)p);
-        xg_diag_hint(c->d, "Xen checks all 512 descriptors of a GDT frame (check_descriptor) when it "
-                           "sets the vcpu's context; XEN_DOMCTL_setvcpucontext would fail with EINVAL");
+        xg_diag_hint(c->d, "Xen checks all 512 descriptors of a GDT frame (check_descriptor) "
+                           "when it sets the vcpu's context; XEN_DOMCTL_setvcpucontext "
+                           "would fail with EINVAL");
         return;
     }
     int i = page ? xg_pv_gdt_frame_check(page, c->v->width, &desc, &why) : -1;

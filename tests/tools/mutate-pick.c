@@ -161,8 +161,9 @@ static int read_image(const char *path, struct pick_image *im, char *desc, size_
 static bool is_table(const struct pick_page *pg) { return xg_pfinfo_level(pg->type) && pg->data; }
 
 /* A random page that `want` accepts, or NULL. */
-static struct pick_page *random_page(struct pick *p, bool (*want)(const struct pick_page *, unsigned),
-                                     unsigned arg)
+typedef bool (*page_filter)(const struct pick_page *, unsigned);
+
+static struct pick_page *random_page(struct pick *p, page_filter want, unsigned arg)
 {
     unsigned n = 0;
     for (size_t i = 0; i < p->im->nr; i++)
@@ -220,7 +221,8 @@ static int random_present(struct pick *p, unsigned min_level, struct pick_page *
     return (int)slots[below(p, n)];
 }
 
-static bool set_entry(struct pick *p, struct pick_page *pg, unsigned slot, uint64_t value, const char *kind)
+static bool set_entry(struct pick *p, struct pick_page *pg, unsigned slot, uint64_t value,
+                      const char *kind)
 {
     say(p, "%s: pfn %#" PRIx64 " (%s) slot %u: %#" PRIx64 " -> %#" PRIx64, kind, pg->pfn,
         xg_pfinfo_name(pg->type), slot, entry_at(pg, slot), value);
@@ -234,7 +236,8 @@ static uint32_t table_type(unsigned level, bool pinned)
 
 static bool set_type(struct pick *p, struct pick_page *pg, uint32_t type, const char *kind)
 {
-    say(p, "%s: pfn %#" PRIx64 " %s -> %s", kind, pg->pfn, xg_pfinfo_name(pg->type), xg_pfinfo_name(type));
+    say(p, "%s: pfn %#" PRIx64 " %s -> %s", kind, pg->pfn, xg_pfinfo_name(pg->type),
+        xg_pfinfo_name(type));
     return mutate_add_type(pg->pfn, type);
 }
 
@@ -323,7 +326,8 @@ static int k_linear(struct pick *p)
         return 1;
     unsigned slot = random_guest_slot(p, level);
     uint64_t flags = 0x21 | (below(p, 2) ? 2 : 0) | (below(p, 2) ? 4 : 0);
-    return !set_entry(p, holder, slot, (target->pfn << 12) | flags, flags & 2 ? "linear-rw" : "linear-ro");
+    const char *kind = flags & 2 ? "linear-rw" : "linear-ro";
+    return !set_entry(p, holder, slot, (target->pfn << 12) | flags, kind);
 }
 
 static int k_l1_to_table(struct pick *p)
@@ -333,7 +337,8 @@ static int k_l1_to_table(struct pick *p)
     if (!l1 || !t)
         return 1;
     uint64_t flags = 0x25 | (below(p, 2) ? 2 : 0);
-    return !set_entry(p, l1, below(p, 512), (t->pfn << 12) | flags, flags & 2 ? "l1-maps-table-rw" : "l1-maps-table-ro");
+    const char *kind = flags & 2 ? "l1-maps-table-rw" : "l1-maps-table-ro";
+    return !set_entry(p, l1, below(p, 512), (t->pfn << 12) | flags, kind);
 }
 
 static int k_beyond(struct pick *p)
@@ -347,11 +352,17 @@ static int k_beyond(struct pick *p)
     return !set_entry(p, pg, (unsigned)s, e, "beyond-pfns");
 }
 
+/* A table or, as often, any page with data. */
+static struct pick_page *table_or_page(struct pick *p)
+{
+    return below(p, 2) ? random_page(p, want_table, 0) : random_page(p, want_any, 0);
+}
+
 static int k_cr3(struct pick *p)
 {
     if (!p->im->have_vcpu0)
         return 1;
-    struct pick_page *pg = below(p, 2) ? random_page(p, want_table, 0) : random_page(p, want_any, 0);
+    struct pick_page *pg = table_or_page(p);
     if (!pg || pg->pfn == p->im->cr3_pfn)
         return 1;
     say(p, "cr3-moved: vcpu0 cr3 pfn %#" PRIx64 " -> %#" PRIx64 " (%s)", p->im->cr3_pfn, pg->pfn,
@@ -385,18 +396,18 @@ static int k_gdt_moved(struct pick *p)
 {
     if (!p->im->have_vcpu0 || !p->im->nr_gdt)
         return 1;
-    struct pick_page *pg = below(p, 2) ? random_page(p, want_table, 0) : random_page(p, want_any, 0);
+    struct pick_page *pg = table_or_page(p);
     if (!pg || pg->pfn == p->im->gdt_pfn)
         return 1;
-    say(p, "gdt-moved: vcpu0 GDT frame pfn %#" PRIx64 " -> %#" PRIx64 " (%s)", p->im->gdt_pfn, pg->pfn,
-        xg_pfinfo_name(pg->type));
+    say(p, "gdt-moved: vcpu0 GDT frame pfn %#" PRIx64 " -> %#" PRIx64 " (%s)", p->im->gdt_pfn,
+        pg->pfn, xg_pfinfo_name(pg->type));
     mutate_set_gdt(0, pg->pfn);
     return 0;
 }
 
 static int k_drop(struct pick *p)
 {
-    struct pick_page *pg = below(p, 2) ? random_page(p, want_table, 0) : random_page(p, want_any, 0);
+    struct pick_page *pg = table_or_page(p);
     if (!pg)
         return 1;
     say(p, "drop: pfn %#" PRIx64 " (%s) left out of the image", pg->pfn, xg_pfinfo_name(pg->type));

@@ -135,7 +135,8 @@ static int copy_page_data(xg_stream_writer *w, const struct xg_record *rec, uint
             uint64_t v;
             if (prints[k].pfn == pfn && page) {
                 memcpy(&v, page + prints[k].slot * 8, 8);
-                printf("%#llx:%u=%#llx\n", (unsigned long long)pfn, prints[k].slot, (unsigned long long)v);
+                printf("%#llx:%u=%#llx\n", (unsigned long long)pfn, prints[k].slot,
+                       (unsigned long long)v);
             }
         }
         if (page && xg_pfinfo_has_data(t)) {

@@ -987,7 +987,7 @@ START_TEST(gdt_tss_refused_before_pins)
 }
 END_TEST
 
-/* xg_image_check (xg-inspect) on the image at `path`: its result, and `needle` among the findings. */
+/* xg_image_check (xg-inspect) on the image at `path`: its result; `needle` must be a finding. */
 static int image_check_file(const char *path, const char *needle)
 {
     xg_diag *d = xg_diag_new();
