@@ -15,7 +15,8 @@
 #   XG_CACHE_DIR     cache root, outside the work tree (default
 #                    /var/cache/xg-test): packages in xen-tier/, the built
 #                    hypervisor in xen-VERSION/ (see build-xen.sh)
-#   XG_XEN_TIMEOUT   seconds before QEMU is killed (default 1200)
+#   XG_XEN_TIMEOUT   seconds before QEMU is killed (default 1200, plus
+#                    sim-diff's budget when it runs)
 #   XG_XEN_KVM=1     use KVM instead of TCG (opt-in; CI machines have none)
 #   XG_XEN_TESTS     run only these tests (space-separated names, see tests.sh)
 #   XG_XEN_MIG_ROUNDS rounds of live migrations (default 3; fewer only to debug)
@@ -419,6 +420,8 @@ check_xen_build() {
 }
 
 # ---------------------------------------------------------------- main
+# sim-diff runs for up to its own budget: the VM gets that much more time.
+want_test sim-diff && timeout=$((timeout + ${XG_SIMDIFF_BUDGET:-3600}))
 mkdir -p "$work"
 need_host_tools
 xen_built=$("$here/build-xen.sh") || die "see above: the tier boots only a hypervisor built from Debian's source"
