@@ -194,6 +194,8 @@ struct xg_pv_image_view {
     const uint32_t *unmappable_mfns; /* their machine frames (some or all of them) */
     size_t nr_unmappable_mfns;
     unsigned legacy_bits; /* legacy: the saving toolstack's word (32, 64); 0 for v2 */
+    /* Offline, where `page` gives nothing: would Xen refuse this ordinary page as a GDT frame? */
+    bool (*gdt_refused)(void *arg, uint64_t pfn);
 };
 
 /* What the restore must do, in order, once validation has passed. */

@@ -772,7 +772,8 @@ static void check_frame(struct vctx *c, const char *what, int vc, uint64_t p, co
  * A GDT frame's descriptors, as Xen's check_descriptor (pv/descriptor-tables.c)
  * checks them when XEN_DOMCTL_setvcpucontext makes the frame a GDT frame:
  * that comes after every pin, so what it would refuse is refused here.
- * Only when the frame's contents can be read (a restore onto a host).
+ * Onto a host it reads the frame; offline (xg-inspect) restore.c noted, as the
+ * page went by, whether Xen would refuse it (the vcpu records come after the pages).
  */
 static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t p)
 {
@@ -781,6 +782,16 @@ static void check_gdt_contents(struct vctx *c, unsigned vc, unsigned g, uint64_t
     const uint8_t *page = c->v->page(c->v->arg, p);
     uint64_t desc;
     const char *why;
+    if (!page && c->v->gdt_refused && c->v->gdt_refused(c->v->arg, p)) {
+        struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p) };
+        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
+                    "vcpu%u's GDT frame %u (pfn %#llx) holds a descriptor Xen refuses", vc, g,
+                    (unsigned long long)p);
+        xg_diag_hint(c->d, "Xen checks all 512 descriptors of a GDT frame (check_descriptor) "
+                           "when it sets the vcpu's context; XEN_DOMCTL_setvcpucontext "
+                           "would fail with EINVAL");
+        return;
+    }
     int i = page ? xg_pv_gdt_frame_check(page, c->v->width, &desc, &why) : -1;
     if (i < 0)
         return;

@@ -85,6 +85,14 @@ static const uint8_t *view_page(void *arg, uint64_t pfn)
     return va->page;
 }
 
+/* Offline: restore.c noted which ordinary pages hold a descriptor Xen refuses. */
+static bool view_gdt_refused(void *arg, uint64_t pfn)
+{
+    struct view_arg *va = arg;
+    struct restore_ctx *c = va->c;
+    return c->tables_in_memory && pfn < c->cap && (c->type1[pfn] & RC_GDT_REFUSED);
+}
+
 /*
  * Offline, the ordinary pages restore.c kept (start info, table-like pages); with a
  * domain, mapped.
@@ -239,6 +247,7 @@ static int validate(struct restore_ctx *c, struct xg_pv_plan *plan, struct table
         .nr_p2m = c->nr_p2m,
         .have_shared_info = c->have_shinfo,
         .kept = view_kept,
+        .gdt_refused = view_gdt_refused,
         .legacy_bits = c->res->image.legacy_toolstack_bits,
         .unmappable = xg_stream_reader_info(c->r)->legacy_unmappable,
         .unmappable_mfns = xg_stream_reader_info(c->r)->legacy_unmappable_mfns,

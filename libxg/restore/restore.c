@@ -319,6 +319,12 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         const uint8_t *page = data;
         data += XG_PAGE_SIZE;
         if (c->tables_in_memory) {
+            /* The vcpu records naming GDT frames come after the pages: note, for each
+             * ordinary page, whether Xen would refuse it as one (pv/validate.c). */
+            uint64_t desc;
+            const char *why;
+            if (!xg_pfinfo_level(type) && xg_pv_gdt_frame_check(page, c->width, &desc, &why) >= 0)
+                c->type1[pfn] |= RC_GDT_REFUSED;
             /* No domain: keep the normalised tables for validation, and the few ordinary pages
              * that tell what the tables are (start info, table-like contents: pv/levels.c). */
             if (xg_pfinfo_level(type) || keep_ordinary(c, pfn, page)) {

@@ -50,7 +50,7 @@ struct restore_ctx {
     uint64_t max_pfn; /* highest pfn seen */
     bool any_pfn;
     uint64_t *mfn1;        /* mfn + 1; 0 = no frame */
-    uint8_t *type1;        /* XG_PFINFO nibble + 1; 0 = never sent */
+    uint8_t *type1;        /* XG_PFINFO nibble + 1; 0 = never sent; | RC_GDT_REFUSED */
     bool tables_in_memory; /* no domain to hold them (offline, --check): keep tables here */
     uint64_t **tables;     /* normalised tables kept in memory, when tables_in_memory */
 
@@ -92,10 +92,13 @@ static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
     return pfn < c->cap && c->mfn1[pfn] ? c->mfn1[pfn] - 1 : ~0ULL;
 }
 
+/* Offline, in type1: an ordinary page Xen's check_descriptor would refuse as a GDT frame. */
+#define RC_GDT_REFUSED 0x80
+
 static inline uint32_t rc_type(const struct restore_ctx *c, uint64_t pfn)
 {
-    return pfn < c->cap && c->type1[pfn] ? (uint32_t)(c->type1[pfn] - 1) << XG_PFINFO_SHIFT
-                                         : XG_PFINFO_XTAB;
+    unsigned t = pfn < c->cap ? c->type1[pfn] & ~RC_GDT_REFUSED : 0;
+    return t ? (uint32_t)(t - 1) << XG_PFINFO_SHIFT : XG_PFINFO_XTAB;
 }
 
 /* restore_finish.c: everything after END. */

@@ -5,12 +5,15 @@
  *   xg-mutate IN OUT [--type PFN=TYPE]... [--entry PFN:SLOT=VALUE]...
  *                    [--drop PFN]... [--cr3 VCPU=PFN] [--gdt VCPU=PFN]
  *                    [--drop-record NAME]... [--tables-as NOTAB|XTAB]
- *                    [--truncate BYTES]
+ *                    [--truncate BYTES] [--seed N] [--print PFN:SLOT]...
  *
  * TYPE is a page type name (NOTAB, L1TAB, L2TAB|LPINTAB, XTAB...) or its
  * nibble in hex.  VALUE is a raw 64-bit entry in the image's (PFN) form.
  * --tables-as rewrites every page table's type, as the 2008 legacy saver
  * did when dom0 could not map them (XTAB drops the data too).
+ * --seed N adds one mutation chosen from N (mutate-pick.c) and prints
+ * what it is on stdout: the same image and seed give the same mutant.
+ * --print PFN:SLOT prints the input's entry there ("PFN:SLOT=VALUE").
  * The output is always an uncompressed bare libxc stream.
  */
 #include "config.h"
@@ -24,15 +27,16 @@
 #include <unistd.h>
 
 #include "pv/pv.h"
+#include "xg-mutate.h"
 #include "xg/xg.h"
-
-#define MAX_EDITS 64
 
 struct edit_type { uint64_t pfn; uint32_t type; };
 struct edit_entry { uint64_t pfn; unsigned slot; uint64_t value; };
 
 static struct edit_type types[MAX_EDITS];
 static struct edit_entry entries[MAX_EDITS];
+static struct edit_entry prints[MAX_EDITS];
+static unsigned nprints;
 static uint64_t drops[MAX_EDITS];
 static const char *drop_records[MAX_EDITS];
 static unsigned ntypes, nentries, ndrops, ndrop_records;
@@ -40,6 +44,42 @@ static long cr3_vcpu = -1, gdt_vcpu = -1;
 static uint64_t cr3_pfn, gdt_pfn;
 static bool retype_tables;
 static uint32_t tables_as;
+
+bool mutate_add_type(uint64_t pfn, uint32_t type)
+{
+    if (ntypes == MAX_EDITS)
+        return false;
+    types[ntypes++] = (struct edit_type){ pfn, type };
+    return true;
+}
+
+bool mutate_add_entry(uint64_t pfn, unsigned slot, uint64_t value)
+{
+    if (nentries == MAX_EDITS || slot > 511)
+        return false;
+    entries[nentries++] = (struct edit_entry){ pfn, slot, value };
+    return true;
+}
+
+bool mutate_add_drop(uint64_t pfn)
+{
+    if (ndrops == MAX_EDITS)
+        return false;
+    drops[ndrops++] = pfn;
+    return true;
+}
+
+void mutate_set_cr3(long vcpu, uint64_t pfn)
+{
+    cr3_vcpu = vcpu;
+    cr3_pfn = pfn;
+}
+
+void mutate_set_gdt(long vcpu, uint64_t pfn)
+{
+    gdt_vcpu = vcpu;
+    gdt_pfn = pfn;
+}
 
 static int die(const char *what)
 {
@@ -91,6 +131,14 @@ static int copy_page_data(xg_stream_writer *w, const struct xg_record *rec, uint
         for (unsigned k = 0; k < ntypes; k++)
             if (types[k].pfn == pfn)
                 t = types[k].type;
+        for (unsigned k = 0; k < nprints; k++) {
+            uint64_t v;
+            if (prints[k].pfn == pfn && page) {
+                memcpy(&v, page + prints[k].slot * 8, 8);
+                printf("%#llx:%u=%#llx\n", (unsigned long long)pfn, prints[k].slot,
+                       (unsigned long long)v);
+            }
+        }
         if (page && xg_pfinfo_has_data(t)) {
             uint8_t *copy = scratch + (size_t)np * XG_PAGE_SIZE;
             memcpy(copy, page, XG_PAGE_SIZE);
@@ -122,9 +170,11 @@ int main(int argc, char **argv)
         { "drop", required_argument, NULL, 'd' },        { "cr3", required_argument, NULL, 'c' },
         { "gdt", required_argument, NULL, 'g' },         { "drop-record", required_argument, NULL, 'R' },
         { "tables-as", required_argument, NULL, 'T' },   { "truncate", required_argument, NULL, 'x' },
+        { "seed", required_argument, NULL, 's' },       { "print", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
     long long truncate_at = -1;
+    const char *seed = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *eq;
@@ -179,12 +229,34 @@ int main(int argc, char **argv)
         case 'x':
             truncate_at = strtoll(optarg, NULL, 0);
             break;
+        case 's':
+            seed = optarg;
+            break;
+        case 'P': {
+            unsigned long long pfn;
+            unsigned slot;
+            if (nprints == MAX_EDITS || sscanf(optarg, "%lli:%u", &pfn, &slot) != 2 || slot > 511)
+                return die("bad --print PFN:SLOT");
+            prints[nprints++] = (struct edit_entry){ pfn, slot, 0 };
+            break;
+        }
         default:
             return die("unknown option");
         }
     }
     if (argc - optind != 2)
         return die("usage: xg-mutate IN OUT [edits]");
+    if (seed) {
+        char *end, desc[256];
+        errno = 0;
+        unsigned long long n = strtoull(seed, &end, 0);
+        if (errno || *end || !*seed)
+            return die("bad --seed N");
+        if (mutate_pick(argv[optind], n, desc, sizeof(desc)) < 0)
+            return die(desc);
+        printf("seed %llu: %s\n", n, desc);
+        fflush(stdout);
+    }
     int in = open(argv[optind], O_RDONLY);
     int out = open(argv[optind + 1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (in < 0 || out < 0)

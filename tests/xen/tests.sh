@@ -29,6 +29,8 @@ ALL_TESTS="xen-baseline xg-save-restore interop-xen-to-xg interop-xg-to-xen
   live-migration xg-migrate-pipe xc-save xc-save-live check-under-load xg-bad-image syscall-counts"
 # The test guest's tests (testguest.sh adds its own to ALL_TESTS).
 [ -f /xg/testguest.sh ] && . /xg/testguest.sh
+# The simulator's guests on the real hypervisor (simdiff.sh adds its own).
+[ -f /xg/simdiff.sh ] && . /xg/simdiff.sh
 # The divert package installed with dpkg (divert.sh adds xg-divert).
 [ -f /xg/divert.sh ] && . /xg/divert.sh
 
@@ -41,6 +43,7 @@ for a in $(cat /proc/cmdline); do
     case $a in
         xgtests=*) SELECTED=$(echo "${a#xgtests=}" | tr ':' ' ') ;;
         xgrounds=*) XG_ROUNDS=${a#xgrounds=} ;;
+        xgsimbudget=*) XG_SIMDIFF_BUDGET=${a#xgsimbudget=} ;;
         xgverbose) XG_VERBOSE=1; PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x ;;
     esac
 done
