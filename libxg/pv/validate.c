@@ -16,7 +16,7 @@
  * 3. Order: Xen accepts a linear entry only to a table already validated,
  *    so pins are simulated in candidate order (lower levels first) and a
  *    pin that needs a table not yet validated waits for it; what can never
- *    be pinned is a cycle, named as such.
+ *    be pinned is a cycle, named as such (pin_order.c).
  * 4. The frames Xen's own restore checks: start info, GDT, p2m frames.
  */
 #include "config.h"
@@ -24,78 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "pv/pv.h"
-
-#define F_LIVE 0x01
-#define F_LIN_SRC 0x02 /* holds a linear entry to another table */
-#define F_LIN_DST 0x04 /* is the target of another table's linear entry */
-#define F_GDT 0x08
-#define F_PAE_L2 0x10      /* under slot 3 of a PAE L3: Xen's slots are in it */
-#define F_VALID 0x20       /* (simulation) validated */
-#define F_REPORTED 0x40    /* stale table: first problem already reported */
-#define F_POPULATE 0x80    /* never sent, named by a live entry: gets a zeroed frame */
-#define F_RW_MAPPED 0x100  /* a live L1 maps it writable */
-#define F_RETYPED_SHIFT 12 /* bits 12-14: the level an ordinary empty page takes (retypable) */
-
-struct vctx {
-    const struct xg_pv_image_view *v;
-    xg_diag *d;
-    uint16_t *f;
-    uint16_t *pae_refs; /* PAE: references to an L2 from live L3 slots */
-    uint64_t *stack;
-    size_t nstack;
-    uint64_t *undo;
-    size_t nundo;
-    uint64_t blocked_on; /* (simulation) linear target that was not validated */
-    size_t nr_populate;  /* pfns marked F_POPULATE */
-    const char *hinted;  /* the long hint about untyped roots was given */
-};
-
-static unsigned level_of(const struct vctx *c, uint64_t pfn)
-{
-    return pfn < c->v->nr_pfns ? xg_pfinfo_level(c->v->types[pfn]) : 0;
-}
-
-/* The level Xen gives an ordinary empty page a live entry names (0: none; see retypable). */
-static unsigned retyped_level(const struct vctx *c, uint64_t pfn)
-{
-    return pfn < c->v->nr_pfns ? (c->f[pfn] >> F_RETYPED_SHIFT) & 7 : 0;
-}
-
-/* The level pfn has once Xen validated the live tables: recorded, or taken by a retype. */
-static unsigned xen_level(const struct vctx *c, uint64_t pfn)
-{
-    unsigned l = level_of(c, pfn);
-    return l ? l : retyped_level(c, pfn);
-}
-
-static uint32_t type_of(const struct vctx *c, uint64_t pfn)
-{
-    return pfn < c->v->nr_pfns ? c->v->types[pfn] : XG_PFINFO_XTAB;
-}
-
-static bool present_in_image(const struct vctx *c, uint64_t pfn)
-{
-    return pfn < c->v->nr_pfns && xg_pfinfo_populate(c->v->types[pfn]);
-}
-
-static const uint64_t *table(const struct vctx *c, uint64_t pfn)
-{
-    return c->v->table(c->v->arg, pfn);
-}
-
-/* Xen's type_info of a live table of this recorded type, as its messages would show it. */
-static uint64_t nominal(uint32_t t)
-{
-    unsigned l = xg_pfinfo_level(t);
-    return ((uint64_t)l << 61) | (1ULL << 58) | (xg_pfinfo_pinned(t) ? 1ULL << 59 : 0) | 1;
-}
-
-static bool guest_slot(const struct vctx *c, uint64_t pfn, unsigned level, unsigned s)
-{
-    return xg_pv_guest_slot(c->v->width, level, (c->f[pfn] & F_PAE_L2) != 0, s);
-}
+#include "pv/validate_private.h"
 
 /* ------------------------------------------------------------ liveness */
 
@@ -541,174 +470,6 @@ static void check_tables(struct vctx *c)
     }
 }
 
-/* ------------------------------------------------------------ pin order */
-
-/* Validate p as Xen would (depth first, slot order); on failure nothing stays marked. */
-static bool sim_validate(struct vctx *c, uint64_t p)
-{
-    if (c->f[p] & F_VALID)
-        return true;
-    unsigned level = xen_level(c, p);
-    const uint64_t *t = table(c, p);
-    if (t && level >= 2) {
-        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
-            uint64_t e = t[s];
-            if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
-                continue;
-            uint64_t tp = xg_pte_frame(e);
-            unsigned tl = xen_level(c, tp);
-            if (tl == level - 1) {
-                if (!sim_validate(c, tp))
-                    return false;
-            } else if (tl == level && tp != p && !(c->f[tp] & F_VALID)) {
-                c->blocked_on = tp;
-                return false;
-            }
-        }
-    }
-    c->f[p] |= F_VALID;
-    c->undo[c->nundo++] = p;
-    return true;
-}
-
-static bool attempt(struct vctx *c, uint64_t p)
-{
-    size_t mark = c->nundo;
-    c->blocked_on = ~0ULL;
-    if (sim_validate(c, p))
-        return true;
-    while (c->nundo > mark)
-        c->f[c->undo[--c->nundo]] &= (uint16_t)~F_VALID;
-    return false;
-}
-
-/* Pin candidates: lower levels first, then pfn order.  Returns how many. */
-static size_t pin_candidates(struct vctx *c, uint64_t *pending)
-{
-    size_t np = 0;
-    for (unsigned level = 1; level <= 4; level++)
-        for (uint64_t p = 0; p < c->v->nr_pfns; p++)
-            if (xg_pfinfo_pinned(c->v->types[p]) && level_of(c, p) == level &&
-                !(c->v->width == 4 && level == 4))
-                pending[np++] = p;
-    return np;
-}
-
-/* Simulate the pins (each as soon as it can be); returns how many never can, left in pending. */
-static size_t simulate_pins(struct vctx *c, struct xg_pv_plan *plan, uint64_t *pending)
-{
-    size_t np = pin_candidates(c, pending);
-    bool progress = true;
-    while (np && progress) {
-        progress = false;
-        size_t keep = 0;
-        for (size_t i = 0; i < np; i++) {
-            uint64_t p = pending[i];
-            if (attempt(c, p)) {
-                plan->pin_pfn[plan->nr_pins] = p;
-                plan->pin_level[plan->nr_pins++] = level_of(c, p);
-                progress = true;
-            } else {
-                pending[keep++] = p;
-            }
-        }
-        np = keep;
-    }
-    return np;
-}
-
-/* Simulate setting each vcpu's context (validating its cr3s); report failures when asked. */
-static bool simulate_vcpus(struct vctx *c, bool report)
-{
-    bool ok = true;
-    for (unsigned vc = 0; vc < c->v->nr_vcpus; vc++) {
-        if (!c->v->vcpu_present[vc])
-            continue;
-        const struct xg_pv_vcpu_frames *f = &c->v->vcpu[vc];
-        uint64_t roots[2] = { f->cr3, f->has_user ? f->user : ~0ULL };
-        for (int r = 0; r < 2; r++) {
-            uint64_t p = roots[r];
-            if (p == ~0ULL || level_of(c, p) != c->v->levels || attempt(c, p))
-                continue;
-            ok = false;
-            if (!report)
-                continue;
-            struct xg_loc l = { XGF_VCPU(vc), XGF_PFN(p), XGF_REF_PFN(c->blocked_on) };
-            xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                        "vcpu%u's %s at pfn %#llx cannot be validated: a linear entry under it "
-                        "needs pfn %#llx validated first, and no pin does that",
-                        vc, r ? "user cr3" : "cr3", (unsigned long long)p,
-                        (unsigned long long)c->blocked_on);
-        }
-    }
-    return ok;
-}
-
-/* Forget a simulation: nothing validated, no pin planned. */
-static void simulation_reset(struct vctx *c, struct xg_pv_plan *plan)
-{
-    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
-        c->f[p] &= (uint16_t)~F_VALID;
-    c->nundo = 0;
-    plan->nr_pins = 0;
-}
-
-/*
- * Plan the pins.  xg pins first and sets the vcpus after, which suits the
- * usual guest.  Xen's own restore (xg_sr_restore_x86_pv.c,
- * x86_pv_stream_complete) sets every vcpu's context first, which validates
- * the tree under its cr3, and pins after: a pin whose linear entry needs a
- * table only a cr3 validates works in that order.  When xg's order cannot
- * work and Xen's can, the plan says so (vcpus_first); what neither order
- * can pin is a cycle.
- */
-static int plan_pins(struct vctx *c, struct xg_pv_plan *plan)
-{
-    size_t n = 0;
-    for (uint64_t p = 0; p < c->v->nr_pfns; p++)
-        if (xg_pfinfo_pinned(c->v->types[p]) && !(c->v->width == 4 && level_of(c, p) == 4))
-            n++;
-    plan->pin_pfn = malloc((n ? n : 1) * sizeof(uint64_t));
-    plan->pin_level = malloc((n ? n : 1) * sizeof(unsigned));
-    uint64_t *pending = malloc((n ? n : 1) * sizeof(uint64_t));
-    if (!plan->pin_pfn || !plan->pin_level || !pending) {
-        free(pending);
-        return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory planning the pins");
-    }
-    size_t np = simulate_pins(c, plan, pending);
-    if (!np && simulate_vcpus(c, false))
-        goto out;
-    simulation_reset(c, plan);
-    if (simulate_vcpus(c, false) && !(np = simulate_pins(c, plan, pending))) {
-        plan->vcpus_first = true;
-        xg_diag_note(c->d, NULL,
-                     "some pins need a table only a vcpu's cr3 validates; the vcpus are set before "
-                     "the pins, in the order Xen's own restore uses");
-        goto out;
-    }
-    /* Neither order works: say why, in xg's order. */
-    simulation_reset(c, plan);
-    np = simulate_pins(c, plan, pending);
-    for (size_t i = 0; i < np; i++) {
-        uint64_t p = pending[i];
-        attempt(c, p);
-        struct xg_loc l = { XGF_PFN(p), XGF_LEVEL(level_of(c, p)), XGF_REF_PFN(c->blocked_on),
-                            XGF_REF_TYPE(type_of(c, c->blocked_on)) };
-        xg_diag_add(c->d, XG_SEV_ERROR, XG_E_IMAGE, 0, &l, __FILE__, __LINE__,
-                    "the pinned L%u table at pfn %#llx can never be pinned: a linear entry under "
-                    "it needs the table at pfn %#llx validated first, and that table can only be "
-                    "validated after it (a cycle of linear entries)",
-                    level_of(c, p), (unsigned long long)p, (unsigned long long)c->blocked_on);
-        xg_diag_xen_says(
-            c->d, "Failure -22 in promote_l%u_table (a linear entry to a table not yet validated)",
-            level_of(c, p));
-    }
-    simulate_vcpus(c, true);
-out:
-    free(pending);
-    return 0;
-}
-
 /* ------------------------------------------------------------ roots and special frames */
 
 static void root_error(struct vctx *c, unsigned vc, const char *what, uint64_t p, bool user)
@@ -924,7 +685,7 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
             if (c.f[p] & F_POPULATE)
                 plan->populate_pfn[plan->nr_populate++] = p;
     }
-    if (xg_diag_total(d, XG_SEV_ERROR) == errors_before && (rc = plan_pins(&c, plan)) < 0)
+    if (xg_diag_total(d, XG_SEV_ERROR) == errors_before && (rc = xg__pv_plan_pins(&c, plan)) < 0)
         goto out;
     if (plan->nr_stale)
         xg_diag_note(d, NULL,

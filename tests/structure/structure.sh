@@ -19,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # The self-test sets its own modes; XG_STRUCTURE_ENFORCE applies to the tree only.
-enforce=${XG_STRUCTURE_ENFORCE-folders}
+enforce=${XG_STRUCTURE_ENFORCE-all}
 unset XG_STRUCTURE_ENFORCE
 
 # Self-test first: the check must find what it exists to find.
