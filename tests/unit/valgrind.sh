@@ -18,4 +18,5 @@ fi
 CK_FORK=no XGT_VALGRIND=1 CK_DEFAULT_TIMEOUT=0 exec "$vg" --quiet --error-exitcode=1 \
     --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --errors-for-leak-kinds=definite,indirect,possible \
+    --suppressions="$(dirname "$0")/valgrind.supp" \
     --track-fds=no "$prog" "$@"
