@@ -375,8 +375,11 @@ clean_after_failed_migration() {
 # BYTES", the pages with data in each pass, the last one made after the
 # guest was suspended.  Prints "LIVE-PASSES LAST TOTAL" (LIVE-PASSES as
 # P1,P2,...), or "- - 0" when there is no such line.
+# The tap's line is one write(), but xl's and the helpers' output share the
+# log and may leave a partial line before it ("xg: XGTAP ..."): match it
+# anywhere in the line.
 mig_figures() { # LOG
-    awk '$1 == "XGTAP" && $2 ~ /^[0-9,]+$/ { p = $2 }
+    awk 'match($0, /XGTAP [0-9,]+/) { split(substr($0, RSTART, RLENGTH), f, " "); p = f[2] }
         END {
             n = split(p, a, ",")
             if (n < 2) { print "- - 0"; exit }
