@@ -1,6 +1,7 @@
 /*
  * common.c - the restore engine's shared helpers, at the bottom of the engine:
- * its progress line (its log line is util/log.c's, through restore_private.h).
+ * its progress line (its log line is util/log.c's, through restore_private.h)
+ * and the frames it allocates.
  * They call nothing of the engine.
  */
 #include "config.h"
@@ -20,4 +21,15 @@ void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t don
         .seconds = xg__now() - c->t0,
     };
     c->cb->progress(c->cb->arg, &p);
+}
+
+int xg__restore_populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
+{
+    int rc = xg_hv_populate(c->hv, c->domid, n, pfns, c->b_mfns, c->d);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < n; i++)
+        c->mfn1[pfns[i]] = c->b_mfns[i] + 1;
+    c->res->pages += n;
+    return 0;
 }

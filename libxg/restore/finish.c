@@ -288,33 +288,50 @@ out:
 /*
  * Frames for the pfns live entries name but the image never sent, zeroed:
  * Xen's restore populates them when it localises a table
- * (xg_sr_restore_x86_pv.c, x86_pv_localise_page).
+ * (xg_sr_restore_x86_pv.c, x86_pv_localise_page); here a batch of them,
+ * gathered in c->b_pfns, in one populate and one map.
  */
-static int map_rw(struct restore_ctx *c, uint64_t mfn, uint8_t **page, xg_hv_mapping **m,
-                  const char *what);
+static int populate_zeroed(struct restore_ctx *c, unsigned n)
+{
+    int rc = xg__restore_populate(c, c->b_pfns, n);
+    if (rc < 0)
+        return rc; /* what was populated is the domain's, whatever follows */
+    xg_hv_mapping *m = NULL;
+    if ((rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, n, c->b_mfns, c->b_pages,
+                        c->b_errs, &m, c->d)) < 0)
+        return rc;
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        if (c->b_pages[i]) {
+            memset(c->b_pages[i], 0, XG_PAGE_SIZE);
+            continue;
+        }
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]), XGF_MFN(c->b_mfns[i]) };
+        rc = xg_diag_syserr(c->d, XG_E_HV, c->b_errs[i], &l,
+                            "cannot map a frame for a pfn never sent (pfn %#llx) writable",
+                            (unsigned long long)c->b_pfns[i]);
+    }
+    xg_hv_unmap(c->hv, m);
+    return rc;
+}
 
 static int populate_unsent(struct restore_ctx *c, const struct xg_pv_plan *plan)
 {
+    unsigned n = 0;
     for (size_t i = 0; i < plan->nr_populate; i++) {
-        uint64_t pfn = plan->populate_pfn[i], mfn;
+        uint64_t pfn = plan->populate_pfn[i];
         if (pfn >= c->cap || c->mfn1[pfn])
             continue;
-        int rc = xg_hv_populate(c->hv, c->domid, 1, &pfn, &mfn, c->d);
+        c->mfn1[pfn] = ~0ULL; /* claimed: a pfn the plan lists twice gets one frame */
+        c->b_pfns[n++] = pfn;
+        int rc = n == XG_MAX_BATCH ? populate_zeroed(c, n) : 0;
         if (rc < 0)
             return rc;
-        c->mfn1[pfn] = mfn + 1; /* the domain's now, whatever follows */
-        c->res->pages++;
-        uint8_t *page = NULL;
-        xg_hv_mapping *m = NULL;
-        if ((rc = map_rw(c, mfn, &page, &m, "a frame for a pfn never sent")) == 0)
-            memset(page, 0, XG_PAGE_SIZE);
-        xg_hv_unmap(c->hv, m);
-        if (rc < 0)
-            return rc;
+        n = n == XG_MAX_BATCH ? 0 : n;
     }
-    if (plan->nr_populate)
+    int rc = n ? populate_zeroed(c, n) : 0;
+    if (rc == 0 && plan->nr_populate)
         xg__restore_log(c, "gave %zu pfns the image never sent a zeroed frame", plan->nr_populate);
-    return 0;
+    return rc;
 }
 
 static int localise(struct restore_ctx *c, const struct xg_pv_plan *plan)

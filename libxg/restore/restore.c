@@ -187,23 +187,6 @@ static int copy_batch(struct restore_ctx *c, unsigned n, const uint8_t *const *s
     return rc;
 }
 
-/* Frames for the pfns that need one, in batches, as Xen's restore allocates them. */
-static int populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
-{
-    uint64_t mfns[256];
-    for (unsigned done = 0; done < n;) {
-        unsigned k = XG_MIN(n - done, 256U);
-        int rc = xg_hv_populate(c->hv, c->domid, k, pfns + done, mfns, c->d);
-        if (rc < 0)
-            return rc;
-        for (unsigned i = 0; i < k; i++)
-            c->mfn1[pfns[done + i]] = mfns[i] + 1;
-        c->res->pages += k;
-        done += k;
-    }
-    return 0;
-}
-
 /* Whether the record also sends data for pfn (it may list a pfn more than once). */
 static bool has_data_entry(const struct xg_rec_page_data *pd, uint64_t pfn)
 {
@@ -291,13 +274,13 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
             c->mfn1[pfn] = ~0ULL; /* claimed: a pfn listed twice in one record gets one frame */
             c->b_pfns[npop++] = pfn;
             if (npop == XG_MAX_BATCH) {
-                if ((rc = populate(c, c->b_pfns, npop)) < 0)
+                if ((rc = xg__restore_populate(c, c->b_pfns, npop)) < 0)
                     return rc;
                 npop = 0;
             }
         }
     }
-    if (npop && (rc = populate(c, c->b_pfns, npop)) < 0)
+    if (npop && (rc = xg__restore_populate(c, c->b_pfns, npop)) < 0)
         return rc;
     if (c->have_domain && (rc = give_back_xtab(c, pd)) < 0)
         return rc;

@@ -86,6 +86,14 @@ struct restore_ctx {
     xg__log_line((c)->cb ? (c)->cb->log : NULL, (c)->cb ? (c)->cb->arg : NULL, __VA_ARGS__)
 /* common.c, at the bottom of the engine: progress through the callback. */
 void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t done, uint64_t total);
+/*
+ * Frames for n (<= XG_MAX_BATCH) pfns in one XENMEM_populate_physmap, as
+ * Xen's restore allocates them (one call per record, xg_sr_restore.c
+ * populate_pfns): recorded in c->mfn1 and counted in c->res->pages.  The
+ * frames also land in c->b_mfns, so pfns must not be c->b_mfns.  Errors:
+ * the op's, with nothing recorded.
+ */
+int XG_MUST_CHECK xg__restore_populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n);
 
 static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
 {

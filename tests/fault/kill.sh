@@ -74,7 +74,7 @@ for point in map@6 map@7 vcpu_blob_get@4; do
 done
 
 # ---- xc_restore
-for point in "create populate@2" "create populate@7" "create pin@1" "create pin@4" "create vcpu_set@1" \
+for point in "create populate@2" "create populate@3" "create pin@1" "create pin@4" "create vcpu_set@1" \
              "create gnttab_seed@1" "domid pin@3" "domid vcpu_set@2"; do
     set -- $point
     cp "$dir/base" "$dir/h"
