@@ -347,6 +347,42 @@ START_TEST(live_save_under_churn)
 }
 END_TEST
 
+/*
+ * xg_sr_save.c, send_memory_live: Xen's saver decides before a pass whether
+ * to stop, and sends that pass's dirty pages with the guest still running;
+ * only what is dirtied during it waits for the suspend.  Stopped at once
+ * here (every count is "few pages dirty"): the full pass, one more live
+ * pass of what the first left dirty, then the final pass with no more than
+ * what that second pass saw dirtied.
+ */
+START_TEST(live_save_sends_the_last_dirty_set_live)
+{
+    struct env e;
+    env_init(&e, "linux64", 32 << 20, 1, 7, 0);
+    pid_t w = start_workload(&e, 20000, 30);
+    usleep(100000);
+    xg_diag *d = xg_diag_new();
+    struct xg_save_params p = { .live = true, .min_dirty = 1U << 30 };
+    struct xg_save_stats st;
+    int rc = save(&e, &p, &st, d);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(st.iter[0].dirty > 0, "the workload dirtied nothing during the first pass");
+    ck_assert_uint_eq(st.iterations, 3);
+    ck_assert_uint_eq(st.iter[1].sent, st.iter[0].dirty);
+    ck_assert_msg(st.pages_final <= st.iter[1].dirty,
+                  "%llu pages after the suspend, but only %llu dirtied since the last live pass",
+                  (unsigned long long)st.pages_final, (unsigned long long)st.iter[1].dirty);
+    ck_assert_uint_eq(st.iter[2].sent, st.pages_final);
+    check_image_matches(&e);
+    xg_diag_free(d);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(live_save_respects_limits)
 {
     struct env e;
@@ -797,6 +833,7 @@ static Suite *suite(void)
     } cases[] = {
         { "live_save_ends_with_last_content", live_save_ends_with_last_content },
         { "live_save_respects_limits", live_save_respects_limits },
+        { "live_save_sends_the_last_dirty_set_live", live_save_sends_the_last_dirty_set_live },
         { "dom0_writable_map_is_named", dom0_writable_map_is_named },
         { "foreign_pte_is_named", foreign_pte_is_named },
         { "failed_save_left_for_the_toolstack", failed_save_left_for_the_toolstack },
