@@ -29,6 +29,7 @@
 
 #include "benchutil.h"
 #include "hv/sim/guest.h"
+#include "restore/restore_private.h"
 #include "save/save_private.h"
 #include "xg/restore.h"
 #include "xg/save.h"
@@ -89,12 +90,15 @@ static uint32_t build(const char *path)
     struct sim_host *h;
     if (sim_host_open(path, d, &h) < 0)
         goto fail;
-    struct sim_build_opts o = { .layout = SIM_LAYOUT_LINUX64, .mem_bytes = mem, .nr_vcpus = 2, .seed = 1 };
+    struct sim_build_opts o = {
+        .layout = SIM_LAYOUT_LINUX64, .mem_bytes = mem, .nr_vcpus = 2, .seed = 1
+    };
     uint32_t dom;
     double t = bench_now();
     if (sim_build(h, &o, &dom, d) < 0)
         goto fail;
-    printf("built a %llu MiB linux64 guest in %.2f s\n", (unsigned long long)(mem >> 20), bench_now() - t);
+    printf("built a %llu MiB linux64 guest in %.2f s\n", (unsigned long long)(mem >> 20),
+           bench_now() - t);
     sim_host_close(h);
     xg_diag_free(d);
     return dom;
@@ -104,7 +108,8 @@ fail:
 }
 
 /* In a child: save dom to fd, exit 0 on success. */
-static void save_child(const char *host, uint32_t dom, int fd, bool live, struct xg_save_stats *out_pipe_unused)
+static void save_child(const char *host, uint32_t dom, int fd, bool live,
+                       struct xg_save_stats *out_pipe_unused)
 {
     (void)out_pipe_unused;
     xg_hv *hv = open_hv(host);
@@ -115,8 +120,9 @@ static void save_child(const char *host, uint32_t dom, int fd, bool live, struct
     if (rc < 0)
         xg_diag_print(stderr, d, false);
     if (live && rc == 0)
-        printf("  %u passes, %.2f x the guest sent, %llu pages after suspend, %.2f s\n", st.iterations,
-               (double)st.pages_sent / (double)st.nr_pfns, (unsigned long long)st.pages_final, st.seconds);
+        printf("  %u passes, %.2f x the guest sent, %llu pages after suspend, %.2f s\n",
+               st.iterations, (double)st.pages_sent / (double)st.nr_pfns,
+               (unsigned long long)st.pages_final, st.seconds);
     fflush(stdout);
     xg_hv_close(hv);
     xg_diag_free(d);
@@ -210,8 +216,9 @@ static int cmd_save(void)
     report("  the same, serial writer (before)", sp, b);
     printf("median of the runs' own ratios: pipelined %.2f, serial writer %.2f\n",
            bench_median(rp, runs), bench_median(rs, runs));
-    printf("peak memory of the saving process: %llu KiB anonymous (whole RSS high-water %llu KiB)\n",
-           (unsigned long long)m.anon_kib, (unsigned long long)m.hwm_kib);
+    printf(
+        "peak memory of the saving process: %llu KiB anonymous (whole RSS high-water %llu KiB)\n",
+        (unsigned long long)m.anon_kib, (unsigned long long)m.hwm_kib);
     return 0;
 }
 
@@ -220,8 +227,8 @@ static int cmd_live(void)
     new_host(host_a);
     uint32_t dom = build(host_a);
     double pages_per_s = (double)(mem / 4096) * rate_pct / 100;
-    printf("live save while a workload dirties %.0f%% of the pages per second (%.0f pages/s):\n", rate_pct,
-           pages_per_s);
+    printf("live save while a workload dirties %.0f%% of the pages per second (%.0f pages/s):\n",
+           rate_pct, pages_per_s);
     pid_t w = fork();
     if (w == 0) {
         xg_diag *d = xg_diag_new();
@@ -255,16 +262,24 @@ static int cmd_live(void)
     bench_wait(r, NULL, "the receiver");
     kill(w, SIGKILL);
     waitpid(w, NULL, 0);
-    printf("peak memory of the saving process: %llu KiB anonymous\n", (unsigned long long)m.anon_kib);
+    printf("peak memory of the saving process: %llu KiB anonymous\n",
+           (unsigned long long)m.anon_kib);
     return 0;
 }
 
-/* In a child: restore from fd onto host_b, report the validation share. */
-static void restore_child(int fd)
+/*
+ * In a child: restore from fd onto host_b, report the validation share.
+ * bounce: page contents through the reader's buffer, as before the reader
+ * read them straight into the frames.
+ */
+static void restore_child(int fd, bool bounce)
 {
+    xg__restore_bounce_buffer = bounce;
     xg_hv *hv = open_hv(host_b);
     xg_diag *d = xg_diag_new();
-    struct xg_restore_params p = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_params p = {
+        .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1
+    };
     struct xg_restore_result res;
     int rc = xg_restore(hv, fd, &p, NULL, &res, d);
     if (rc < 0)
@@ -280,7 +295,7 @@ static void restore_child(int fd)
     _exit(rc ? 1 : 0);
 }
 
-static double restore_from_file(struct bench_mem *m, double *share)
+static double restore_from_file(struct bench_mem *m, double *share, bool bounce)
 {
     int errp[2];
     if (pipe(errp) < 0)
@@ -292,7 +307,7 @@ static double restore_from_file(struct bench_mem *m, double *share)
         close(errp[0]);
         int fd = open(image, O_RDONLY);
         bench_pin_to(0);
-        restore_child(fd);
+        restore_child(fd, bounce);
     }
     close(errp[1]);
     bench_wait(c, m, "the restore from a file");
@@ -306,7 +321,7 @@ static double restore_from_file(struct bench_mem *m, double *share)
     return t;
 }
 
-static double restore_through_pipe(void)
+static double restore_through_pipe(bool bounce)
 {
     int p[2];
     if (pipe(p) < 0)
@@ -334,7 +349,7 @@ static double restore_through_pipe(void)
     if (c == 0) {
         close(p[1]);
         bench_pin_to(0);
-        restore_child(p[0]);
+        restore_child(p[0], bounce);
     }
     close(p[0]);
     close(p[1]);
@@ -356,7 +371,7 @@ static int cmd_restore(void)
     close(fd);
     bench_wait(c, NULL, "the save of the image");
     size_t nr = mem / BENCH_PAGE;
-    double tb[16], tf[16], tp[16], share[16];
+    double tb[16], tf[16], tp[16], tfb[16], tpb[16], share[16], unused;
     struct bench_mem m = { 0 };
     /* Read the image once so every run finds it in the page cache. */
     fd = open(image, O_RDONLY);
@@ -365,21 +380,29 @@ static int cmd_restore(void)
     for (int i = 0; i < runs; i++) {
         tb[i] = bench_pipe_baseline(nr, 1 << 20);
         share[i] = 0;
-        tf[i] = restore_from_file(&m, &share[i]);
-        tp[i] = restore_through_pipe();
-        printf("  run %d: baseline %.2f GiB/s, restore from a file %.2f, through a pipe %.2f, validation %.1f%%\n",
-               i + 1, (double)mem / BENCH_GIB / tb[i], (double)mem / BENCH_GIB / tf[i],
-               (double)mem / BENCH_GIB / tp[i], share[i] * 100);
+        tf[i] = restore_from_file(&m, &share[i], false);
+        tfb[i] = restore_from_file(&m, &unused, true);
+        tp[i] = restore_through_pipe(false);
+        tpb[i] = restore_through_pipe(true);
+        double gib = (double)mem / BENCH_GIB;
+        printf("  run %d: baseline %.2f GiB/s, restore from a file %.2f (through a buffer %.2f), "
+               "through a pipe %.2f (through a buffer %.2f), validation %.1f%%\n",
+               i + 1, gib / tb[i], gib / tf[i], gib / tfb[i], gib / tp[i], gib / tpb[i],
+               share[i] * 100);
     }
     double b = bench_median(tb, runs), f = bench_median(tf, runs), p = bench_median(tp, runs);
+    double fb = bench_median(tfb, runs), pb = bench_median(tpb, runs);
     double s = bench_median(share, runs);
     printf("median of %d runs, %llu MiB guest, 2 vcpus:\n", runs, (unsigned long long)(mem >> 20));
     printf("%-34s %6.2f GiB/s\n", "baseline (pipe, 1 MiB write/read)", (double)mem / BENCH_GIB / b);
     report("restore from a file", f, b);
+    report("  the same, through a buffer (before)", fb, b);
     report("restore through a pipe", p, b);
+    report("  the same, through a buffer (before)", pb, b);
     printf("validation phase: %.1f%% of the restore\n", s * 100);
-    printf("peak memory of the restoring process: %llu KiB anonymous (aim: under %llu KiB = 64 MiB + 1%% of the guest)\n",
-           (unsigned long long)m.anon_kib, (unsigned long long)((64ULL << 10) + mem / 1024 / 100));
+    printf(
+        "peak memory of the restoring process: %llu KiB anonymous (aim: under %llu KiB = 64 MiB + 1%% of the guest)\n",
+        (unsigned long long)m.anon_kib, (unsigned long long)((64ULL << 10) + mem / 1024 / 100));
     return 0;
 }
 
@@ -457,7 +480,7 @@ static int cmd_scale(void)
         for (int r = 0; r < runs; r++) {
             new_host(host_b);
             double share = 0;
-            tr[r] = restore_from_file(&mr, &share) / gib;
+            tr[r] = restore_from_file(&mr, &share, false) / gib;
             unlink(host_b);
         }
         unlink(image);
@@ -473,22 +496,24 @@ int main(int argc, char **argv)
 {
     bench_prog = "bench_engine";
     static const struct option opts[] = {
-        { "mem", required_argument, NULL, 'm' }, { "runs", required_argument, NULL, 'r' },
-        { "rate", required_argument, NULL, 'p' }, { "no-pin", no_argument, NULL, 'n' },
-        { "sizes", required_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 },
+        { "mem", required_argument, NULL, 'm' },   { "runs", required_argument, NULL, 'r' },
+        { "rate", required_argument, NULL, 'p' },  { "no-pin", no_argument, NULL, 'n' },
+        { "sizes", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: %s save|live|restore|scale [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
-                   "       [--sizes MIB,MIB,...]\n"
-                   "  save     non-live save to /dev/null and through a pipe (pipelined, then with the\n"
-                   "           serial writer), beside a pipe baseline\n"
-                   "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
-                   "  restore  restore from a file and through a pipe, beside the baseline\n"
-                   "  scale    save and restore guests of each --sizes (default 256,1024,4096,16384 MiB):\n"
-                   "           seconds per GiB and peak memory; needs about 2.2 x the largest size of disk\n"
-                   "(bench/README.md)\n", argv[0]);
+        fprintf(
+            f,
+            "usage: %s save|live|restore|scale [--mem SIZE_MIB] [--runs R] [--rate PCT] [--no-pin]\n"
+            "       [--sizes MIB,MIB,...]\n"
+            "  save     non-live save to /dev/null and through a pipe (pipelined, then with the\n"
+            "           serial writer), beside a pipe baseline\n"
+            "  live     live save through a pipe while a workload dirties PCT%% of the pages per second\n"
+            "  restore  restore from a file and through a pipe, beside the baseline\n"
+            "  scale    save and restore guests of each --sizes (default 256,1024,4096,16384 MiB):\n"
+            "           seconds per GiB and peak memory; needs about 2.2 x the largest size of disk\n"
+            "(bench/README.md)\n",
+            argv[0]);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
@@ -497,12 +522,23 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': mem = strtoull(optarg, NULL, 0) << 20; break;
-        case 'r': runs = atoi(optarg); break;
-        case 'p': rate_pct = atof(optarg); break;
-        case 'n': bench_pin = false; break;
-        case 's': sizes = optarg; break;
-        default: return 2;
+        case 'm':
+            mem = strtoull(optarg, NULL, 0) << 20;
+            break;
+        case 'r':
+            runs = atoi(optarg);
+            break;
+        case 'p':
+            rate_pct = atof(optarg);
+            break;
+        case 'n':
+            bench_pin = false;
+            break;
+        case 's':
+            sizes = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (runs < 1 || runs > 16 || mem < (16ULL << 20)) {

@@ -103,6 +103,8 @@ static int setup_domain(struct restore_ctx *c, const struct xg_loc *loc)
         xg__restore_log(c, "domain %u set to a %u-bit guest", c->domid, c->width * 8);
     }
     c->have_domain = true;
+    /* From here on page contents go from the stream straight into the frames. */
+    xg__stream_defer_page_data(c->r, !xg__restore_bounce_buffer);
     (void)loc;
     return 0;
 }
@@ -156,33 +158,51 @@ static int handle_p2m_frames(struct restore_ctx *c, const struct xg_record *rec)
     return rc;
 }
 
-static int copy_batch(struct restore_ctx *c, unsigned n, const uint8_t *const *src)
+/* The second copy of a page (XCFLAGS_DEBUG's VERIFY pass) against what its frame holds. */
+static void verify_page(struct restore_ctx *c, unsigned i, const uint8_t *copy)
+{
+    if (memcmp(c->b_pages[i], copy, XG_PAGE_SIZE) == 0)
+        return;
+    c->verify_mismatches++;
+    struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]) };
+    xg_diag_warn(c->d, &l, "verify pfn %#llx failed: the second copy differs from the first",
+                 (unsigned long long)c->b_pfns[i]);
+}
+
+/*
+ * The contents of n pages into their new frames (c->b_pfns, c->b_mfns):
+ * copied from src, or, when src is NULL, read from the stream straight into
+ * the mapped frames, with no bounce buffer (the reader defers PAGE_DATA
+ * contents once there is a domain: xg__stream_defer_page_data).  In verify
+ * mode each page is compared with its frame instead.
+ */
+static int fill_batch(struct restore_ctx *c, unsigned n, const uint8_t *const *src)
 {
     xg_hv_mapping *m = NULL;
     int rc = xg_hv_map(c->hv, c->domid, PROT_READ | PROT_WRITE, n, c->b_mfns, c->b_pages, c->b_errs,
                        &m, c->d);
     if (rc < 0)
         return rc;
-    for (unsigned i = 0; i < n; i++) {
-        if (!c->b_pages[i]) {
-            struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]), XGF_MFN(c->b_mfns[i]) };
-            rc = xg_diag_syserr(c->d, XG_E_HV, c->b_errs[i], &l,
-                                "cannot map the new frame of pfn %#llx writable",
-                                (unsigned long long)c->b_pfns[i]);
-            break;
-        }
-        if (c->verify) {
-            if (memcmp(c->b_pages[i], src[i], XG_PAGE_SIZE) != 0) {
-                c->verify_mismatches++;
-                struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]) };
-                xg_diag_warn(c->d, &l,
-                             "verify pfn %#llx failed: the second copy differs from the first",
-                             (unsigned long long)c->b_pfns[i]);
-            }
-        } else {
-            memcpy(c->b_pages[i], src[i], XG_PAGE_SIZE);
-        }
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        if (c->b_pages[i])
+            continue;
+        struct xg_loc l = { XGF_DOMID(c->domid), XGF_PFN(c->b_pfns[i]), XGF_MFN(c->b_mfns[i]) };
+        rc = xg_diag_syserr(c->d, XG_E_HV, c->b_errs[i], &l,
+                            "cannot map the new frame of pfn %#llx writable",
+                            (unsigned long long)c->b_pfns[i]);
     }
+    uint8_t copy[XG_PAGE_SIZE];
+    for (unsigned i = 0; rc == 0 && i < n && (src || c->verify); i++) {
+        const uint8_t *page = src ? src[i] : copy;
+        if (!src && (rc = xg__stream_read_pages(c->r, (uint8_t *const[]){ copy }, 1)) < 0)
+            break;
+        if (c->verify)
+            verify_page(c, i, page);
+        else
+            memcpy(c->b_pages[i], page, XG_PAGE_SIZE);
+    }
+    if (rc == 0 && !src && !c->verify)
+        rc = xg__stream_read_pages(c->r, (uint8_t *const *)c->b_pages, n);
     xg_hv_unmap(c->hv, m);
     return rc;
 }
@@ -300,7 +320,8 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
             continue;
         }
         const uint8_t *page = data;
-        data += XG_PAGE_SIZE;
+        if (data)
+            data += XG_PAGE_SIZE;
         if (c->tables_in_memory) {
             /* The vcpu records naming GDT frames come after the pages: note, for each
              * ordinary page, whether Xen would refuse it as one (pv/validate.c). */
@@ -333,12 +354,12 @@ static int handle_page_data(struct restore_ctx *c, const struct xg_record *rec)
         c->b_mfns[nsrc] = c->mfn1[pfn] - 1;
         srcs[nsrc++] = page;
         if (nsrc == XG_MAX_BATCH) {
-            if ((rc = copy_batch(c, nsrc, srcs)) < 0)
+            if ((rc = fill_batch(c, nsrc, data ? srcs : NULL)) < 0)
                 return rc;
             nsrc = 0;
         }
     }
-    if (nsrc && (rc = copy_batch(c, nsrc, srcs)) < 0)
+    if (nsrc && (rc = fill_batch(c, nsrc, data ? srcs : NULL)) < 0)
         return rc;
     c->pages_done += pd->count;
     xg__restore_progress(c, "restore", c->pages_done,
@@ -512,6 +533,8 @@ static void free_ctx(struct restore_ctx *c)
     free(c->msr);
     xg_stream_reader_close(c->r);
 }
+
+bool xg__restore_bounce_buffer;
 
 static int run(struct restore_ctx *c, int fd)
 {

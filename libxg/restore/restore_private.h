@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "pv/pv.h"
+#include "stream/stream_private.h"
 #include "xg/restore.h"
 #include "xg/stream.h"
 
@@ -94,6 +95,8 @@ void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t don
  * the op's, with nothing recorded.
  */
 int XG_MUST_CHECK xg__restore_populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n);
+/* Benches and tests only: copy page contents through the reader's buffer, as before. */
+extern bool xg__restore_bounce_buffer;
 
 static inline uint64_t rc_mfn(const struct restore_ctx *c, uint64_t pfn)
 {

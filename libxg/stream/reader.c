@@ -457,6 +457,9 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
     memset(rec, 0, sizeof(*rec));
     if (r->seen_end)
         return xg_diag_err(r->d, XG_E_INVAL, NULL, "read past the END record");
+    int rc = xg__src_skip_pending(r);
+    if (rc < 0)
+        return rc;
 
     uint64_t hdr_off = r->off;
     struct wire_rhdr h;
@@ -498,7 +501,7 @@ static int read_record(xg_stream_reader *r, struct xg_record *rec)
                            "%s record claims %u bytes, more than the %u-byte record limit",
                            xg_stream_rec_name(h.type), h.length, r->opts.max_record);
     }
-    int rc = xg__rec_check_header(r, rec, loc);
+    rc = xg__rec_check_header(r, rec, loc);
     if (rc < 0)
         return rc;
 

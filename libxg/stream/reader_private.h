@@ -40,6 +40,14 @@ struct xg_stream_reader {
     uint32_t seen_once; /* bit t: a record of type t that may appear once (XG_RK_ONCE) was read */
     bool trailer_done;
     bool failed;
+    /*
+     * PAGE_DATA contents left in the stream for xg__stream_read_pages()
+     * (xg__stream_defer_page_data): bytes still unread, and the record
+     * they belong to, for messages.  The next record skips what is left.
+     */
+    bool defer_page_data;
+    uint64_t pending_data;
+    struct xg_loc pending_loc;
 };
 
 /* ---- source.c: bytes ---- */
@@ -62,6 +70,8 @@ int xg__src_read_exact(xg_stream_reader *r, void *buf, size_t len, const char *w
                        const struct xg_loc *ctx);
 /* Skip len bytes (wrapper payloads we do not keep). */
 int xg__src_skip(xg_stream_reader *r, uint64_t len, const char *what, const struct xg_loc *ctx);
+/* Skip what the caller left unread of a deferred PAGE_DATA record's contents. */
+int xg__src_skip_pending(xg_stream_reader *r);
 /*
  * Read len bytes into r->buf + at, growing the buffer only as data
  * arrives, so a length that lies costs at most what the file holds.

@@ -132,13 +132,21 @@ static int read_page_data(xg_stream_reader *r, struct xg_record *rec, struct xg_
             len, h.count, nr_data, (unsigned long long)want);
     }
     size_t data_at = (size_t)(8 + pfn_bytes);
+    rec->u.page_data.count = h.count;
+    rec->u.page_data.pfn = (const uint64_t *)(r->buf + 8);
+    rec->u.page_data.nr_data = nr_data;
+    if (r->defer_page_data) {
+        /* The contents stay in the stream, for xg__stream_read_pages(). */
+        r->pending_data = (uint64_t)nr_data * XG_PAGE_SIZE;
+        r->pending_loc = loc;
+        rec->u.page_data.data = NULL;
+        return 0;
+    }
     rc = xg__src_read_body(r, data_at, (size_t)nr_data * XG_PAGE_SIZE,
                            "the PAGE_DATA page contents", &loc);
     if (rc < 0)
         return rc;
-    rec->u.page_data.count = h.count;
-    rec->u.page_data.pfn = (const uint64_t *)(r->buf + 8);
-    rec->u.page_data.nr_data = nr_data;
+    rec->u.page_data.pfn = (const uint64_t *)(r->buf + 8); /* the body may have moved */
     rec->u.page_data.data = r->buf + data_at;
     return 0;
 }

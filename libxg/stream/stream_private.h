@@ -1,6 +1,7 @@
 /*
  * stream_private.h - shared inside libxg/stream: the zlib wrapper and the
- * byte source the reader pulls from.
+ * byte source the reader pulls from; and the reader's one extension for
+ * the restore engine, page contents read straight into guest frames.
  */
 #ifndef XG_STREAM_PRIVATE_H
 #define XG_STREAM_PRIVATE_H
@@ -99,5 +100,25 @@ struct xg_stream_info;
 /* Report in info the batch entries the old saver wrote as XTAB | mfn (frames it could not map). */
 void xg__legacy_report_unmappable(struct xg_legacy *l, struct xg_stream_info *info);
 void xg__legacy_close(struct xg_legacy *l);
+
+/* ---- reader.c: page contents straight into their frames (the restore engine) ---- */
+
+struct xg_stream_reader;
+
+/*
+ * From the next record on, PAGE_DATA records come back with their pfns
+ * checked and page_data.data NULL: the contents stay in the stream, to be
+ * read with xg__stream_read_pages() into the guest's frames, with no
+ * bounce buffer.  What a caller leaves unread is skipped (and still
+ * checked for truncation) by the next xg_stream_read().
+ */
+void xg__stream_defer_page_data(struct xg_stream_reader *r, bool on);
+/*
+ * The next n pages of the current PAGE_DATA record's contents, page i
+ * into dst[i] (4096 bytes each; the same page may be named twice, the
+ * later wins).  n must not exceed the pages left.  Errors: XG_E_TRUNCATED
+ * naming the record, XG_E_IO, XG_E_INVAL when n is more than is left.
+ */
+int xg__stream_read_pages(struct xg_stream_reader *r, uint8_t *const *dst, unsigned n);
 
 #endif

@@ -35,6 +35,7 @@
 #define XGT_ON_VALGRIND() 0
 #endif
 
+#include "stream/stream_private.h"
 #include "testutil.h"
 #include "xg/xg.h"
 
@@ -1865,14 +1866,14 @@ static int async_pages_fn(xg_stream_writer *w, void *arg)
     return rc;
 }
 
-static void write_async_pages(int fd, bool async, unsigned records)
+/* records of 4 data pages each (record r's pages hold r + 1), written to fd as o says. */
+static void write_pages_stream(int fd, const struct xg_stream_writer_opts *o, unsigned records)
 {
     struct async_pages a = { malloc(4 * 4096), records };
     ck_assert(a.pages != NULL);
     xg_diag *d = xg_diag_new();
     xg_stream_writer *w;
-    struct xg_stream_writer_opts o = { .async = async };
-    ck_assert_int_eq(xg_stream_writer_open(fd, &o, d, &w), 0);
+    ck_assert_int_eq(xg_stream_writer_open(fd, o, d, &w), 0);
     int rc = async_pages_fn(w, &a);
     if (rc == 0)
         rc = xg_stream_writer_finish(w);
@@ -1882,6 +1883,12 @@ static void write_async_pages(int fd, bool async, unsigned records)
     ck_assert_int_eq(rc, 0);
     xg_diag_free(d);
     free(a.pages);
+}
+
+static void write_async_pages(int fd, bool async, unsigned records)
+{
+    struct xg_stream_writer_opts o = { .async = async };
+    write_pages_stream(fd, &o, records);
 }
 
 static int async_pipe_main(void *arg)
@@ -1942,6 +1949,118 @@ START_TEST(test_writer_async_same_bytes)
     xgt_rd_close(&rd);
     xgt_buf_free(&serial);
     xgt_buf_free(&piped);
+}
+END_TEST
+
+/* ------------------------------------------------------------ deferred page contents */
+
+static int pages_pipe_main(void *arg)
+{
+    int *fd = arg;
+    write_async_pages(*fd, false, 40);
+    close(*fd);
+    return 0;
+}
+
+/*
+ * Read a stream of write_pages_stream's with the contents deferred: each
+ * PAGE_DATA comes back without data, its 4 pages read straight into the
+ * caller's pages, 1 then 3; every third record's left unread, which the
+ * next read skips.  Asking for more than is left is refused.
+ */
+static void read_deferred(xg_stream_reader *r, unsigned records)
+{
+    xg__stream_defer_page_data(r, true);
+    uint8_t *pg[4];
+    for (unsigned i = 0; i < 4; i++)
+        ck_assert((pg[i] = malloc(4096)) != NULL);
+    struct xg_record rec;
+    unsigned n = 0;
+    do {
+        ck_assert_int_eq(xg_stream_read(r, &rec), 0);
+        if (rec.type != XG_REC_PAGE_DATA)
+            continue;
+        ck_assert(rec.u.page_data.data == NULL);
+        ck_assert_uint_eq(rec.u.page_data.nr_data, 4);
+        ck_assert_uint_eq(xg_pd_pfn(rec.u.page_data.pfn[4]), n * 5 + 4);
+        if (n++ % 3 == 2)
+            continue;
+        for (unsigned i = 0; i < 4; i++)
+            memset(pg[i], 0xee, 4096);
+        ck_assert_int_eq(xg__stream_read_pages(r, pg, 1), 0);
+        ck_assert_int_eq(xg__stream_read_pages(r, pg + 1, 3), 0);
+        unsigned wrong = 0;
+        for (unsigned i = 0; i < 4; i++)
+            for (unsigned b = 0; b < 4096; b++)
+                wrong += pg[i][b] != (n & 0xff);
+        ck_assert_msg(wrong == 0, "record %u: %u bytes are not %u", n - 1, wrong, n & 0xff);
+        ck_assert_int_eq(xg__stream_read_pages(r, pg, 1), XG_E_INVAL);
+    } while (rec.type != XG_REC_END);
+    ck_assert_uint_eq(n, records);
+    for (unsigned i = 0; i < 4; i++)
+        free(pg[i]);
+}
+
+/* From a file (readv), a pipe (readv that stops short) and gzip (inflated into place). */
+START_TEST(test_deferred_page_data)
+{
+    for (int gzip = 0; gzip < 2; gzip++) {
+        int fd = xgt_tmpfd();
+        struct xg_stream_writer_opts o = { .gzip = gzip };
+        write_pages_stream(fd, &o, 40);
+        ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+        struct xgt_rd rd;
+        xgt_rd_open_fd(&rd, fd, NULL);
+        ck_assert_int_eq(rd.open_rc, 0);
+        read_deferred(rd.r, 40);
+        xgt_rd_close(&rd);
+        close(fd);
+    }
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    struct xgt_thread *t = xgt_thread_start(pages_pipe_main, &fds[1]);
+    struct xgt_rd rd;
+    xgt_rd_open_fd(&rd, fds[0], NULL);
+    ck_assert_int_eq(rd.open_rc, 0);
+    read_deferred(rd.r, 40);
+    xgt_rd_close(&rd);
+    ck_assert_int_eq(xgt_thread_join(t), 0);
+    close(fds[0]);
+}
+END_TEST
+
+/* Cut inside a record's contents: the deferred read says so, naming the record. */
+START_TEST(test_deferred_page_data_truncated)
+{
+    int fd = xgt_tmpfd();
+    write_async_pages(fd, false, 3);
+    struct xgt_buf b;
+    xgt_buf_init(&b);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(xgt_read_all(fd, &b), 0);
+    close(fd);
+    /* The last PAGE_DATA ends 16 bytes before END (8) and the 8 bytes of its header. */
+    size_t cut = b.len - 16 - 4096 - 100;
+    struct xgt_rd rd;
+    xgt_rd_open(&rd, b.data, cut, NULL);
+    ck_assert_int_eq(rd.open_rc, 0);
+    xg__stream_defer_page_data(rd.r, true);
+    struct xg_record rec;
+    uint8_t *pg[4];
+    for (unsigned i = 0; i < 4; i++)
+        ck_assert((pg[i] = malloc(4096)) != NULL);
+    unsigned records = 0;
+    int rc = 0;
+    while (rc == 0 && (rc = xg_stream_read(rd.r, &rec)) == 0)
+        if (rec.type == XG_REC_PAGE_DATA && ++records == 3)
+            rc = xg__stream_read_pages(rd.r, pg, 4);
+    ck_assert_uint_eq(records, 3);
+    ck_assert_int_eq(rc, XG_E_TRUNCATED);
+    ck_assert(xgt_diag_has(rd.d, "image truncated: the PAGE_DATA page contents needs 16384 bytes"));
+    for (unsigned i = 0; i < 4; i++)
+        free(pg[i]);
+    xgt_rd_close(&rd);
+    xgt_buf_free(&b);
 }
 END_TEST
 
@@ -2121,6 +2240,8 @@ static Suite *stream_suite(void)
         { "writer_epipe", test_writer_epipe, 0 },
         { "writer_async_same_bytes", test_writer_async_same_bytes, 0 },
         { "writer_async_enospc", test_writer_async_enospc, 0 },
+        { "deferred_page_data", test_deferred_page_data, 0 },
+        { "deferred_page_data_truncated", test_deferred_page_data_truncated, 0 },
         { "names", test_names, 0 },
         { "fixture_xl_417", test_fixture_xl_417, 120 },
     };
