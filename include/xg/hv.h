@@ -183,7 +183,13 @@ struct xg_hv_ops {
     int (*evtchn_alloc_unbound)(xg_hv *hv, uint32_t domid, uint32_t remote_domid, int *port,
                                 xg_diag *d);
 
-    /* Allocate a frame for each pfns[i]; mfns[i] receives it.  Xen sets the M2P. */
+    /*
+     * Allocate a frame for each pfns[i]; mfns[i] receives it.  Xen sets the
+     * M2P.  On failure the frames given so far stay the domain's (Xen's
+     * "extents done", in order): their mfns[i] are written, the others'
+     * left as they were, so a caller that fills mfns with XG_INVALID_MFN
+     * first knows which pfns got a frame.
+     */
     int (*populate)(xg_hv *hv, uint32_t domid, unsigned n, const uint64_t *pfns, uint64_t *mfns,
                     xg_diag *d);
     /*

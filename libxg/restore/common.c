@@ -25,11 +25,14 @@ void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t don
 
 int xg__restore_populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n)
 {
-    int rc = xg_hv_populate(c->hv, c->domid, n, pfns, c->b_mfns, c->d);
-    if (rc < 0)
-        return rc;
     for (unsigned i = 0; i < n; i++)
-        c->mfn1[pfns[i]] = c->b_mfns[i] + 1;
-    c->res->pages += n;
-    return 0;
+        c->b_mfns[i] = XG_INVALID_MFN;
+    int rc = xg_hv_populate(c->hv, c->domid, n, pfns, c->b_mfns, c->d);
+    /* Even when it stopped part-way: the frames it gave are the domain's, and counted. */
+    for (unsigned i = 0; i < n; i++) {
+        bool got = c->b_mfns[i] != XG_INVALID_MFN;
+        c->mfn1[pfns[i]] = got ? c->b_mfns[i] + 1 : 0;
+        c->res->pages += got;
+    }
+    return rc < 0 ? rc : 0;
 }

@@ -92,7 +92,8 @@ void xg__restore_progress(struct restore_ctx *c, const char *phase, uint64_t don
  * Xen's restore allocates them (one call per record, xg_sr_restore.c
  * populate_pfns): recorded in c->mfn1 and counted in c->res->pages.  The
  * frames also land in c->b_mfns, so pfns must not be c->b_mfns.  Errors:
- * the op's, with nothing recorded.
+ * the op's; the frames given before it stopped are recorded and counted
+ * all the same (the domain holds them), the other pfns have none.
  */
 int XG_MUST_CHECK xg__restore_populate(struct restore_ctx *c, const uint64_t *pfns, unsigned n);
 /* Benches and tests only: copy page contents through the reader's buffer, as before. */

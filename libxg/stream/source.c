@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -96,6 +97,8 @@ void xg__stream_defer_page_data(xg_stream_reader *r, bool on)
  * as few calls as the pipe or file allows (a page at a time would cost a
  * system call per page, more than the copy it saves).
  */
+_Static_assert(XG_MAX_BATCH <= IOV_MAX, "a batch of pages is one readv()");
+
 static int readv_pages(xg_stream_reader *r, uint8_t *const *dst, unsigned n)
 {
     struct iovec iov[XG_MAX_BATCH];
@@ -140,7 +143,9 @@ int xg__stream_read_pages(xg_stream_reader *r, uint8_t *const *dst, unsigned n)
         for (unsigned i = 0; rc == 0 && i < n; i++)
             rc = xg__src_read_exact(r, dst[i], XG_PAGE_SIZE, PAGE_CONTENTS, &r->pending_loc);
     }
-    if (rc == 0)
+    if (rc < 0)
+        r->failed = true; /* part of the contents is gone: no record boundary to go on from */
+    else
         r->pending_data -= (uint64_t)n * XG_PAGE_SIZE;
     return rc;
 }

@@ -1408,18 +1408,23 @@ START_TEST(user_mode_vcpu_without_user_cr3_refused_before_pins)
 END_TEST
 
 /* An empty domain made on the destination host, as a toolstack makes it before a restore. */
-static uint32_t empty_domain(struct env *e, unsigned vcpus)
+static uint32_t empty_domain_max(struct env *e, unsigned vcpus, uint64_t max_pages)
 {
     xg_diag *d = xg_diag_new();
     struct sim_host *h;
     uint32_t domid;
     ck_assert_int_eq(sim_host_open(e->dst, d, &h), 0);
     ck_assert_int_eq(sim_lock(h, 0, d), 0);
-    ck_assert_int_eq(sim_domain_create(h, 8, vcpus, 4096, &domid), 0);
+    ck_assert_int_eq(sim_domain_create(h, 8, vcpus, max_pages, &domid), 0);
     sim_unlock(h);
     sim_host_close(h);
     xg_diag_free(d);
     return domid;
+}
+
+static uint32_t empty_domain(struct env *e, unsigned vcpus)
+{
+    return empty_domain_max(e, vcpus, 4096);
 }
 
 static uint64_t domain_pages(struct env *e, uint32_t domid)
@@ -1482,6 +1487,35 @@ START_TEST(failed_map_leaves_every_frame_counted)
         xg_diag_free(d);
     }
     ck_assert_uint_gt(failed, 3);
+    img_free(&im);
+    env_fini(&e);
+}
+END_TEST
+
+/*
+ * A domain whose max_pages is short of the image: populate_physmap stops
+ * part-way through a record's batch, and the frames it gave before it
+ * stopped are the domain's (Xen keeps the extents done).  The restore
+ * fails naming the pfn, and counts every frame the domain holds.
+ */
+START_TEST(short_max_pages_counts_the_frames_given)
+{
+    struct env e;
+    struct img im;
+    craft(&e, "linux64", 1, &im);
+    img_write(&im, e.bad);
+    uint64_t max = im.nr - 300;
+    ck_assert_uint_gt(max % XG_MAX_BATCH, 0); /* stops inside a batch, not at its end */
+    uint32_t domid = empty_domain_max(&e, 1, max);
+    xg_diag *d = xg_diag_new();
+    struct xg_restore_params p = { .domid = domid, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = restore_file(&e, e.bad, &p, d, &res, NULL);
+    ck_assert_int_ne(rc, 0);
+    ck_assert(xgt_diag_has(d, "populate_physmap stopped at pfn"));
+    ck_assert_uint_eq(domain_pages(&e, domid), max);
+    ck_assert_uint_eq(res.pages, max);
+    xg_diag_free(d);
     img_free(&im);
     env_fini(&e);
 }
@@ -1587,6 +1621,7 @@ static Suite *suite(void)
         { "user_mode_vcpu_without_user_cr3_refused_before_pins",
           user_mode_vcpu_without_user_cr3_refused_before_pins },
         { "failed_map_leaves_every_frame_counted", failed_map_leaves_every_frame_counted },
+        { "short_max_pages_counts_the_frames_given", short_max_pages_counts_the_frames_given },
         { "failed_pin_after_vcpus_says_what_they_hold",
           failed_pin_after_vcpus_says_what_they_hold },
     };
