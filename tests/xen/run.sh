@@ -333,6 +333,11 @@ PY
             done
         fi
     done
+    # The syscall-counts test's hypercall counter (hcount.c), preloaded into both helpers.
+    if [ -f "$builddir/tests/xen/xg-hcount.so" ]; then
+        cp "$builddir/tests/xen/xg-hcount.so" "$d/xg/lib/xg-hcount.so"
+        found="$found xg-hcount.so"
+    fi
     say "xg tools from $builddir:$found"
     check_needed "$d"
 
@@ -613,6 +618,39 @@ if grep -q '^XGCOST' "$work/serial.txt"; then
                 r = "-"
                 if (x > 0) r = sprintf("%.2f", g / x)
                 printf "  %-8s %-26s %12.0f %12.0f %8s\n", a[1], a[2], x, g, r
+            }
+        }'
+fi
+# Hypercalls by kind: XGHCALL OP HELPER GUEST-MIB KIND CALLS UNITS (tests.sh,
+# syscall-counts, counted by xg-hcount.so preloaded into the helper): per
+# GiB of guest, side by side.  hypercall/NAME rows count every hypercall
+# once; the rows under them (domctl/..., memory_op/...) split them by
+# command.  UNITS are the requests mmu_update and mmuext_op carry and the
+# frames a mmapbatch maps, shown where they differ from the calls.
+if grep -q '^XGHCALL' "$work/serial.txt"; then
+    say "privcmd hypercalls by kind of one save and one restore, per GiB of guest (xg-hcount.so in the helper):"
+    printf '  %-8s %-36s %10s %10s %7s %14s %14s\n' op kind "xen /GiB" "xg /GiB" xg/xen "xen units" "xg units"
+    sed -n 's/^XGHCALL //p' "$work/serial.txt" | awk '
+        $4 == "processes" { next }
+        { k = $1 " " $4; c[k " " $2] = $5 * 1024 / $3; u[k " " $2] = $6 * 1024 / $3; keys[k] = 1 }
+        END {
+            for (k in keys) {
+                split(k, a, " ")
+                rank = (a[2] ~ /^hypercall\//) ? 0 : (a[2] ~ /^privcmd\//) ? 1 : 2
+                printf "%s %d %s %.0f %.0f %.0f %.0f\n", a[1], rank, a[2], c[k " xen"], c[k " xg"], u[k " xen"], u[k " xg"]
+            }
+        }' | sort -k1,1r -k2,2n -k3,3 | awk '{
+            r = ($4 > 0) ? sprintf("%.2f", $5 / $4) : "-"
+            line = sprintf("  %-8s %-36s %10s %10s %7s", $1, $3, $4, $5, r)
+            if ($6 != $4 || $7 != $5) line = line sprintf(" %14s %14s", $6, $7)
+            print line
+        }'
+    sed -n 's/^XGHCALL //p' "$work/serial.txt" | awk '$4 ~ /^hypercall\// { t[$1 " " $2] += $5 * 1024 / $3 }
+        END {
+            for (o = 1; o <= 2; o++) {
+                op = (o == 1) ? "save" : "restore"
+                if (t[op " xen"] > 0)
+                    printf "  %-8s %-36s %10.0f %10.0f %7.2f\n", op, "all hypercalls", t[op " xen"], t[op " xg"], t[op " xg"] / t[op " xen"]
             }
         }'
 fi

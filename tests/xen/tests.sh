@@ -732,11 +732,32 @@ t_xg_bad_image() {
 # HYPERCALL: domctls, mmu and memory ops, ...), privcmd mappings
 # (MMAPBATCH, MMAPBATCH_V2, MMAP_RESOURCE), event channels and grant
 # tables; run.sh prints them per GiB side by side.  Counts, not times:
-# they do not move with TCG's noise.
+# they do not move with TCG's noise.  The helper also runs with
+# /xg/lib/xg-hcount.so preloaded (tests/xen/hcount.c), which counts its
+# privcmd hypercalls by kind (domctl, memory_op, mmuext_op, ... and their
+# commands): XGHCALL OP HELPER GUEST-MIB KIND CALLS UNITS.
 XEN_HELPER=/usr/lib/xen-4.17/bin/libxl-save-helper
-traced_helper() { # HELPER TRACE: a wrapper that runs HELPER under strace, writing TRACE
-    printf '#!/bin/sh\nexec /usr/bin/strace -f -qq -e raw=ioctl -o %s %s "$@"\n' "$2" "$1" >"$W/traced-helper"
+HCOUNT_SO=/xg/lib/xg-hcount.so
+traced_helper() { # HELPER TRACE HCOUNT: a wrapper that runs HELPER under strace, writing TRACE (and HCOUNT)
+    pre=
+    [ -f "$HCOUNT_SO" ] && pre="-E LD_PRELOAD=$HCOUNT_SO -E XG_HCOUNT_OUT=$3"
+    rm -f "$3"
+    printf '#!/bin/sh\nexec /usr/bin/strace -f -qq -e raw=ioctl %s -o %s %s "$@"\n' "$pre" "$2" "$1" >"$W/traced-helper"
     chmod 755 "$W/traced-helper"
+}
+hcall_lines() { # OP HELPER MIB HCOUNT: the hypercall counts of every process of the helper, summed
+    if [ ! -f "$HCOUNT_SO" ]; then
+        echo "XGINFO syscall-counts: no $HCOUNT_SO in dom0 (run.sh copies it when make check-xen built it): hypercalls not counted by kind"
+        return 0
+    fi
+    [ -s "$4" ] || { why="no hypercall counts from $(helper_name $2)'s $1: the helper did not exit through exit()"; return 1; }
+    awk -v op="$1" -v h="$2" -v mib="$3" '
+        $1 == "XGHC" && $2 ~ /^process\// { procs++; next }
+        $1 == "XGHC" { calls[$2] += $3; units[$2] += $4 }
+        END {
+            printf "XGHCALL %s %s %s processes %d %d\n", op, h, mib, procs, procs
+            for (k in calls) printf "XGHCALL %s %s %s %s %d %d\n", op, h, mib, k, calls[k], units[k]
+        }' "$4"
 }
 cost_lines() { # OP HELPER MIB TRACE
     awk -v op="$1" -v h="$2" -v mib="$3" '
@@ -766,7 +787,7 @@ t_syscall_counts() {
         real=$XEN_HELPER
         [ "$h" = xg ] && real=$XG_HELPER
         SAVED_BY=$(helper_name $h)
-        traced_helper "$real" "$W/strace-save-$h"
+        traced_helper "$real" "$W/strace-save-$h" "$W/hcount-save-$h"
         t=$(now)
         if ! LIBXL_SAVE_HELPER=$W/traced-helper timeout $OP_TIMEOUT xl save xgu "$W/c.xl" >"$W/save.log" 2>&1; then
             show "$W/save.log"
@@ -775,7 +796,7 @@ t_syscall_counts() {
         fi
         SAVED_AT=$(count)
         echo "XGINFO syscall-counts: save with $(helper_name $h) under strace, $(since "$t") s"
-        traced_helper "$real" "$W/strace-restore-$h"
+        traced_helper "$real" "$W/strace-restore-$h" "$W/hcount-restore-$h"
         t=$(now)
         if ! LIBXL_SAVE_HELPER=$W/traced-helper timeout $OP_TIMEOUT xl -v restore -e "$W/c.xl" >"$W/restore.log" 2>&1; then
             show "$W/restore.log"
@@ -788,7 +809,9 @@ t_syscall_counts() {
         counts_past "$SAVED_AT" "saved and restored with $(helper_name $h) under strace" || return 1
         cost_lines save $h "$mib" "$W/strace-save-$h"
         cost_lines restore $h "$mib" "$W/strace-restore-$h"
-        rm -f "$W/strace-save-$h" "$W/strace-restore-$h"
+        hcall_lines save $h "$mib" "$W/hcount-save-$h" || return 1
+        hcall_lines restore $h "$mib" "$W/hcount-restore-$h" || return 1
+        rm -f "$W/strace-save-$h" "$W/strace-restore-$h" "$W/hcount-save-$h" "$W/hcount-restore-$h"
     done
     why="one save and one restore of a ${mib} MiB guest with each helper under strace; counts per GiB in the summary"
 }
