@@ -59,9 +59,23 @@ _Static_assert(IOC_HYPERCALL == 0x305000 && IOC_MMAPBATCH == 0x185003 &&
                    IOC_MMAPBATCH_V2 == 0x205004,
                "privcmd's request numbers");
 
+/*
+ * One multicall entry, x86_64 (xen/xen.h, struct multicall_entry): the
+ * hypercall, its result, its arguments.  Xen 4.17's libxenctrl issues
+ * every memory_op on Linux as a one-entry multicall, to get its whole
+ * return value (tools/libs/ctrl/xc_private.c, do_memory_op), so the
+ * entries are counted too, by hypercall and command.
+ */
+struct multicall_entry {
+    uint64_t op;
+    int64_t result;
+    uint64_t args[6];
+};
+
 enum {
     HC_MMU_UPDATE = 1,
     HC_MEMORY_OP = 12,
+    HC_MULTICALL = 13,
     HC_XEN_VERSION = 17,
     HC_GRANT_TABLE_OP = 20,
     HC_MMUEXT_OP = 26,
@@ -133,8 +147,8 @@ struct counter {
     uint64_t calls, units;
 };
 /* Each table has one slot more than its names, for commands beyond them ("other"). */
-static struct counter hypercalls[65], domctls[129], sysctls[65], memory_ops[65], evtchns[17],
-    gnttabs[17], xenvers[17], privcmd_ioctls[257], other_ioctls[257];
+static struct counter hypercalls[65], in_multicalls[65], domctls[129], sysctls[65], memory_ops[65],
+    evtchns[17], gnttabs[17], xenvers[17], privcmd_ioctls[257], other_ioctls[257];
 
 /* Slot i of a table of n named slots, or the table's "other" slot. */
 #define SLOT(table, i)                                               \
@@ -148,16 +162,32 @@ static void add(struct counter *c, uint64_t units)
     __atomic_fetch_add(&c->units, units, __ATOMIC_RELAXED);
 }
 
+static void count_command(uint64_t op, const uint64_t *arg);
+
 /* Counts one hypercall whose arguments are h (the caller's, readable here). */
 static void count_hypercall(const struct privcmd_hypercall *h)
 {
     uint64_t op = h->op;
     uint64_t units = 1;
-    if (op == HC_MMU_UPDATE || op == HC_MMUEXT_OP)
-        units = h->arg[1]; /* the number of requests */
+    if (op == HC_MMU_UPDATE || op == HC_MMUEXT_OP || op == HC_MULTICALL)
+        units = h->arg[1]; /* the number of requests, or of entries */
     add(SLOT(hypercalls, op), units);
-    const void *p = (const void *)(uintptr_t)h->arg[0];
-    uint64_t cmd = h->arg[0];
+    if (op != HC_MULTICALL) {
+        count_command(op, h->arg);
+        return;
+    }
+    const struct multicall_entry *e = (const void *)(uintptr_t)h->arg[0];
+    for (uint64_t i = 0; e && i < h->arg[1] && i < 64; i++) {
+        add(SLOT(in_multicalls, e[i].op), 1);
+        count_command(e[i].op, e[i].args);
+    }
+}
+
+/* The command of hypercall op with arguments arg, in the table of its kind. */
+static void count_command(uint64_t op, const uint64_t *arg)
+{
+    const void *p = (const void *)(uintptr_t)arg[0];
+    uint64_t cmd = arg[0];
     switch (op) {
     case HC_DOMCTL: /* struct xen_domctl begins with uint32_t cmd */
         if (p)
@@ -190,11 +220,12 @@ static ioctl_fn *real_ioctl;
 /* A forked child counts from zero: each process reports its own. */
 static void zero_in_child(void)
 {
-    struct counter *tables[] = { hypercalls, domctls, sysctls,        memory_ops,  evtchns,
-                                 gnttabs,    xenvers, privcmd_ioctls, other_ioctls };
-    size_t sizes[] = { sizeof(hypercalls), sizeof(domctls),        sizeof(sysctls),
-                       sizeof(memory_ops), sizeof(evtchns),        sizeof(gnttabs),
-                       sizeof(xenvers),    sizeof(privcmd_ioctls), sizeof(other_ioctls) };
+    struct counter *tables[] = { hypercalls, in_multicalls, domctls, sysctls,        memory_ops,
+                                 evtchns,    gnttabs,       xenvers, privcmd_ioctls, other_ioctls };
+    size_t sizes[] = { sizeof(hypercalls),  sizeof(in_multicalls), sizeof(domctls),
+                       sizeof(sysctls),     sizeof(memory_ops),    sizeof(evtchns),
+                       sizeof(gnttabs),     sizeof(xenvers),       sizeof(privcmd_ioctls),
+                       sizeof(other_ioctls) };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         memset(tables[i], 0, sizes[i]);
 }
@@ -268,6 +299,7 @@ __attribute__((destructor)) static void report(void)
     };
     fprintf(f, "XGHC process/%ld 1 1\n", (long)getpid());
     print_table(f, "hypercall", hypercalls, hypercall_names, 64);
+    print_table(f, "in-multicall", in_multicalls, hypercall_names, 64);
     print_table(f, "domctl", domctls, domctl_names, 128);
     print_table(f, "sysctl", sysctls, sysctl_names, 64);
     print_table(f, "memory_op", memory_ops, memory_op_names, 64);

@@ -636,7 +636,7 @@ if grep -q '^XGHCALL' "$work/serial.txt"; then
         END {
             for (k in keys) {
                 split(k, a, " ")
-                rank = (a[2] ~ /^hypercall\//) ? 0 : (a[2] ~ /^privcmd\//) ? 1 : 2
+                rank = (a[2] ~ /^hypercall\//) ? 0 : (a[2] ~ /^in-multicall\//) ? 1 : (a[2] ~ /^privcmd\//) ? 2 : 3
                 printf "%s %d %s %.0f %.0f %.0f %.0f\n", a[1], rank, a[2], c[k " xen"], c[k " xg"], u[k " xen"], u[k " xg"]
             }
         }' | sort -k1,1r -k2,2n -k3,3 | awk '{
