@@ -209,6 +209,13 @@ struct xg_pv_plan {
     uint64_t *populate_pfn;          /* pfns never sent that live entries name: zeroed frames */
     size_t nr_populate;
     bool vcpus_first; /* the pins need the vcpus set first (Xen's restore order) */
+    /*
+     * Per pfn, the level Xen will validate an unpinned table at when a live
+     * holder names it at another level than recorded (0: the recorded one);
+     * NULL when there is none.  The restore localises such a table at it.
+     */
+    uint8_t *level;
+    uint64_t nr_relevelled;
 };
 
 /*

@@ -52,24 +52,67 @@ static void push(struct vctx *c, uint64_t pfn)
     c->stack[c->nstack++] = pfn;
 }
 
+/*
+ * A table the stream records at another level than a live entry names it
+ * at, which Xen still types by that entry: not pinned (a pin is at the
+ * recorded level), not a root (a cr3 is validated at the top level), not
+ * validated already from another holder (that is Xen's "Bad type"), and
+ * not relevelled before.  tools/libs/guest/xg_sr_restore_x86_pv.c,
+ * x86_pv_localise_page, converts L1..L4 alike; mm.c's get_page_from_lNe
+ * takes the frame at the level below its holder (docs/xen-mm-rules.md 17).
+ */
+static bool relevelable(const struct vctx *c, uint64_t tp)
+{
+    return tp < c->v->nr_pfns && !(c->f[tp] & F_LIVE) && !xg_pfinfo_pinned(c->v->types[tp]) &&
+           !((c->f[tp] >> F_RELEVEL_SHIFT) & 7);
+}
+
+/*
+ * One live table's entries: push the tables one level down; with
+ * `relevel`, also give a table recorded at another level the level this
+ * entry names it at, when Xen would (relevelable).
+ */
+static void walk_entries(struct vctx *c, uint64_t p, bool relevel)
+{
+    unsigned level = level_of(c, p);
+    const uint64_t *t = table(c, p);
+    if (!t || level < 2)
+        return;
+    for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
+        uint64_t e = t[s];
+        if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
+            continue;
+        uint64_t tp = xg_pte_frame(e);
+        unsigned tl = level_of(c, tp);
+        if (relevel && tl && tl != level && tl != level - 1 && relevelable(c, tp)) {
+            c->f[tp] |= (uint16_t)((level - 1) << F_RELEVEL_SHIFT);
+            tl = level - 1;
+        }
+        if (tl == level - 1)
+            push(c, tp);
+    }
+}
+
+/*
+ * What the roots reach, first through entries that name each table at its
+ * recorded level.  Then a table still unreached that a live entry names
+ * at another level takes that level, as Xen's hypervisor would type it;
+ * one a live entry reaches at its recorded level stays at it (a second
+ * holder naming it otherwise is Xen's "Bad type", found by
+ * check_upper_entry).
+ */
 static void mark_live(struct vctx *c, uint64_t *roots, size_t nroots)
 {
     for (size_t i = 0; i < nroots; i++)
         push(c, roots[i]);
-    while (c->nstack) {
-        uint64_t p = c->stack[--c->nstack];
-        unsigned level = level_of(c, p);
-        const uint64_t *t = table(c, p);
-        if (!t || level < 2)
+    while (c->nstack)
+        walk_entries(c, c->stack[--c->nstack], false);
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        if (!(c->f[p] & F_LIVE))
             continue;
-        for (unsigned s = 0; s < XG_PTES_PER_TABLE; s++) {
-            uint64_t e = t[s];
-            if (!xg_pte_present(e) || !guest_slot(c, p, level, s) || (e & XG_PTE_PSE))
-                continue;
-            uint64_t tp = xg_pte_frame(e);
-            if (level_of(c, tp) == level - 1)
-                push(c, tp);
-        }
+        walk_entries(c, p, true);
+        while (c->nstack)
+            walk_entries(c, c->stack[--c->nstack], true);
     }
 }
 
@@ -613,6 +656,27 @@ static void check_special(struct vctx *c, struct xg_pv_plan *plan)
                     "the image has no SHARED_INFO record");
 }
 
+/* The tables Xen will type at another level than recorded: a note each, and the plan's levels. */
+static int plan_relevels(struct vctx *c, struct xg_pv_plan *plan)
+{
+    for (uint64_t p = 0; p < c->v->nr_pfns; p++) {
+        unsigned l = (c->f[p] >> F_RELEVEL_SHIFT) & 7;
+        if (!l)
+            continue;
+        if (!plan->level && !(plan->level = calloc(c->v->nr_pfns, 1)))
+            return xg_diag_err(c->d, XG_E_NOMEM, NULL, "out of memory");
+        plan->level[p] = (uint8_t)l;
+        plan->nr_relevelled++;
+        struct xg_loc loc = { XGF_PFN(p), XGF_LEVEL(l) };
+        if (plan->nr_relevelled <= 8)
+            xg_diag_note(c->d, &loc,
+                         "pfn %#llx is recorded as %s but not pinned, and a live L%u table names "
+                         "it: Xen validates it as an L%u table, and xg restores it as one",
+                         (unsigned long long)p, kind_of(type_of(c, p)), l + 1, l);
+    }
+    return 0;
+}
+
 int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg_diag *d)
 {
     memset(plan, 0, sizeof(*plan));
@@ -662,6 +726,8 @@ int xg_pv_validate(const struct xg_pv_image_view *v, struct xg_pv_plan *plan, xg
         }
     }
     mark_live(&c, roots, nroots);
+    if ((rc = plan_relevels(&c, plan)) < 0)
+        goto out;
     mark_rw_mapped(&c);
     for (uint64_t p = 0; p < n; p++) {
         if (!level_of(&c, p))
@@ -708,5 +774,6 @@ void xg_pv_plan_free(struct xg_pv_plan *plan)
     free(plan->pin_level);
     free(plan->live);
     free(plan->populate_pfn);
+    free(plan->level);
     memset(plan, 0, sizeof(*plan));
 }

@@ -18,6 +18,7 @@
 #define F_REPORTED 0x40    /* stale table: first problem already reported */
 #define F_POPULATE 0x80    /* never sent, named by a live entry: gets a zeroed frame */
 #define F_RW_MAPPED 0x100  /* a live L1 maps it writable */
+#define F_RELEVEL_SHIFT 9  /* bits 9-11: the level Xen gives an unpinned table (mark_live) */
 #define F_RETYPED_SHIFT 12 /* bits 12-14: the level an ordinary empty page takes (retypable) */
 
 struct vctx {
@@ -34,9 +35,18 @@ struct vctx {
     const char *hinted;  /* the long hint about untyped roots was given */
 };
 
+/*
+ * A table's level as Xen will validate it: the recorded one, unless the
+ * table is unpinned, no cr3 names it and its first live holder names it as
+ * a table of another level (mark_live): Xen's toolstack localises L1..L4
+ * alike and the hypervisor types the frame by that holder's entry.
+ */
 static inline unsigned level_of(const struct vctx *c, uint64_t pfn)
 {
-    return pfn < c->v->nr_pfns ? xg_pfinfo_level(c->v->types[pfn]) : 0;
+    if (pfn >= c->v->nr_pfns)
+        return 0;
+    unsigned relevel = (c->f[pfn] >> F_RELEVEL_SHIFT) & 7;
+    return relevel ? relevel : xg_pfinfo_level(c->v->types[pfn]);
 }
 
 /* The level Xen gives an ordinary empty page a live entry names (0: none; see retypable). */

@@ -343,7 +343,9 @@ static int localise(struct restore_ctx *c, const struct xg_pv_plan *plan)
     for (size_t i = 0; rc == 0 && i < tm.n; i++) {
         uint64_t pfn = tm.pfns[i];
         bool live = xg__test_bit(plan->live, pfn);
-        unsigned level = xg_pfinfo_level(rc_type(c, pfn));
+        unsigned level = plan->level && pfn < c->cap && plan->level[pfn]
+                             ? plan->level[pfn]
+                             : xg_pfinfo_level(rc_type(c, pfn));
         unsigned before = cleared;
         struct xg_pv_bad bad;
         if (xg_pv_localise_table(tm.pages[i], c->width, level, c->mfn1, c->cap, live, &bad,
