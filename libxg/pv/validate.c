@@ -84,7 +84,11 @@ static void walk_entries(struct vctx *c, uint64_t p, bool relevel)
             continue;
         uint64_t tp = xg_pte_frame(e);
         unsigned tl = level_of(c, tp);
-        if (relevel && tl && tl != level && tl != level - 1 && relevelable(c, tp)) {
+        /*
+         * Another level than the entry names, or the holder's own level (not a linear entry:
+         * Xen takes one only to a table already validated at that level, which this one is not).
+         */
+        if (relevel && tl && tl != level - 1 && tp != p && relevelable(c, tp)) {
             c->f[tp] |= (uint16_t)((level - 1) << F_RELEVEL_SHIFT);
             tl = level - 1;
         }
