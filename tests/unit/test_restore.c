@@ -1247,15 +1247,21 @@ END_TEST
  * x86_pv_localise_page) and only pins at the recorded level; the
  * hypervisor types an unpinned table by the live entry that names it
  * (mm.c, get_page_from_l2e: the level below).  So an L1 that the stream
- * records as an L4, unpinned and named by a live L2, restores: Xen takes
- * it as an L1 (found by the tier's sim-diff, 112 mutants per layout).  The
- * restore localises it as an L1 too, all 512 slots: the guests are equal.
+ * records as an L4, or as an L2 (a same-level entry is a linear one only
+ * to a table already validated at that level), unpinned and named by a
+ * live L2, restores: Xen takes it as an L1 (found by the tier's sim-diff,
+ * 112 mutants per layout).  The restore localises it as an L1 too, all 512
+ * slots: the guests are equal.
  * Recorded as a pinned L4, it is pinned at that level, and the L2's entry
  * is Xen's "Bad type".
  */
 START_TEST(unpinned_table_takes_its_holders_level)
 {
-    for (int pinned = 0; pinned < 2; pinned++) {
+    /* As an L4 (another level), as an L2 (its holder's own: not a linear entry), as a pinned L4. */
+    static const uint32_t as[] = { XG_PFINFO_L4TAB, XG_PFINFO_L2TAB,
+                                   XG_PFINFO_L4TAB | XG_PFINFO_LPINTAB };
+    for (unsigned k = 0; k < 3; k++) {
+        bool pinned = xg_pfinfo_pinned(as[k]);
         struct env e;
         struct img im;
         craft(&e, "linux64", 1, &im);
@@ -1263,7 +1269,7 @@ START_TEST(unpinned_table_takes_its_holders_level)
         uint64_t l2 = find_entry(&im, 2, 1, &slot);
         uint64_t l1 = xg_pte_frame(img_table(&im, l2)[slot]);
         ck_assert(!xg_pfinfo_pinned(im.type[l1]));
-        im.type[l1] = pinned ? XG_PFINFO_L4TAB | XG_PFINFO_LPINTAB : XG_PFINFO_L4TAB;
+        im.type[l1] = as[k];
         img_write(&im, e.bad);
         char needle[128];
         if (!pinned) {
