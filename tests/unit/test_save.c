@@ -224,6 +224,44 @@ static pid_t start_workload(struct env *e, double rate, double seconds)
     return pid;
 }
 
+/*
+ * Restore the image at path onto a fresh domain on e->host2;
+ * returns the diagnostics (the caller frees them) and the new domain.
+ */
+static xg_diag *restore_image(struct env *e, const char *path, uint32_t *domid)
+{
+    xg_diag *d = xg_diag_new();
+    xg_hv *hv = xgt_open_sim(e->host2);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
+    struct xg_restore_result res;
+    int rc = xg_restore(hv, fd, &rp, NULL, &res, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    close(fd);
+    xg_hv_close(hv);
+    *domid = res.domid;
+    return d;
+}
+
+/* The guest restored as dom on e->host2 equals e->dom on e->host, page for page in PFN space. */
+static void assert_same_as_source(struct env *e, uint32_t dom)
+{
+    xg_diag *d = xg_diag_new();
+    struct sim_host *ha, *hb;
+    ck_assert_int_eq(sim_host_open(e->host, d, &ha), 0);
+    ck_assert_int_eq(sim_host_open(e->host2, d, &hb), 0);
+    int rc = sim_compare(ha, e->dom, hb, dom, d);
+    if (rc)
+        xg_diag_print(stderr, d, true);
+    ck_assert_int_eq(rc, 0);
+    sim_host_close(ha);
+    sim_host_close(hb);
+    xg_diag_free(d);
+}
+
 START_TEST(live_save_ends_with_last_content)
 {
     struct env e;
@@ -245,48 +283,13 @@ START_TEST(live_save_ends_with_last_content)
     /* The guest is suspended: the image must equal it, page for page. */
     check_image_matches(&e);
     /* And restore to an identical guest. */
-    xg_hv *hv = xgt_open_sim(e.host2);
-    int fd = open(e.img, O_RDONLY);
-    struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
-    struct xg_restore_result res;
-    ck_assert_int_eq(xg_restore(hv, fd, &rp, NULL, &res, d), 0);
-    close(fd);
-    xg_hv_close(hv);
-    struct sim_host *ha, *hb;
-    ck_assert_int_eq(sim_host_open(e.host, d, &ha), 0);
-    ck_assert_int_eq(sim_host_open(e.host2, d, &hb), 0);
-    rc = sim_compare(ha, e.dom, hb, res.domid, d);
-    if (rc)
-        xg_diag_print(stderr, d, true);
-    ck_assert_int_eq(rc, 0);
-    sim_host_close(ha);
-    sim_host_close(hb);
+    uint32_t dom;
+    xg_diag_free(restore_image(&e, e.img, &dom));
+    assert_same_as_source(&e, dom);
     xg_diag_free(d);
     env_fini(&e);
 }
 END_TEST
-
-/*
- * Restore e->img (or the image at path) onto a fresh domain on e->host2;
- * returns the diagnostics (the caller frees them) and the new domain.
- */
-static xg_diag *restore_image(struct env *e, const char *path, uint32_t *domid)
-{
-    xg_diag *d = xg_diag_new();
-    xg_hv *hv = xgt_open_sim(e->host2);
-    int fd = open(path, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    struct xg_restore_params rp = { .create = true, .create_vcpus = 2, .store_evtchn = -1, .console_evtchn = -1 };
-    struct xg_restore_result res;
-    int rc = xg_restore(hv, fd, &rp, NULL, &res, d);
-    if (rc)
-        xg_diag_print(stderr, d, true);
-    ck_assert_int_eq(rc, 0);
-    close(fd);
-    xg_hv_close(hv);
-    *domid = res.domid;
-    return d;
-}
 
 /*
  * XCFLAGS_DEBUG: after the pages, a VERIFY record and every page again; the
@@ -348,17 +351,7 @@ START_TEST(verify_pass_compares_the_second_copy)
     ck_assert_msg(xgt_diag_has(d, needle), "no \"%s\"", needle);
     xg_diag_free(d);
     /* Restored from the first copy: equal to the guest. */
-    d = xg_diag_new();
-    struct sim_host *ha, *hb;
-    ck_assert_int_eq(sim_host_open(e.host, d, &ha), 0);
-    ck_assert_int_eq(sim_host_open(e.host2, d, &hb), 0);
-    int rc = sim_compare(ha, e.dom, hb, dom, d);
-    if (rc)
-        xg_diag_print(stderr, d, true);
-    ck_assert_int_eq(rc, 0);
-    sim_host_close(ha);
-    sim_host_close(hb);
-    xg_diag_free(d);
+    assert_same_as_source(&e, dom);
     free(bad);
     xgt_buf_free(&b);
     env_fini(&e);
