@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define XG_HV_OPS_VERSION 2
+#define XG_HV_OPS_VERSION 3
 #define XG_DOMID_SELF 0x7ff0U
 #define XG_DOMID_XEN 0x7ff2U
 #define XG_DOMID_INVALID 0x7ff4U
@@ -46,6 +46,21 @@ extern "C" {
 #define XG_SHUTDOWN_REBOOT 1
 #define XG_SHUTDOWN_SUSPEND 2
 #define XG_SHUTDOWN_CRASH 3
+
+/*
+ * A domain's run state alone: what a save asks again and again (before and
+ * after the suspend, before the vcpus) and what domain_info costs several
+ * hypercalls and xenstore reads to add to.
+ */
+struct xg_domain_state {
+    uint32_t domid;
+    bool hvm;
+    bool paused;
+    bool shutdown;            /* shut down (for suspend: see shutdown_reason) */
+    unsigned shutdown_reason; /* XG_SHUTDOWN_* when shutdown */
+    bool dying;
+    unsigned nr_vcpus; /* max_vcpu_id + 1 */
+};
 
 struct xg_domain_info {
     uint32_t domid;
@@ -120,6 +135,18 @@ struct xg_hv_ops {
 
     int (*xen_version)(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d);
     int (*domain_info)(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d);
+    /*
+     * The run state only, in one question to the hypervisor (Xen: one
+     * XEN_SYSCTL_getdomaininfolist).  XG_E_NOTFOUND if there is no such
+     * domain; a dying one is still answered for.
+     */
+    int (*domain_state)(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d);
+    /*
+     * Which of vcpus 0..nr_vcpus-1 (nr_vcpus <= XG_HV_MAX_VCPUS) are
+     * online: bit v of *online (Xen: XEN_DOMCTL_getvcpuinfo per vcpu, a
+     * vcpu never created counting as offline).
+     */
+    int (*vcpus_online)(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online, xg_diag *d);
 
     /*
      * Map n frames of domain domid (PROT_READ or PROT_READ|PROT_WRITE).
@@ -281,6 +308,8 @@ const char *xg_hv_fault_op_name(unsigned i);
 /* The wrappers: same contracts as the ops above. */
 int xg_hv_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d);
 int xg_hv_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d);
+int xg_hv_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d);
+int xg_hv_vcpus_online(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online, xg_diag *d);
 int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
               int *errs, xg_hv_mapping **out, xg_diag *d);
 void xg_hv_unmap(xg_hv *hv, xg_hv_mapping *m);

@@ -233,6 +233,24 @@ int xg_hv_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_
     return hv->ops->domain_info(hv, domid, out, d);
 }
 
+int xg_hv_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d)
+{
+    struct xg_loc l = { XGF_DOMID(domid) };
+    INJECT(domain_state, &l);
+    return hv->ops->domain_state(hv, domid, out, d);
+}
+
+int xg_hv_vcpus_online(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online, xg_diag *d)
+{
+    struct xg_loc l = { XGF_DOMID(domid) };
+    *online = 0;
+    if (nr_vcpus > XG_HV_MAX_VCPUS)
+        return xg_diag_err(d, XG_E_INVAL, &l, "%u vcpus asked about; at most %u are", nr_vcpus,
+                           XG_HV_MAX_VCPUS);
+    INJECT(vcpus_online, &l);
+    return hv->ops->vcpus_online(hv, domid, nr_vcpus, online, d);
+}
+
 int xg_hv_map(xg_hv *hv, uint32_t domid, int prot, unsigned n, const uint64_t *mfns, void **pages,
               int *errs, xg_hv_mapping **out, xg_diag *d)
 {

@@ -15,6 +15,8 @@
 #define XG_HV_FAULT_OPS(X)  \
     X(xen_version)          \
     X(domain_info)          \
+    X(domain_state)         \
+    X(vcpus_online)         \
     X(map)                  \
     X(page_types)           \
     X(m2p)                  \

@@ -144,6 +144,57 @@ static int xen_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag 
     return 0;
 }
 
+/* The run state from one getdomaininfolist answer: domain_state's, and domain_info's first part. */
+static void state_from_di(uint32_t domid, const xc_domaininfo_t *di, struct xg_domain_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->domid = domid;
+    st->hvm = di->flags & XEN_DOMINF_hvm_guest;
+    st->paused = di->flags & XEN_DOMINF_paused;
+    st->shutdown = di->flags & XEN_DOMINF_shutdown;
+    st->shutdown_reason = st->shutdown ? xg__xen_di_reason(di) : 0;
+    st->dying = di->flags & XEN_DOMINF_dying;
+    st->nr_vcpus = di->max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : di->max_vcpu_id + 1;
+}
+
+static int xen_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d)
+{
+    struct xen_hv *x = xg__xen_op(hv);
+    xc_domaininfo_t di;
+    int rc = xg__xen_domain_getinfo(x, domid, &di, d);
+    if (rc < 0)
+        return rc;
+    state_from_di(domid, &di, out);
+    return 0;
+}
+
+/* Online vcpus as libxenguest's write_all_vcpu_information sees them. */
+static int online_vcpus(struct xen_hv *x, uint32_t domid, unsigned nr_vcpus, bool dying,
+                        uint64_t *online, xg_diag *d)
+{
+    *online = 0;
+    for (unsigned v = 0; v < nr_vcpus && v < XG_HV_MAX_VCPUS; v++) {
+        xc_vcpuinfo_t vi;
+        if (xc_vcpu_getinfo(x->xch, domid, v, &vi) < 0) {
+            if (errno == ESRCH || dying)
+                continue; /* no such vcpu (never created): offline */
+            struct xg_loc vl = { XGF_DOMID(domid), XGF_VCPU(v) };
+            return FAIL(x, d, errno, &vl,
+                        "asking Xen about vcpu%u of domain %u failed (XEN_DOMCTL_getvcpuinfo)", v,
+                        domid);
+        }
+        if (vi.online)
+            *online |= 1ULL << v;
+    }
+    return 0;
+}
+
+static int xen_vcpus_online(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online,
+                            xg_diag *d)
+{
+    return online_vcpus(xg__xen_op(hv), domid, nr_vcpus, false, online, d);
+}
+
 static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
@@ -152,17 +203,19 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     int rc = xg__xen_domain_getinfo(x, domid, &di, d);
     if (rc < 0)
         return rc;
+    struct xg_domain_state st;
+    state_from_di(domid, &di, &st);
     memset(out, 0, sizeof(*out));
     out->domid = domid;
-    out->hvm = di.flags & XEN_DOMINF_hvm_guest;
-    out->paused = di.flags & XEN_DOMINF_paused;
-    out->shutdown = di.flags & XEN_DOMINF_shutdown;
-    out->shutdown_reason = out->shutdown ? xg__xen_di_reason(&di) : 0;
-    out->dying = di.flags & XEN_DOMINF_dying;
+    out->hvm = st.hvm;
+    out->paused = st.paused;
+    out->shutdown = st.shutdown;
+    out->shutdown_reason = st.shutdown_reason;
+    out->dying = st.dying;
+    out->nr_vcpus = st.nr_vcpus;
     out->nr_pages = di.tot_pages;
     out->max_pages = di.max_pages;
     out->shared_info_mfn = di.shared_info_frame;
-    out->nr_vcpus = di.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : di.max_vcpu_id + 1;
     out->store_evtchn = out->console_evtchn = -1;
 
     /* Width and levels as libxenguest derives them (x86_pv_domain_info). */
@@ -189,20 +242,8 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     }
     out->max_pfn = gpfn;
 
-    /* Online vcpus as libxenguest's write_all_vcpu_information sees them. */
-    for (unsigned v = 0; v < out->nr_vcpus && v < XG_HV_MAX_VCPUS; v++) {
-        xc_vcpuinfo_t vi;
-        if (xc_vcpu_getinfo(x->xch, domid, v, &vi) < 0) {
-            if (errno == ESRCH || out->dying)
-                continue; /* no such vcpu (never created): offline */
-            struct xg_loc vl = { XGF_DOMID(domid), XGF_VCPU(v) };
-            return FAIL(x, d, errno, &vl,
-                        "asking Xen about vcpu%u of domain %u failed (XEN_DOMCTL_getvcpuinfo)", v,
-                        domid);
-        }
-        if (vi.online)
-            out->vcpu_online |= 1ULL << v;
-    }
+    if ((rc = online_vcpus(x, domid, out->nr_vcpus, out->dying, &out->vcpu_online, d)) < 0)
+        return rc;
 
     /* Toolstack state: what xenstore says, when it runs and says it. */
     char path[80];
@@ -394,6 +435,8 @@ const struct xg_hv_ops xg_xen_ops = {
     .close = xen_close,
     .xen_version = xen_xen_version,
     .domain_info = xen_domain_info,
+    .domain_state = xen_domain_state,
+    .vcpus_online = xen_vcpus_online,
     .map = xg__xen_map,
     .unmap = xg__xen_unmap,
     .page_types = xg__xen_page_types,

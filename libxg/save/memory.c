@@ -261,8 +261,13 @@ static int send_pass(struct save_ctx *c, const unsigned long *set, bool final, c
 static int suspend_guest(struct save_ctx *c)
 {
     int rc;
-    struct xg_domain_info before;
-    if ((rc = xg_hv_domain_info(c->hv, c->domid, &before, c->d)) < 0)
+    /*
+     * Already suspended by someone else?  A live save asks again, since its
+     * passes took a while; a plain save has setup's answer of a moment ago.
+     */
+    struct xg_domain_state before = { .shutdown = c->info.shutdown,
+                                      .shutdown_reason = c->info.shutdown_reason };
+    if (c->p->live && (rc = xg_hv_domain_state(c->hv, c->domid, &before, c->d)) < 0)
         return rc;
     if (before.shutdown && before.shutdown_reason == XG_SHUTDOWN_SUSPEND) {
         /* Suspended by someone else: save it as it is, and never resume it on our own. */
@@ -278,16 +283,16 @@ static int suspend_guest(struct save_ctx *c)
     if (rc < 0)
         return rc;
     c->suspended = true; /* asked and accepted: a failure from here on resumes it */
-    struct xg_domain_info info;
-    if ((rc = xg_hv_domain_info(c->hv, c->domid, &info, c->d)) < 0)
+    struct xg_domain_state after;
+    if ((rc = xg_hv_domain_state(c->hv, c->domid, &after, c->d)) < 0)
         return rc;
-    if (!info.shutdown || info.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
+    if (!after.shutdown || after.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
         c->suspended = false;
         struct xg_loc l = { XGF_DOMID(c->domid) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
                            "domain %u has not suspended (shutdown %d, reason "
                            "%u): it did not answer the suspend request",
-                           c->domid, info.shutdown, info.shutdown_reason);
+                           c->domid, after.shutdown, after.shutdown_reason);
     }
     c->suspended = true;
     return 0;

@@ -159,15 +159,20 @@ static int write_vcpu(struct save_ctx *c, unsigned v)
 
 static int write_tail(struct save_ctx *c)
 {
-    struct xg_domain_info info;
-    int rc = xg_hv_domain_info(c->hv, c->domid, &info, c->d);
+    struct xg_domain_state state;
+    int rc = xg_hv_domain_state(c->hv, c->domid, &state, c->d);
     if (rc < 0)
         return rc;
-    if (!info.shutdown || info.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
+    if (!state.shutdown || state.shutdown_reason != XG_SHUTDOWN_SUSPEND) {
         struct xg_loc l = { XGF_DOMID(c->domid) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
                            "domain %u is no longer suspended: its vcpus cannot be saved", c->domid);
     }
+    /* Asked now, not at setup: a guest can take vcpus down or up while a live save runs. */
+    unsigned nr_vcpus = state.nr_vcpus < XG_HV_MAX_VCPUS ? state.nr_vcpus : XG_HV_MAX_VCPUS;
+    uint64_t online;
+    if ((rc = xg_hv_vcpus_online(c->hv, c->domid, nr_vcpus, &online, c->d)) < 0)
+        return rc;
     struct xg_rec_tsc_info tsc;
     if ((rc = xg_hv_tsc_info_get(c->hv, c->domid, &tsc, c->d)) < 0 ||
         (rc = xg_stream_write_tsc_info(c->w, &tsc)) < 0)
@@ -175,9 +180,9 @@ static int write_tail(struct save_ctx *c)
     if ((rc = xg_stream_write_record(c->w, XG_REC_SHARED_INFO, c->shinfo, XG_SHINFO_SIZE)) < 0)
         return rc;
     c->pass_done = 0;
-    c->pass_total = info.nr_vcpus;
-    for (unsigned v = 0; v < info.nr_vcpus && v < 64; v++) {
-        if (!(info.vcpu_online & (1ULL << v)))
+    c->pass_total = nr_vcpus;
+    for (unsigned v = 0; v < nr_vcpus; v++) {
+        if (!(online & (1ULL << v)))
             continue;
         if ((rc = write_vcpu(c, v)) < 0)
             return rc;
@@ -185,7 +190,7 @@ static int write_tail(struct save_ctx *c)
         c->pass_done = v + 1;
         xg__save_progress(c, "vcpus");
     }
-    if (!(info.vcpu_online & 1)) {
+    if (!(online & 1)) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(0) };
         return xg_diag_err(c->d, XG_E_GUEST, &l,
                            "vcpu0 is not online: an image without it cannot restore");

@@ -1311,6 +1311,67 @@ static xg_hv *open_hv(void)
     return hv;
 }
 
+/*
+ * The cheap run-state query says what domain_info says of the same domain,
+ * and vcpus_online follows a vcpu taken down after domain_info was asked
+ * (a save asks it at the end, not at the start, for that reason).
+ */
+START_TEST(test_domain_state_and_online_vcpus)
+{
+    struct sim_build_opts o = {
+        .layout = SIM_LAYOUT_LINUX64, .mem_bytes = 16 << 20, .nr_vcpus = 3, .seed = 4
+    };
+    uint32_t dom;
+    ck_assert_int_eq(sim_build(H, &o, &dom, D), 0);
+    xg_hv *hv = open_hv();
+    struct xg_domain_info info;
+    struct xg_domain_state st;
+    uint64_t online;
+    for (int suspended = 0; suspended < 2; suspended++) {
+        ck_assert_int_eq(xg_hv_domain_info(hv, dom, &info, D), 0);
+        ck_assert_int_eq(xg_hv_domain_state(hv, dom, &st, D), 0);
+        ck_assert_uint_eq(st.domid, dom);
+        ck_assert(!st.hvm && !st.dying);
+        ck_assert_int_eq(st.shutdown, suspended);
+        ck_assert_int_eq(st.shutdown, info.shutdown);
+        ck_assert_uint_eq(st.shutdown_reason, info.shutdown_reason);
+        ck_assert_int_eq(st.paused, info.paused);
+        ck_assert_uint_eq(st.nr_vcpus, 3);
+        ck_assert_uint_eq(st.nr_vcpus, info.nr_vcpus);
+        ck_assert_int_eq(xg_hv_vcpus_online(hv, dom, st.nr_vcpus, &online, D), 0);
+        ck_assert_uint_eq(online, 7);
+        ck_assert_uint_eq(online, info.vcpu_online);
+        if (!suspended) {
+            lock_as(dom);
+            ck_assert_int_eq(sim_guest_suspend(H, dom, D), 0);
+            sim_unlock(H);
+        }
+    }
+    ck_assert_uint_eq(st.shutdown_reason, XG_SHUTDOWN_SUSPEND);
+
+    /* vcpu1 goes down (its context's online flag, as Xen reports VPF_down). */
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(8);
+    lock_as(0);
+    uint8_t *ctx = sim_domain(H, dom)->vcpu[1].ctx;
+    xg_guest_set_word(ctx, L->flags, L->word,
+                      xg_guest_word(ctx, L->flags, L->word) & ~(uint64_t)XG_VGCF_ONLINE);
+    sim_unlock(H);
+    ck_assert_int_eq(xg_hv_vcpus_online(hv, dom, 3, &online, D), 0);
+    ck_assert_uint_eq(online, 5);
+    ck_assert_int_eq(xg_hv_vcpus_online(hv, dom, 1, &online, D), 0);
+    ck_assert_uint_eq(online, 1); /* only the vcpus asked about */
+
+    /* No such domain; more vcpus than a mask holds. */
+    xg_diag *d2 = xg_diag_new();
+    ck_assert_int_eq(xg_hv_domain_state(hv, 999, &st, d2), XG_E_NOTFOUND);
+    ck_assert_int_eq(xg_hv_vcpus_online(hv, dom, XG_HV_MAX_VCPUS + 1, &online, d2), XG_E_INVAL);
+    ck_assert_uint_eq(online, 0);
+    xg_diag_free(d2);
+    xg_hv_close(hv);
+    ck_assert_int_eq(consistent(), 0);
+}
+END_TEST
+
 START_TEST(test_fault_dom0_writable_map)
 {
     uint32_t bad = build(SIM_LAYOUT_LINUX64, SIM_FAULT_DOM0_WRITABLE_MAP, 16);
@@ -1806,6 +1867,7 @@ static Suite *sim_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_layout, 0, (int)XG_ARRAY_SIZE(layout_cases));
     tcase_add_loop_test(tc, test_suspend_resume, 0, 3);
+    tcase_add_test(tc, test_domain_state_and_online_vcpus);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("faults");

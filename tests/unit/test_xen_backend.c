@@ -92,6 +92,7 @@ START_TEST(ops_table_complete)
         (const void *)o->set_address_size, (const void *)o->evtchn_alloc_unbound, (const void *)o->populate,
         (const void *)o->mmu_update,     (const void *)o->mmuext,        (const void *)o->cpu_policy_get,
         (const void *)o->cpu_policy_set, (const void *)o->gnttab_seed,   (const void *)o->depopulate,
+        (const void *)o->domain_state,   (const void *)o->vcpus_online,
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         ck_assert_msg(ops[i] != NULL, "op %zu of the Xen backend is missing", i);

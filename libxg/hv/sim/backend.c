@@ -110,6 +110,23 @@ static int sim_xen_version(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag 
     return 0;
 }
 
+struct vcpus_online_args {
+    unsigned nr_vcpus;
+    uint64_t *online;
+};
+
+static int vcpus_online_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
+                             xg_diag *d)
+{
+    struct vcpus_online_args *a = arg;
+    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
+    for (unsigned v = 0; v < a->nr_vcpus && v < dom->nr_vcpus; v++)
+        if (dom->vcpu[v].initialised &&
+            (xg_guest_word(dom->vcpu[v].ctx, L->flags, L->word) & XG_VGCF_ONLINE))
+            *a->online |= 1ULL << v;
+    return 0;
+}
+
 static int domain_info_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
                             xg_diag *d)
 {
@@ -127,11 +144,8 @@ static int domain_info_body(struct sim_host *h, uint32_t domid, struct sim_domai
     out->max_pfn = sim_domain_max_pfn(h, dom);
     out->shared_info_mfn = dom->shared_info_mfn;
     out->nr_vcpus = dom->nr_vcpus;
-    const struct xg_vcpu_layout *L = xg_vcpu_layout(dom->guest_width);
-    for (unsigned v = 0; v < dom->nr_vcpus; v++)
-        if (dom->vcpu[v].initialised &&
-            (xg_guest_word(dom->vcpu[v].ctx, L->flags, L->word) & XG_VGCF_ONLINE))
-            out->vcpu_online |= 1ULL << v;
+    struct vcpus_online_args a = { dom->nr_vcpus, &out->vcpu_online };
+    vcpus_online_body(h, domid, dom, &a, d);
     out->store_evtchn = dom->store_evtchn;
     out->console_evtchn = dom->console_evtchn;
     return 0;
@@ -140,6 +154,33 @@ static int domain_info_body(struct sim_host *h, uint32_t domid, struct sim_domai
 static int sim_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d)
 {
     return host_call(hv, domid, OP_DYING_OK, domain_info_body, out, d, NULL);
+}
+
+static int domain_state_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
+                             xg_diag *d)
+{
+    struct xg_domain_state *out = arg;
+    memset(out, 0, sizeof(*out));
+    out->domid = domid;
+    out->paused = dom->pause_count > 0;
+    out->shutdown = dom->shutdown;
+    out->shutdown_reason = dom->shutdown_reason;
+    out->dying = dom->dying;
+    out->nr_vcpus = dom->nr_vcpus;
+    return 0;
+}
+
+static int sim_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d)
+{
+    return host_call(hv, domid, OP_DYING_OK, domain_state_body, out, d, NULL);
+}
+
+static int sim_vcpus_online(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online,
+                            xg_diag *d)
+{
+    struct vcpus_online_args a = { nr_vcpus, online };
+    *online = 0;
+    return host_call(hv, domid, OP_DYING_OK, vcpus_online_body, &a, d, NULL);
 }
 
 struct map_args {
@@ -808,6 +849,8 @@ const struct xg_hv_ops xg_sim_ops = {
     .close = sim_close,
     .xen_version = sim_xen_version,
     .domain_info = sim_domain_info,
+    .domain_state = sim_domain_state,
+    .vcpus_online = sim_vcpus_online,
     .map = sim_map,
     .unmap = sim_unmap,
     .page_types = sim_page_types,
