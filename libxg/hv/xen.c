@@ -230,6 +230,7 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     }
     out->guest_width = w;
     out->pt_levels = w == 8 ? 4 : w == 4 ? 3 : 0;
+    xg__xen_width_known(x, domid, w);
 
     /* XENMEM_maximum_gpfn: the guest's own idea (shared_info max_pfn) - 1 for PV. */
     xen_pfn_t gpfn = 0;
@@ -319,10 +320,12 @@ static int set_address_size(struct xen_hv *x, uint32_t domid, unsigned width, xg
         .domain = (domid_t)domid,
         .u.address_size.size = width * 8,
     };
+    xg__xen_width_known(x, domid, 0); /* whatever Xen makes of it */
     if (xc_domctl(x->xch, &domctl) < 0)
         return FAIL(x, d, errno, &l,
                     "setting domain %u to a %u-bit guest failed (XEN_DOMCTL_set_address_size)",
                     domid, width * 8);
+    xg__xen_width_known(x, domid, width);
     return 0;
 }
 
@@ -370,6 +373,8 @@ static int xen_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *d
         return FAIL(x, d, errno, NULL,
                     "creating a %u-bit PV domain with %u vcpus failed (XEN_DOMCTL_createdomain)",
                     width * 8, vcpus);
+    if (x->width_domid == id)
+        xg__xen_width_known(x, id, 0); /* a new domain of a reused id */
     struct xg_loc l = { XGF_DOMID(id) };
     int rc = 0;
     /*
@@ -384,6 +389,7 @@ static int xen_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *d
     if (rc == 0 && cfg->max_pages)
         rc = set_max_pages(x, id, cfg->max_pages, d);
     if (rc < 0) {
+        xg__xen_width_known(x, id, 0);
         xc_domain_destroy(x->xch, id);
         return rc;
     }
@@ -394,6 +400,8 @@ static int xen_create(xg_hv *hv, const struct xg_domain_config *cfg, uint32_t *d
 static int xen_destroy(xg_hv *hv, uint32_t domid, xg_diag *d)
 {
     struct xen_hv *x = xg__xen_op(hv);
+    if (x->width_domid == domid)
+        xg__xen_width_known(x, domid, 0);
     if (xc_domain_destroy(x->xch, domid) < 0) {
         struct xg_loc l = { XGF_DOMID(domid) };
         return FAIL_CODE(x, d, errno == ESRCH ? XG_E_NOTFOUND : XG_E_HV, errno, &l,

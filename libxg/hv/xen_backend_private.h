@@ -50,6 +50,14 @@ struct xen_hv {
     size_t m2p_frames;
     uint64_t max_mfn; /* entries valid in m2p: XENMEM_maximum_ram_page */
     uint64_t compat_mfn0;
+    /*
+     * The guest width last read or set for domain width_domid (0: none),
+     * so that a save's vcpu reads do not ask XEN_DOMCTL_get_address_size
+     * again each time (issue 15 counts the hypercalls).  A domain's width
+     * changes only by set_address_size, which this backend makes itself.
+     */
+    uint32_t width_domid;
+    unsigned width;
 };
 
 /* ---- xen_common.c: logging and failures ---- */
@@ -88,6 +96,8 @@ int xg__xen_xs_read_int(struct xen_hv *x, const char *path);
 int xg__xen_domain_getinfo(struct xen_hv *x, uint32_t domid, xc_domaininfo_t *di, xg_diag *d);
 /* The guest's width in bytes (XEN_DOMCTL_get_address_size / 8): 4 or 8, else an error. */
 int xg__xen_guest_width(struct xen_hv *x, uint32_t domid, unsigned *width, xg_diag *d);
+/* Remember domid's width (4 or 8; anything else forgets it), for xg__xen_guest_width. */
+void xg__xen_width_known(struct xen_hv *x, uint32_t domid, unsigned width);
 
 /* The shutdown reason in a domain's info (meaningful when XEN_DOMINF_shutdown is set). */
 static inline unsigned xg__xen_di_reason(const xc_domaininfo_t *di)

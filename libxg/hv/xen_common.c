@@ -129,6 +129,10 @@ int xg__xen_domain_getinfo(struct xen_hv *x, uint32_t domid, xc_domaininfo_t *di
 int xg__xen_guest_width(struct xen_hv *x, uint32_t domid, unsigned *width, xg_diag *d)
 {
     struct xg_loc l = { XGF_DOMID(domid) };
+    if (x->width && x->width_domid == domid) {
+        *width = x->width;
+        return 0;
+    }
     unsigned w = 0;
     /* Returns 1, not -1, on failure, with errno from the domctl. */
     if (xc_domain_get_guest_width(x->xch, domid, &w) != 0)
@@ -140,7 +144,14 @@ int xg__xen_guest_width(struct xen_hv *x, uint32_t domid, unsigned *width, xg_di
                            "Xen says domain %u is %u bits wide; a PV guest is 32 or 64", domid,
                            w * 8);
     *width = w;
+    xg__xen_width_known(x, domid, w);
     return 0;
+}
+
+void xg__xen_width_known(struct xen_hv *x, uint32_t domid, unsigned width)
+{
+    x->width_domid = domid;
+    x->width = width == 4 || width == 8 ? width : 0;
 }
 
 #endif /* XG_HAVE_XEN */
