@@ -589,8 +589,8 @@ if grep -q '^XGTIME' "$work/serial.txt"; then
           v[++c] = $3; all = all " " $3 }
         END {
             flush()
-            split("save restore", ops, " ")
-            for (i = 1; i <= 2; i++)
+            n = split("save restore save512 restore512", ops, " ")
+            for (i = 1; i <= n; i++)
                 if (med[ops[i] " xen"] > 0 && (ops[i] " xg") in med)
                     printf "  %-8s ratio xg/xen %.2f\n", ops[i], med[ops[i] " xg"] / med[ops[i] " xen"]
         }'
