@@ -196,6 +196,7 @@ static int cmd_save(void)
     double tb[16], tn[16], tp[16], ts[16], rp[16], rs[16];
     struct bench_mem m = { 0 };
     for (int i = 0; i < runs; i++) {
+        bench_settle(dir);
         tb[i] = bench_pipe_baseline(nr, 1 << 20);
         tn[i] = save_to_null(dom, &m);
         tp[i] = save_to_pipe(dom, false);
@@ -378,11 +379,16 @@ static int cmd_restore(void)
     bench_drain(fd);
     close(fd);
     for (int i = 0; i < runs; i++) {
+        bench_settle(dir);
         tb[i] = bench_pipe_baseline(nr, 1 << 20);
         share[i] = 0;
+        bench_settle(dir);
         tf[i] = restore_from_file(&m, &share[i], false);
+        bench_settle(dir);
         tfb[i] = restore_from_file(&m, &unused, true);
+        bench_settle(dir);
         tp[i] = restore_through_pipe(false);
+        bench_settle(dir);
         tpb[i] = restore_through_pipe(true);
         double gib = (double)mem / BENCH_GIB;
         printf("  run %d: baseline %.2f GiB/s, restore from a file %.2f (through a buffer %.2f), "

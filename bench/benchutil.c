@@ -109,6 +109,14 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+void bench_settle(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || syncfs(fd) < 0)
+        bench_die(dir);
+    close(fd);
+}
+
 double bench_pipe_baseline(size_t nr, long pipe_size)
 {
     int data[2], go[2], ready[2];

@@ -23,6 +23,14 @@ double bench_now(void);
 void bench_die(const char *what) __attribute__((noreturn));
 void bench_pin_to(int cpu);
 void bench_set_pipe_size(int fd, long size);
+/*
+ * Write back the dirty pages of the file system holding dir (syncfs), so
+ * that a timed step does not share the machine with the write-back of the
+ * step before: a restore into the simulated host dirties a page of its
+ * host file per guest page (1.9 GB dirty seen during `bench_engine
+ * restore`), and the kernel's flusher then ran beside the next baseline.
+ */
+void bench_settle(const char *dir);
 /* nr pages of guest-like content: zero pages, table-like, partly used, random. */
 uint8_t *bench_make_pages(size_t nr);
 /* Read fd to its end in 1 MiB reads, discarding; returns the bytes read. */
