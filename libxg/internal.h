@@ -65,6 +65,15 @@ double xg__now(void);
 void xg__log_line(void (*log)(void *arg, const char *line), void *arg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+struct xg_domain_info;
+struct xg_domain_state;
+/*
+ * For the backends' domain_info: *info zeroed, then the fields it shares
+ * with st copied; the backend fills the rest (levels, max_pfn, online
+ * vcpus, event channels).
+ */
+void xg__hv_info_from_state(struct xg_domain_info *info, const struct xg_domain_state *st);
+
 /* Bitmaps (xg__test_bit ...) and unaligned byte order (xg__le32 ...): util/. */
 #include "util/bitmap.h"
 #include "util/bytes.h"

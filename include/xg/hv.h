@@ -48,9 +48,12 @@ extern "C" {
 #define XG_SHUTDOWN_CRASH 3
 
 /*
- * A domain's run state alone: what a save asks again and again (before and
- * after the suspend, before the vcpus) and what domain_info costs several
- * hypercalls and xenstore reads to add to.
+ * What one question to the hypervisor tells of a domain (on Xen one
+ * getdomaininfolist; the width is asked once per domain and remembered):
+ * what a save needs at its start and asks again before and after the
+ * suspend and before the vcpus.  domain_info adds the highest gpfn, the
+ * online vcpus and the toolstack's event channels, at several hypercalls
+ * and xenstore reads more.
  */
 struct xg_domain_state {
     uint32_t domid;
@@ -59,7 +62,11 @@ struct xg_domain_state {
     bool shutdown;            /* shut down (for suspend: see shutdown_reason) */
     unsigned shutdown_reason; /* XG_SHUTDOWN_* when shutdown */
     bool dying;
-    unsigned nr_vcpus; /* max_vcpu_id + 1 */
+    unsigned nr_vcpus;    /* max_vcpu_id + 1 */
+    unsigned guest_width; /* 4 or 8; 0 when Xen cannot say (an HVM or dying domain) */
+    uint64_t nr_pages;    /* pages the domain owns (tot_pages) */
+    uint64_t max_pages;
+    uint64_t shared_info_mfn;
 };
 
 struct xg_domain_info {
@@ -136,9 +143,10 @@ struct xg_hv_ops {
     int (*xen_version)(xg_hv *hv, uint32_t *major, uint32_t *minor, xg_diag *d);
     int (*domain_info)(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d);
     /*
-     * The run state only, in one question to the hypervisor (Xen: one
-     * XEN_SYSCTL_getdomaininfolist).  XG_E_NOTFOUND if there is no such
-     * domain; a dying one is still answered for.
+     * struct xg_domain_state, in one question to the hypervisor (Xen: one
+     * XEN_SYSCTL_getdomaininfolist, and XEN_DOMCTL_get_address_size the
+     * first time a domain is asked about).  XG_E_NOTFOUND if there is no
+     * such domain; a dying one is still answered for.
      */
     int (*domain_state)(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d);
     /*
@@ -167,7 +175,10 @@ struct xg_hv_ops {
     /*
      * The machine-to-phys table, read-only, valid until close: m2p[mfn]
      * for mfn < *nr_mfns.  *compat_mfn0 is the first frame of the compat
-     * (32-bit) M2P, which Xen maps into PAE guests' Xen L2 slots.
+     * (32-bit) M2P, which Xen maps into PAE guests' Xen L2 slots
+     * (XG_INVALID_MFN if the host has none); compat_mfn0 may be NULL when
+     * the caller does not need it (a 64-bit guest), and then the backend
+     * need not ask for it (on Xen one hypercall less).
      */
     int (*m2p)(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
                xg_diag *d);

@@ -155,6 +155,9 @@ static void state_from_di(uint32_t domid, const xc_domaininfo_t *di, struct xg_d
     st->shutdown_reason = st->shutdown ? xg__xen_di_reason(di) : 0;
     st->dying = di->flags & XEN_DOMINF_dying;
     st->nr_vcpus = di->max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : di->max_vcpu_id + 1;
+    st->nr_pages = di->tot_pages;
+    st->max_pages = di->max_pages;
+    st->shared_info_mfn = di->shared_info_frame;
 }
 
 static int xen_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d)
@@ -165,6 +168,9 @@ static int xen_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *o
     if (rc < 0)
         return rc;
     state_from_di(domid, &di, out);
+    /* Asked once per domain (xg__xen_guest_width remembers it): free in a save's later asks. */
+    if (!out->hvm && !out->dying && (rc = xg__xen_guest_width(x, domid, &out->guest_width, d)) < 0)
+        return rc;
     return 0;
 }
 
@@ -205,18 +211,7 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
         return rc;
     struct xg_domain_state st;
     state_from_di(domid, &di, &st);
-    memset(out, 0, sizeof(*out));
-    out->domid = domid;
-    out->hvm = st.hvm;
-    out->paused = st.paused;
-    out->shutdown = st.shutdown;
-    out->shutdown_reason = st.shutdown_reason;
-    out->dying = st.dying;
-    out->nr_vcpus = st.nr_vcpus;
-    out->nr_pages = di.tot_pages;
-    out->max_pages = di.max_pages;
-    out->shared_info_mfn = di.shared_info_frame;
-    out->store_evtchn = out->console_evtchn = -1;
+    xg__hv_info_from_state(out, &st);
 
     /* Width and levels as libxenguest derives them (x86_pv_domain_info). */
     unsigned w = 0;

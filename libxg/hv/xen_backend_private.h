@@ -48,8 +48,9 @@ struct xen_hv {
     /* The M2P, mapped read-only on first use and until close. */
     void *m2p;
     size_t m2p_frames;
-    uint64_t max_mfn; /* entries valid in m2p: XENMEM_maximum_ram_page */
-    uint64_t compat_mfn0;
+    uint64_t max_mfn;     /* entries valid in m2p: XENMEM_maximum_ram_page */
+    uint64_t compat_mfn0; /* valid once compat_known: asked for the first caller that needs it */
+    bool compat_known;
     /*
      * The guest width last read or set for domain width_domid (0: none),
      * so that a save's vcpu reads do not ask XEN_DOMCTL_get_address_size

@@ -199,11 +199,21 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
         return FAIL(x, d, e, NULL,
                     "mapping Xen's M2P table (%zu frames of DOMID_XEN) read-only failed", n);
 
-    /*
-     * The first frame of the compat (32-bit) M2P, which Xen maps into PAE
-     * guests' L2s.  A Xen without 32-bit PV support has none: only 32-bit
-     * guests need it, so its absence is not an error here.
-     */
+    x->log[0] = '\0';
+    x->m2p = m2p;
+    x->m2p_frames = n;
+    x->max_mfn = max_page;
+    return 0;
+}
+
+/*
+ * The first frame of the compat (32-bit) M2P, which Xen maps into PAE
+ * guests' L2s.  A Xen without 32-bit PV support has none: only 32-bit
+ * guests need it, so its absence is not an error here.  Asked once, and
+ * only for a caller that needs it.
+ */
+static void find_compat_m2p(struct xen_hv *x)
+{
     uint64_t compat = XG_INVALID_MFN;
     DECLARE_HYPERCALL_BUFFER(xen_pfn_t, cm);
     cm = xc_hypercall_buffer_alloc(x->xch, cm, sizeof(*cm));
@@ -216,11 +226,8 @@ static int map_m2p(struct xen_hv *x, xg_diag *d)
         xc_hypercall_buffer_free(x->xch, cm);
     }
     x->log[0] = '\0';
-    x->m2p = m2p;
-    x->m2p_frames = n;
-    x->max_mfn = max_page;
     x->compat_mfn0 = compat;
-    return 0;
+    x->compat_known = true;
 }
 
 int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *compat_mfn0,
@@ -234,7 +241,11 @@ int xg__xen_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t *co
     }
     *m2p = (const uint64_t *)x->m2p;
     *nr_mfns = x->max_mfn;
-    *compat_mfn0 = x->compat_mfn0;
+    if (compat_mfn0) {
+        if (!x->compat_known)
+            find_compat_m2p(x);
+        *compat_mfn0 = x->compat_mfn0;
+    }
     return 0;
 }
 

@@ -434,8 +434,13 @@ static int scan_vcpus(struct check *k)
 {
     struct save_ctx *c = k->c;
     uint8_t ctx[XG_VCPU_CTX_MAX];
-    for (unsigned v = 0; v < c->info.nr_vcpus && v < 64; v++) {
-        if (!(c->info.vcpu_online & (1ULL << v)))
+    unsigned nr_vcpus = c->info.nr_vcpus < XG_HV_MAX_VCPUS ? c->info.nr_vcpus : XG_HV_MAX_VCPUS;
+    uint64_t online;
+    int orc = xg_hv_vcpus_online(c->hv, c->domid, nr_vcpus, &online, c->d);
+    if (orc < 0)
+        return orc;
+    for (unsigned v = 0; v < nr_vcpus; v++) {
+        if (!(online & (1ULL << v)))
             continue;
         struct xg_pv_vcpu_frames f;
         const char *why = NULL;

@@ -20,7 +20,7 @@
 static int setup(struct save_ctx *c)
 {
     struct xg_loc l = { XGF_DOMID(c->domid) };
-    int rc = xg_hv_domain_info(c->hv, c->domid, &c->info, c->d);
+    int rc = xg_hv_domain_state(c->hv, c->domid, &c->info, c->d);
     if (rc < 0)
         return rc;
     if (c->info.hvm)
@@ -37,7 +37,10 @@ static int setup(struct save_ctx *c)
                            c->domid, c->info.shutdown_reason);
     c->width = c->info.guest_width;
     c->levels = c->width == 8 ? 4 : 3;
-    if ((rc = xg_hv_m2p(c->hv, &c->m2p, &c->nr_mfns, &c->compat_mfn0, c->d)) < 0)
+    /* The compat M2P marks a PAE guest's Xen L2s; a 64-bit guest has none to mark. */
+    c->compat_mfn0 = XG_INVALID_MFN;
+    if ((rc = xg_hv_m2p(c->hv, &c->m2p, &c->nr_mfns, c->width == 4 ? &c->compat_mfn0 : NULL,
+                        c->d)) < 0)
         return rc;
     return xg__save_map_p2m(c);
 }
@@ -122,9 +125,17 @@ static int write_vcpu(struct save_ctx *c, unsigned v)
     uint64_t cr3_mfn = f.cr3;
     if ((rc = vcpu_frame(c, v, "cr3", f.cr3, &f.cr3)) < 0)
         return rc;
-    /* A cr3 must name a top-level table; an image that says otherwise would not restore. */
+    /*
+     * A cr3 must name a top-level table; an image that says otherwise would
+     * not restore.  A plain save typed every page with the guest suspended
+     * all along: the type it recorded for cr3's pfn is the one to check, and
+     * no hypercall is needed.  A live save asks, since the guest may have
+     * made the frame a table after its last pass sent it.
+     */
     uint32_t t;
-    if ((rc = xg_hv_page_types(c->hv, c->domid, 1, &cr3_mfn, &t, c->d)) < 0)
+    if (!c->p->live && f.cr3 < c->nr_pfns && c->last_type[f.cr3] != 0xff)
+        t = (uint32_t)c->last_type[f.cr3] << XG_PFINFO_SHIFT;
+    else if ((rc = xg_hv_page_types(c->hv, c->domid, 1, &cr3_mfn, &t, c->d)) < 0)
         return rc;
     if (xg_pfinfo_level(t) != c->levels) {
         struct xg_loc l = { XGF_DOMID(c->domid), XGF_VCPU(v), XGF_PFN(f.cr3), XGF_MFN(cr3_mfn),

@@ -24,7 +24,7 @@ struct save_ctx {
     const struct xg_save_callbacks *cb;
     struct xg_save_stats *st;
 
-    struct xg_domain_info info;
+    struct xg_domain_state info; /* at setup: one question to the hypervisor */
     unsigned width, levels;
     const uint64_t *m2p;
     uint64_t nr_mfns, compat_mfn0;

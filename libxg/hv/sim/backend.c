@@ -127,35 +127,6 @@ static int vcpus_online_body(struct sim_host *h, uint32_t domid, struct sim_doma
     return 0;
 }
 
-static int domain_info_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
-                            xg_diag *d)
-{
-    struct xg_domain_info *out = arg;
-    memset(out, 0, sizeof(*out));
-    out->domid = domid;
-    out->paused = dom->pause_count > 0;
-    out->shutdown = dom->shutdown;
-    out->shutdown_reason = dom->shutdown_reason;
-    out->dying = dom->dying;
-    out->guest_width = dom->guest_width;
-    out->pt_levels = dom->pt_levels;
-    out->nr_pages = dom->tot_pages;
-    out->max_pages = dom->max_pages;
-    out->max_pfn = sim_domain_max_pfn(h, dom);
-    out->shared_info_mfn = dom->shared_info_mfn;
-    out->nr_vcpus = dom->nr_vcpus;
-    struct vcpus_online_args a = { dom->nr_vcpus, &out->vcpu_online };
-    vcpus_online_body(h, domid, dom, &a, d);
-    out->store_evtchn = dom->store_evtchn;
-    out->console_evtchn = dom->console_evtchn;
-    return 0;
-}
-
-static int sim_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d)
-{
-    return host_call(hv, domid, OP_DYING_OK, domain_info_body, out, d, NULL);
-}
-
 static int domain_state_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
                              xg_diag *d)
 {
@@ -167,7 +138,32 @@ static int domain_state_body(struct sim_host *h, uint32_t domid, struct sim_doma
     out->shutdown_reason = dom->shutdown_reason;
     out->dying = dom->dying;
     out->nr_vcpus = dom->nr_vcpus;
+    out->guest_width = dom->guest_width;
+    out->nr_pages = dom->tot_pages;
+    out->max_pages = dom->max_pages;
+    out->shared_info_mfn = dom->shared_info_mfn;
     return 0;
+}
+
+static int domain_info_body(struct sim_host *h, uint32_t domid, struct sim_domain *dom, void *arg,
+                            xg_diag *d)
+{
+    struct xg_domain_info *out = arg;
+    struct xg_domain_state st;
+    domain_state_body(h, domid, dom, &st, d);
+    xg__hv_info_from_state(out, &st);
+    out->pt_levels = dom->pt_levels;
+    out->max_pfn = sim_domain_max_pfn(h, dom);
+    struct vcpus_online_args a = { dom->nr_vcpus, &out->vcpu_online };
+    vcpus_online_body(h, domid, dom, &a, d);
+    out->store_evtchn = dom->store_evtchn;
+    out->console_evtchn = dom->console_evtchn;
+    return 0;
+}
+
+static int sim_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out, xg_diag *d)
+{
+    return host_call(hv, domid, OP_DYING_OK, domain_info_body, out, d, NULL);
 }
 
 static int sim_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *out, xg_diag *d)
@@ -304,7 +300,8 @@ static int sim_m2p(xg_hv *hv, const uint64_t **m2p, uint64_t *nr_mfns, uint64_t 
     struct sim_host *h = H(hv);
     *m2p = h->m2p;
     *nr_mfns = h->hdr->nr_frames;
-    *compat_mfn0 = h->hdr->compat_m2p_mfn0;
+    if (compat_mfn0)
+        *compat_mfn0 = h->hdr->compat_m2p_mfn0;
     return 0;
 }
 
