@@ -49,11 +49,12 @@ extern "C" {
 
 /*
  * What one question to the hypervisor tells of a domain (on Xen one
- * getdomaininfolist; the width is asked once per domain and remembered):
- * what a save needs at its start and asks again before and after the
- * suspend and before the vcpus.  domain_info adds the highest gpfn, the
- * online vcpus and the toolstack's event channels, at several hypercalls
- * and xenstore reads more.
+ * getdomaininfolist; the Xen backend asks the width too the first time,
+ * then remembers it for that domain): what a save needs at its start and
+ * asks again after the suspend and before the vcpus (a live save before
+ * the suspend too).  domain_info adds the highest gpfn, the online vcpus
+ * and the toolstack's event channels, at several hypercalls and xenstore
+ * reads more.
  */
 struct xg_domain_state {
     uint32_t domid;
@@ -63,7 +64,7 @@ struct xg_domain_state {
     unsigned shutdown_reason; /* XG_SHUTDOWN_* when shutdown */
     bool dying;
     unsigned nr_vcpus;    /* max_vcpu_id + 1 */
-    unsigned guest_width; /* 4 or 8; 0 when Xen cannot say (an HVM or dying domain) */
+    unsigned guest_width; /* 4 or 8; may be 0 for an HVM or dying domain (Xen does not say) */
     uint64_t nr_pages;    /* pages the domain owns (tot_pages) */
     uint64_t max_pages;
     uint64_t shared_info_mfn;
@@ -152,7 +153,8 @@ struct xg_hv_ops {
     /*
      * Which of vcpus 0..nr_vcpus-1 (nr_vcpus <= XG_HV_MAX_VCPUS) are
      * online: bit v of *online (Xen: XEN_DOMCTL_getvcpuinfo per vcpu, a
-     * vcpu never created counting as offline).
+     * vcpu never created counting as offline).  For a live domain: of a
+     * dying one Xen may refuse to say.
      */
     int (*vcpus_online)(xg_hv *hv, uint32_t domid, unsigned nr_vcpus, uint64_t *online, xg_diag *d);
 

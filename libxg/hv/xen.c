@@ -169,8 +169,11 @@ static int xen_domain_state(xg_hv *hv, uint32_t domid, struct xg_domain_state *o
         return rc;
     state_from_di(domid, &di, out);
     /* Asked once per domain (xg__xen_guest_width remembers it): free in a save's later asks. */
+    if (x->width_domid == domid && x->width_shinfo != out->shared_info_mfn)
+        xg__xen_width_known(x, domid, 0);
     if (!out->hvm && !out->dying && (rc = xg__xen_guest_width(x, domid, &out->guest_width, d)) < 0)
         return rc;
+    x->width_shinfo = out->shared_info_mfn;
     return 0;
 }
 
@@ -226,6 +229,7 @@ static int xen_domain_info(xg_hv *hv, uint32_t domid, struct xg_domain_info *out
     out->guest_width = w;
     out->pt_levels = w == 8 ? 4 : w == 4 ? 3 : 0;
     xg__xen_width_known(x, domid, w);
+    x->width_shinfo = di.shared_info_frame;
 
     /* XENMEM_maximum_gpfn: the guest's own idea (shared_info max_pfn) - 1 for PV. */
     xen_pfn_t gpfn = 0;

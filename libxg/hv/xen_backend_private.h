@@ -55,10 +55,18 @@ struct xen_hv {
      * The guest width last read or set for domain width_domid (0: none),
      * so that a save's vcpu reads do not ask XEN_DOMCTL_get_address_size
      * again each time (issue 15 counts the hypercalls).  A domain's width
-     * changes only by set_address_size, which this backend makes itself.
+     * changes only by set_address_size, which forgets and sets it here when
+     * this backend makes it; another domain under a reused id is caught by
+     * width_shinfo below.
      */
     uint32_t width_domid;
     unsigned width;
+    /*
+     * width_domid's shared info frame when domain_state last saw it: a
+     * different one means another domain under the same id (destroyed and
+     * made again by another process), whose width is asked anew.
+     */
+    uint64_t width_shinfo;
 };
 
 /* ---- xen_common.c: logging and failures ---- */

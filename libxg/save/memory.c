@@ -263,7 +263,10 @@ static int suspend_guest(struct save_ctx *c)
     int rc;
     /*
      * Already suspended by someone else?  A live save asks again, since its
-     * passes took a while; a plain save has setup's answer of a moment ago.
+     * passes took a while; a plain save has setup's answer of a moment ago
+     * (only opening the stream and its first records lie between: a guest
+     * suspended by another toolstack in that window is suspended again by
+     * us, and resumed by us if the save then fails).
      */
     struct xg_domain_state before = { .shutdown = c->info.shutdown,
                                       .shutdown_reason = c->info.shutdown_reason };
